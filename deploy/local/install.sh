@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Installs what Parley's local stack and tests need, skipping what is there:
+#   - Debian packages: clickhouse-server/-client, prometheus,
+#     prometheus-alertmanager, a JDK and Maven, curl, build tools for librdkafka
+#   - Apache Kafka 4.1.1 jars (Maven Central) into .local/kafka/libs
+# Rust crates are fetched by cargo on first build. Idempotent; needs root
+# (or sudo) only when a Debian package is missing.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+STATE=${PARLEY_STATE_DIR:-$REPO/.local}
+log() { printf '[install] %s\n' "$*" >&2; }
+
+# command -> Debian package
+declare -A NEED=(
+  [clickhouse-client]=clickhouse-client
+  [prometheus]=prometheus
+  [prometheus-alertmanager]=prometheus-alertmanager
+  [java]=openjdk-17-jre-headless
+  [mvn]=maven
+  [curl]=curl
+  [cmake]=cmake
+  [g++]=g++
+  [make]=make
+  [pkg-config]=pkg-config
+  [python3]=python3
+)
+missing=()
+for cmd in "${!NEED[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEED[$cmd]}")
+done
+[[ -x /usr/sbin/clickhouse-server ]] || command -v clickhouse-server >/dev/null 2>&1 || missing+=(clickhouse-server)
+for pkg in libssl-dev zlib1g-dev; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+
+if ((${#missing[@]})); then
+  SUDO=""
+  [[ $(id -u) == 0 ]] || SUDO=sudo
+  log "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # The packages may start system services; the stack runs its own processes.
+  for svc in clickhouse-server prometheus prometheus-alertmanager; do
+    $SUDO service "$svc" stop >/dev/null 2>&1 || true
+  done
+else
+  log "Debian packages present"
+fi
+
+# Kafka from Maven Central: one folder of jars, no tarball.
+if [[ ! -f $STATE/kafka/libs/kafka_2.13-4.1.1.jar || ! -f $STATE/kafka/libs/kafka-tools-4.1.1.jar ]]; then
+  log "fetching Apache Kafka 4.1.1 jars with Maven"
+  mkdir -p "$STATE/kafka/libs"
+  mvn -B -q -f "$REPO/deploy/local/kafka/pom.xml" dependency:copy-dependencies \
+    -Dkafka.libs="$STATE/kafka/libs"
+else
+  log "Kafka jars present in $STATE/kafka/libs"
+fi
+
+command -v cargo >/dev/null 2>&1 || { log "error: cargo (Rust) is required: https://rustup.rs"; exit 1; }
+log "ready"

@@ -1,0 +1,26 @@
+//! Topic names and DLQ header names: the contracts in INTERFACES.md.
+
+/// Chat messages from game servers, keyed by `room_id`.
+pub const GAME_MESSAGES: &str = "game-messages";
+/// Records a worker could not process, original key and bytes untouched.
+pub const GAME_MESSAGES_DLQ: &str = "game-messages.dlq";
+/// Alert v1 records from `anomaly-detector`, keyed by `room_id`.
+pub const MODERATION_ALERTS: &str = "moderation-alerts";
+/// Default partition count of `game-messages`.
+pub const GAME_MESSAGES_PARTITIONS: i32 = 12;
+
+/// DLQ header names (INTERFACES.md, "Topics").
+pub mod dlq_headers {
+    /// One human-readable line saying what was wrong.
+    pub const ERROR: &str = "error";
+    /// Machine-readable class: `parse`, `schema`, `too-large`, `sink`…
+    pub const ERROR_KIND: &str = "error.kind";
+    /// Topic the record was read from.
+    pub const SOURCE_TOPIC: &str = "source.topic";
+    /// Partition the record was read from.
+    pub const SOURCE_PARTITION: &str = "source.partition";
+    /// Offset the record was read from.
+    pub const SOURCE_OFFSET: &str = "source.offset";
+    /// Name of the worker that dead-lettered it.
+    pub const WORKER: &str = "worker";
+}

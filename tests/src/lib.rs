@@ -1,0 +1,134 @@
+//! Helpers for Parley's integration tests: where the stack is, fresh topics,
+//! the workspace's binaries, and reading a topic back in full.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::TopicPartitionList;
+
+/// Bootstrap servers of the running stack (`PARLEY_BROKERS`, else local).
+pub fn brokers() -> String {
+    std::env::var("PARLEY_BROKERS")
+        .unwrap_or_else(|_| parley_shared::config::DEFAULT_BROKERS.into())
+}
+
+/// A name no other test uses, e.g. `it-loadgen-3f2a…`.
+pub fn unique_name(prefix: &str) -> String {
+    format!("it-{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Creates a fresh topic with `partitions` partitions and returns its name.
+pub async fn fresh_topic(prefix: &str, partitions: i32) -> String {
+    let name = unique_name(prefix);
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .expect("admin client");
+    let topic = NewTopic::new(&name, partitions, TopicReplication::Fixed(1));
+    let results = admin
+        .create_topics(
+            [&topic],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        )
+        .await
+        .expect("create_topics request; is the stack up? (deploy/local/stack.sh up)");
+    for result in results {
+        result.expect("topic created");
+    }
+    name
+}
+
+/// Path of a workspace binary, built by `cargo build --workspace --bins`.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} not found; build the binaries first: cargo build --workspace --bins",
+        path.display()
+    );
+    path
+}
+
+/// One record read back from Kafka.
+#[derive(Debug, Clone)]
+pub struct ConsumedRecord {
+    /// Partition it came from.
+    pub partition: i32,
+    /// Offset in that partition.
+    pub offset: i64,
+    /// Key bytes.
+    pub key: Option<Vec<u8>>,
+    /// Payload bytes.
+    pub payload: Option<Vec<u8>>,
+}
+
+/// Reads every record of `topic` from the beginning of each partition up to
+/// the high watermark seen at the start. Uses manual assignment (no group).
+pub fn read_all(topic: &str, timeout: Duration) -> Vec<ConsumedRecord> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", unique_name("reader"))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .create()
+        .expect("consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let partitions: Vec<i32> = metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| p.id())
+        .collect();
+    let mut ends = BTreeMap::new();
+    let mut assignment = TopicPartitionList::new();
+    for &p in &partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p, Duration::from_secs(10))
+            .expect("watermarks");
+        if high > low {
+            ends.insert(p, high);
+            assignment
+                .add_partition_offset(topic, p, rdkafka::Offset::Offset(low))
+                .expect("assign");
+        }
+    }
+    consumer.assign(&assignment).expect("assign");
+    let mut records = Vec::new();
+    let deadline = Instant::now() + timeout;
+    let mut done: BTreeMap<i32, bool> = ends.keys().map(|&p| (p, false)).collect();
+    while done.values().any(|d| !d) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out reading {topic}: {} records so far",
+            records.len()
+        );
+        let Some(result) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let message = result.expect("consume");
+        let partition = message.partition();
+        if message.offset() + 1 >= ends[&partition] {
+            done.insert(partition, true);
+        }
+        records.push(ConsumedRecord {
+            partition,
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().map(<[u8]>::to_vec),
+        });
+    }
+    records
+}

@@ -314,9 +314,9 @@ proptest! {
         breakage in breakage(),
     ) {
         let (bytes, expected) = apply(&message, &breakage);
-        let err = GameMessage::decode(&bytes);
-        prop_assert!(err.is_err(), "accepted {:?}", breakage);
-        let err = err.err().expect("checked");
+        let result = GameMessage::decode(&bytes);
+        prop_assert!(result.is_err(), "accepted {:?}", breakage);
+        let err = result.expect_err("checked");
         prop_assert_eq!(err.kind(), expected, "{:?}: {}", breakage, err);
         prop_assert!(!err.to_string().contains('\n'));
     }

@@ -231,10 +231,8 @@ mod tests {
         assert_eq!(rate.kind, IncidentKind::Flood);
         assert_eq!(rate.per_10k, 2.5);
         assert!("flood".parse::<IncidentRate>().is_err());
-        assert!("nope=1"
-            .parse::<IncidentRate>()
-            .unwrap_err()
-            .contains("expected one of"));
+        let err = "nope=1".parse::<IncidentRate>().expect_err("unknown kind");
+        assert!(err.contains("expected one of"), "{err}");
         assert!("raid=-1".parse::<IncidentRate>().is_err());
     }
 

@@ -102,7 +102,7 @@ impl ChatProducer {
             .find(|t| t.name() == topic)
             .is_none_or(|t| {
                 matches!(
-                    t.error().map(RDKafkaRespErr::from),
+                    t.error(),
                     Some(RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
                 ) || t.partitions().is_empty()
             });

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The main job: the whole pipeline on generated game traffic.
+# Starts every Parley worker that exists against the local stack (which must
+# be up: deploy/local/stack.sh up), then runs loadgen in the foreground.
+# Ctrl-C (or --duration) stops loadgen, then each worker gets SIGTERM and
+# drains. Worker logs: .local/logs/<worker>.log.
+#
+#   deploy/local/run-pipeline.sh [--rate N] [--duration 10m] [--release|--debug]
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+STATE=${PARLEY_STATE_DIR:-$REPO/.local}
+RATE=2000
+DURATION=""
+PROFILE=release
+while (($#)); do
+  case $1 in
+    --rate) RATE=$2; shift 2 ;;
+    --duration) DURATION=$2; shift 2 ;;
+    --release) PROFILE=release; shift ;;
+    --debug) PROFILE=debug; shift ;;
+    *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  esac
+done
+log() { printf '[pipeline] %s\n' "$*" >&2; }
+
+cd "$REPO"
+flag=(); [[ $PROFILE == release ]] && flag=(--release)
+log "building workers and loadgen ($PROFILE)"
+cargo build -q "${flag[@]}" --workspace --bins
+BIN=${CARGO_TARGET_DIR:-$REPO/target}/$PROFILE
+BROKERS=$(deploy/local/stack.sh bootstrap)
+export PARLEY_BROKERS=$BROKERS
+
+# Each worker issue adds its line here: name and its own flags.
+WORKERS=()
+for dir in workers/*/; do
+  [[ -f $dir/Cargo.toml ]] && WORKERS+=("$(basename "$dir")")
+done
+
+pids=()
+stop_workers() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  ((${#pids[@]})) && log "workers stopped"
+  pids=()
+}
+trap stop_workers EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$STATE/logs"
+for worker in "${WORKERS[@]}"; do
+  "$BIN/$worker" >"$STATE/logs/$worker.log" 2>&1 &
+  pids+=($!)
+  log "$worker started (pid $!), log: $STATE/logs/$worker.log"
+done
+((${#WORKERS[@]})) || log "no workers built yet: running loadgen alone"
+
+log "loadgen: $RATE msg/s into game-messages${DURATION:+ for $DURATION} (Ctrl-C to stop)"
+args=(--rate "$RATE" --malformed-ratio 0.001
+  --incident flood=1 --incident repetition=1 --incident spam=0.5 --incident links=1
+  --incident caps=1 --incident toxicity=2 --incident raid=0.2 --progress-interval 10s)
+[[ -n $DURATION ]] && args+=(--duration "$DURATION")
+"$BIN/loadgen" "${args[@]}"

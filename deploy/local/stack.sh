@@ -8,7 +8,8 @@
 #   deploy/local/stack.sh status               what runs, where
 #   deploy/local/stack.sh kafka-tool CLASS ARGS…   run a Kafka tool class, e.g.
 #        org.apache.kafka.tools.ConsumerPerformance --bootstrap-server 127.0.0.1:9092 …
-#   deploy/local/stack.sh stop-broker N | start-broker N   (fault tests)
+#   deploy/local/stack.sh stop-broker N | kill-broker N | start-broker N   (fault tests)
+#   deploy/local/stack.sh stop clickhouse|prometheus|alertmanager   (then `up` restarts it)
 #   deploy/local/stack.sh reset                down, then delete all local state
 #
 # Install what it needs first with deploy/local/install.sh.
@@ -204,16 +205,12 @@ clickhouse_up() {
   apply_schema
 }
 
-apply_schema() { # every deploy/clickhouse/*.sql, in name order; each must be idempotent
+apply_schema() { # every deploy/clickhouse/*.sql, in name order; each is idempotent
   local f
   for f in "$REPO"/deploy/clickhouse/*.sql; do
     [[ -e $f ]] || continue
-    # One statement per file part, separated by lines holding only ';'.
-    awk 'BEGIN{RS="\n;\n"} {gsub(/--[^\n]*/, ""); if ($0 ~ /[^ \n\t]/) print $0 "\0"}' "$f" |
-      while IFS= read -r -d '' stmt; do
-        curl -fsS --data-binary "$stmt" http://127.0.0.1:8123/ >/dev/null ||
-          die "schema $f failed: $(curl -sS --data-binary "$stmt" http://127.0.0.1:8123/ | head -c 400)"
-      done
+    clickhouse-client --host 127.0.0.1 --port 9000 --multiquery <"$f" ||
+      die "schema $(basename "$f") failed"
     log "applied $(basename "$f")"
   done
 }
@@ -310,6 +307,11 @@ case ${1:-} in
   kill-broker) cmd_broker kill "${2:-}" ;;
   start-broker) cmd_broker start "${2:-}" ;;
   apply-schema) apply_schema ;;
+  stop)
+    case ${2:-} in
+      clickhouse|prometheus|alertmanager) stop_pid "$2" 30 ;;
+      *) die "stop takes clickhouse, prometheus or alertmanager (brokers: stop-broker N)" ;;
+    esac ;;
   reset) cmd_down; rm -rf "$STATE/kafka/cluster-"* "$STATE/kafka/mode" "$STATE/clickhouse" \
            "$STATE/prometheus" "$STATE/alertmanager" "$STATE/logs" "$RUN"; log "state removed" ;;
   *) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;

@@ -6,9 +6,20 @@
 //! - [`config`]: the Kafka connection flags every binary shares.
 //! - [`telemetry`]: tracing setup (`--log-format text|json`).
 //! - [`shutdown`]: the SIGTERM/SIGINT future every `run` takes.
+//! - [`runtime`]: the consumer runtime (commit-after-work, rebalances,
+//!   backpressure, DLQ, drain) that runs a worker's [`runtime::Pipeline`].
+//! - [`batcher`]: row/byte/age-limited batches.
+//! - [`dlq`], [`metrics`], [`health`], [`http`]: dead letters, metric names
+//!   and handles, `/healthz`, and the metrics server.
 
+pub mod batcher;
 pub mod config;
+pub mod dlq;
+pub mod health;
+pub mod http;
 pub mod message;
+pub mod metrics;
+pub mod runtime;
 pub mod shutdown;
 pub mod telemetry;
 pub mod topics;

@@ -1,0 +1,172 @@
+//! The librdkafka context of each consumer: rebalances and statistics.
+//!
+//! Rebalance callbacks run inside `poll()` on the consumer's own thread, so
+//! the loop never holds the state lock while polling. On revoke: the
+//! pipeline drops buffered work for those partitions, the durable offsets are
+//! committed synchronously, then the partitions are released. On assign: each
+//! partition starts a new epoch, and the pipeline may pick start offsets.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use super::pipeline::{Envelope, Pipeline};
+use super::tracker::OffsetTracker;
+use crate::metrics::RuntimeMetrics;
+
+/// What the loop and the rebalance callbacks share.
+pub(crate) struct LoopState<P: Pipeline> {
+    pub tracker: OffsetTracker,
+    pub pipeline: P,
+    /// Records the pipeline refused (backpressure), in order, to offer again.
+    pub held: std::collections::VecDeque<Envelope<P::Item>>,
+    /// Set by callbacks so the loop re-applies a pause to new partitions.
+    pub assignment_changed: bool,
+}
+
+/// Locks the state, recovering it if a thread panicked while holding it.
+pub(crate) fn lock<P: Pipeline>(state: &Mutex<LoopState<P>>) -> MutexGuard<'_, LoopState<P>> {
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The context each consumer is created with.
+pub(crate) struct ParleyContext<P: Pipeline> {
+    pub state: Arc<Mutex<LoopState<P>>>,
+    pub metrics: RuntimeMetrics,
+    pub topic: String,
+    pub index: usize,
+}
+
+impl<P: Pipeline> ClientContext for ParleyContext<P> {
+    fn stats(&self, statistics: Statistics) {
+        let Some(topic) = statistics.topics.get(&self.topic) else {
+            return;
+        };
+        for (id, partition) in &topic.partitions {
+            if *id >= 0 && partition.consumer_lag >= 0 {
+                self.metrics
+                    .lag
+                    .with_label_values(&[self.topic.as_str(), &id.to_string()])
+                    .set(partition.consumer_lag);
+            }
+        }
+    }
+}
+
+impl<P: Pipeline> ConsumerContext for ParleyContext<P> {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        let partitions: Vec<i32> = tpl
+            .elements_for_topic(&self.topic)
+            .iter()
+            .map(|e| e.partition())
+            .collect();
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let starts = {
+                    let mut state = lock(&self.state);
+                    for &p in &partitions {
+                        state.tracker.assign(p);
+                    }
+                    state.assignment_changed = true;
+                    state.pipeline.assigned(&partitions)
+                };
+                for (partition, offset) in starts {
+                    if let Err(e) =
+                        tpl.set_partition_offset(&self.topic, partition, Offset::Offset(offset))
+                    {
+                        tracing::error!(partition, offset, error = %e, "cannot set start offset");
+                    }
+                }
+                let result = if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                };
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "assign failed");
+                }
+                self.metrics.rebalances.with_label_values(&["assign"]).inc();
+                self.metrics.partitions.add(partitions.len() as i64);
+                tracing::info!(consumer = self.index, ?partitions, "partitions assigned");
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                self.release(consumer, &partitions);
+                let result = if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                };
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "unassign failed");
+                }
+                self.metrics.rebalances.with_label_values(&["revoke"]).inc();
+                tracing::info!(consumer = self.index, ?partitions, "partitions revoked");
+            }
+            other => {
+                tracing::error!(error = ?other, "rebalance error; releasing every partition");
+                let all = lock(&self.state).tracker.partitions();
+                self.release(consumer, &all);
+                if let Err(e) = consumer.unassign() {
+                    tracing::error!(error = %e, "unassign failed");
+                }
+                self.metrics.rebalances.with_label_values(&["error"]).inc();
+            }
+        }
+    }
+}
+
+impl<P: Pipeline> ParleyContext<P> {
+    /// Drops buffered work for `partitions` and commits what is durable.
+    fn release(&self, consumer: &BaseConsumer<Self>, partitions: &[i32]) {
+        let commits: Vec<(i32, i64)> = {
+            let mut state = lock(&self.state);
+            state.pipeline.revoked(partitions);
+            state
+                .held
+                .retain(|env| !partitions.contains(&env.partition));
+            state.assignment_changed = true;
+            partitions
+                .iter()
+                .filter_map(|&p| state.tracker.revoke(p).map(|offset| (p, offset)))
+                .collect()
+        };
+        for p in partitions {
+            let _ = self
+                .metrics
+                .lag
+                .remove_label_values(&[self.topic.as_str(), &p.to_string()]);
+        }
+        self.metrics.partitions.sub(partitions.len() as i64);
+        if commits.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for &(p, offset) in &commits {
+            let _ = tpl.add_partition_offset(&self.topic, p, Offset::Offset(offset));
+        }
+        match consumer.commit(&tpl, CommitMode::Sync) {
+            Ok(()) => {
+                self.metrics.commits.with_label_values(&["ok"]).inc();
+                tracing::info!(consumer = self.index, ?commits, "committed on revoke");
+            }
+            Err(e) => {
+                self.metrics.commits.with_label_values(&["error"]).inc();
+                tracing::warn!(consumer = self.index, error = %e, "commit on revoke failed; the next owner re-reads from the last commit");
+            }
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! The consumer runtime every worker uses: subscribe, poll, decode, DLQ,
+//! backpressure, commit-after-work, rebalances, shutdown, metrics, health.
+//! A worker supplies only its [`Pipeline`].
+//!
+//! Delivery: at-least-once. A record's offset is stored for commit only when
+//! it and every record before it in its partition are durable (the worker
+//! says when). On revoke, buffered work of those partitions is dropped and
+//! what is durable is committed synchronously; the next owner re-reads the
+//! rest. On SIGTERM: stop taking records, flush, wait up to
+//! `--drain-timeout`, commit, exit.
+
+mod consumer;
+mod context;
+pub mod pipeline;
+pub mod settings;
+pub mod tracker;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaRespErr;
+
+pub use pipeline::{Acks, Completion, Envelope, Pipeline, Progress};
+pub use settings::{ConsumerArgs, ConsumerSettings, StartFrom, WorkerIdentity};
+
+use crate::dlq::DeadLetterQueue;
+use crate::health::Health;
+use crate::metrics::RuntimeMetrics;
+use crate::GameMessage;
+
+/// Completion tag the runtime uses for its own DLQ writes.
+pub const DLQ_TAG: u64 = u64::MAX;
+
+/// Why a record could not be decoded: the DLQ `error.kind` and `error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeFailure {
+    /// `parse`, `schema`, `too-large`…
+    pub kind: &'static str,
+    /// One human-readable line.
+    pub reason: String,
+}
+
+/// A record type the runtime can decode from a Kafka key and payload.
+pub trait Decode: Sized + Send + 'static {
+    /// Decodes and validates, or says why not.
+    fn decode(key: Option<&[u8]>, payload: Option<&[u8]>) -> Result<Self, DecodeFailure>;
+}
+
+impl Decode for GameMessage {
+    fn decode(key: Option<&[u8]>, payload: Option<&[u8]>) -> Result<Self, DecodeFailure> {
+        GameMessage::decode_record(key, payload).map_err(|e| DecodeFailure {
+            kind: e.kind().as_str(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// What a pipeline gets when it is built, one per consumer.
+#[derive(Clone)]
+pub struct PipelineContext {
+    /// Which consumer of this process (0-based).
+    pub consumer: usize,
+    /// Where to report durable offsets.
+    pub acks: Acks,
+    /// The DLQ, for records a sink rejects for good.
+    pub dlq: Option<DeadLetterQueue>,
+    /// Process metrics.
+    pub metrics: RuntimeMetrics,
+    /// The tokio runtime, for the pipeline's async work.
+    pub runtime: tokio::runtime::Handle,
+    /// Topic consumed.
+    pub topic: String,
+    /// Set when shutdown begins (retry loops give up and leave records uncommitted).
+    pub stopping: Arc<AtomicBool>,
+}
+
+/// Why the runtime could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// A Kafka client could not be created or subscribed.
+    #[error("Kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    /// The brokers did not answer a metadata request.
+    #[error("cannot reach Kafka at {brokers}: {source}")]
+    Unreachable {
+        /// Bootstrap servers tried.
+        brokers: String,
+        /// What librdkafka said.
+        source: KafkaError,
+    },
+    /// The topic to consume does not exist.
+    #[error("topic {0:?} does not exist")]
+    UnknownTopic(String),
+    /// The metrics address could not be bound.
+    #[error("cannot serve metrics on {addr}: {source}")]
+    MetricsBind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The bind error.
+        source: std::io::Error,
+    },
+    /// A consumer thread panicked.
+    #[error("consumer thread {0} panicked")]
+    Panicked(usize),
+}
+
+/// Runs `settings.concurrency` consumers of one group, each with its own
+/// pipeline from `make_pipeline`, until `shutdown` resolves; then drains.
+pub async fn run<P, F>(
+    settings: ConsumerSettings,
+    metrics: RuntimeMetrics,
+    make_pipeline: F,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RuntimeError>
+where
+    P: Pipeline,
+    P::Item: Decode,
+    F: Fn(PipelineContext) -> P,
+{
+    check_topic(&settings).await?;
+    let health = Health::new(settings.concurrency.get(), settings.stall_timeout);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (server_stop_tx, server_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = crate::http::serve(
+        settings.metrics_addr,
+        metrics.clone(),
+        health.clone(),
+        async {
+            let _ = server_stop_rx.await;
+        },
+    )
+    .await
+    .map_err(|source| RuntimeError::MetricsBind {
+        addr: settings.metrics_addr,
+        source,
+    })?;
+    let dlq = match &settings.dlq_topic {
+        Some(topic) => Some(DeadLetterQueue::new(
+            &settings.client_properties,
+            topic,
+            settings.worker,
+        )?),
+        None => None,
+    };
+
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut threads = Vec::new();
+    for index in 0..settings.concurrency.get() {
+        let (acks, completions) = Acks::channel();
+        let context = PipelineContext {
+            consumer: index,
+            acks: acks.clone(),
+            dlq: dlq.clone(),
+            metrics: metrics.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            topic: settings.topic.clone(),
+            stopping: Arc::clone(&stop),
+        };
+        let consumer_loop = consumer::ConsumerLoop {
+            index,
+            settings: settings.clone(),
+            pipeline: make_pipeline(context),
+            acks,
+            completions,
+            dlq: dlq.clone(),
+            metrics: metrics.clone(),
+            health: Arc::new(consumer::ConsumerHealthRef {
+                health: health.clone(),
+                index,
+            }),
+            stop: Arc::clone(&stop),
+            runtime: tokio::runtime::Handle::current(),
+        };
+        let done = done_tx.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("{}-consumer-{index}", settings.worker))
+            .spawn(move || {
+                let result =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| consumer_loop.run()))
+                        .unwrap_or(Err(RuntimeError::Panicked(index)));
+                let _ = done.send((index, result));
+            })
+            .map_err(|_| RuntimeError::Panicked(index))?;
+        threads.push(thread);
+    }
+    drop(done_tx);
+
+    tokio::pin!(shutdown);
+    let mut first_error = None;
+    let mut finished = 0;
+    tokio::select! {
+        () = &mut shutdown => tracing::info!("shutting down: draining in-flight work"),
+        Some((index, result)) = done_rx.recv() => {
+            finished += 1;
+            if let Err(e) = result {
+                tracing::error!(consumer = index, error = %e, "consumer stopped");
+                first_error = Some(e);
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    while finished < threads.len() {
+        match tokio::time::timeout(
+            settings.drain_timeout + Duration::from_secs(15),
+            done_rx.recv(),
+        )
+        .await
+        {
+            Ok(Some((index, result))) => {
+                finished += 1;
+                if let Err(e) = result {
+                    tracing::error!(consumer = index, error = %e, "consumer failed");
+                    first_error.get_or_insert(e);
+                }
+            }
+            Ok(None) => break,
+            Err(_) => {
+                tracing::error!("consumers did not stop in time");
+                break;
+            }
+        }
+    }
+    let _ = server_stop_tx.send(());
+    let _ = server.await;
+    match first_error {
+        Some(e) => Err(e),
+        None => {
+            tracing::info!("stopped cleanly");
+            Ok(())
+        }
+    }
+}
+
+/// Fails fast, with a clear message, when Kafka is unreachable or the topic
+/// is missing.
+async fn check_topic(settings: &ConsumerSettings) -> Result<(), RuntimeError> {
+    let properties = settings.client_properties.clone();
+    let topic = settings.topic.clone();
+    let brokers = properties
+        .get("bootstrap.servers")
+        .cloned()
+        .unwrap_or_default();
+    let result = tokio::task::spawn_blocking(move || {
+        let mut config = ClientConfig::new();
+        for (k, v) in &properties {
+            config.set(k, v);
+        }
+        let consumer: BaseConsumer = config.create()?;
+        consumer.fetch_metadata(Some(&topic), Duration::from_secs(15))
+    })
+    .await
+    .map_err(|_| RuntimeError::Panicked(usize::MAX))?;
+    let metadata = match result {
+        Ok(m) => m,
+        Err(source) => return Err(RuntimeError::Unreachable { brokers, source }),
+    };
+    let missing = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == settings.topic)
+        .is_none_or(|t| {
+            t.error() == Some(RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+                || t.partitions().is_empty()
+        });
+    if missing {
+        return Err(RuntimeError::UnknownTopic(settings.topic.clone()));
+    }
+    Ok(())
+}

@@ -1,0 +1,221 @@
+//! Which offsets may be committed: per partition, the offset after the
+//! longest prefix of consumed records that are all durable.
+
+use std::collections::{HashMap, VecDeque};
+
+/// Tracks consumed records per partition until they are durable.
+#[derive(Debug, Default)]
+pub struct OffsetTracker {
+    partitions: HashMap<i32, PartitionOffsets>,
+    next_epoch: u64,
+}
+
+#[derive(Debug)]
+struct PartitionOffsets {
+    epoch: u64,
+    /// Consumed records not yet committable, ascending, with a done flag.
+    pending: VecDeque<(i64, bool)>,
+    /// The next offset to commit, once something is committable.
+    committable: Option<i64>,
+    /// Whether `committable` moved since the last [`OffsetTracker::take_committable`].
+    dirty: bool,
+}
+
+impl OffsetTracker {
+    /// An empty tracker.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts tracking a partition afresh, returning its new epoch.
+    pub fn assign(&mut self, partition: i32) -> u64 {
+        self.next_epoch += 1;
+        let epoch = self.next_epoch;
+        self.partitions.insert(
+            partition,
+            PartitionOffsets {
+                epoch,
+                pending: VecDeque::new(),
+                committable: None,
+                dirty: false,
+            },
+        );
+        epoch
+    }
+
+    /// Stops tracking a partition; returns the offset to commit for it, if any.
+    pub fn revoke(&mut self, partition: i32) -> Option<i64> {
+        self.partitions.remove(&partition).and_then(|mut p| {
+            p.advance();
+            p.committable
+        })
+    }
+
+    /// The partitions tracked now.
+    pub fn partitions(&self) -> Vec<i32> {
+        self.partitions.keys().copied().collect()
+    }
+
+    /// Records that a record was read; returns the partition's epoch.
+    /// Offsets of one partition must be recorded in ascending order.
+    pub fn consumed(&mut self, partition: i32, offset: i64) -> u64 {
+        if !self.partitions.contains_key(&partition) {
+            self.assign(partition);
+        }
+        match self.partitions.get_mut(&partition) {
+            Some(p) => {
+                if p.pending.back().is_none_or(|&(last, _)| last < offset) {
+                    p.pending.push_back((offset, false));
+                }
+                p.epoch
+            }
+            None => 0,
+        }
+    }
+
+    /// Marks offsets durable. Returns how many were marked; 0 when the epoch
+    /// is stale (the partition was revoked or reassigned since).
+    pub fn done(&mut self, partition: i32, epoch: u64, offsets: &[i64]) -> usize {
+        let Some(p) = self.partitions.get_mut(&partition) else {
+            return 0;
+        };
+        if p.epoch != epoch || offsets.is_empty() {
+            return 0;
+        }
+        let mut marked = 0;
+        let mut index = p.pending.partition_point(|&(o, _)| o < offsets[0]);
+        for &offset in offsets {
+            while index < p.pending.len() && p.pending[index].0 < offset {
+                index += 1;
+            }
+            if index < p.pending.len() && p.pending[index].0 == offset && !p.pending[index].1 {
+                p.pending[index].1 = true;
+                marked += 1;
+            }
+        }
+        p.advance();
+        marked
+    }
+
+    /// Offsets to commit (the next offset to read) for partitions whose
+    /// committable position moved since the last call.
+    pub fn take_committable(&mut self) -> Vec<(i32, i64)> {
+        let mut out = Vec::new();
+        for (&partition, p) in &mut self.partitions {
+            if p.dirty {
+                p.dirty = false;
+                if let Some(offset) = p.committable {
+                    out.push((partition, offset));
+                }
+            }
+        }
+        out
+    }
+
+    /// Every partition's committable offset, moved or not (for final commits).
+    pub fn all_committable(&self) -> Vec<(i32, i64)> {
+        self.partitions
+            .iter()
+            .filter_map(|(&partition, p)| p.committable.map(|o| (partition, o)))
+            .collect()
+    }
+
+    /// Records read but not yet durable.
+    pub fn pending(&self) -> usize {
+        self.partitions
+            .values()
+            .map(|p| p.pending.iter().filter(|(_, done)| !done).count())
+            .sum()
+    }
+
+    /// The current epoch of a partition, if tracked.
+    pub fn epoch(&self, partition: i32) -> Option<u64> {
+        self.partitions.get(&partition).map(|p| p.epoch)
+    }
+}
+
+impl PartitionOffsets {
+    fn advance(&mut self) {
+        while let Some(&(offset, true)) = self.pending.front() {
+            self.pending.pop_front();
+            self.committable = Some(offset + 1);
+            self.dirty = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn commits_stop_at_the_first_gap() {
+        let mut t = OffsetTracker::new();
+        let epoch = t.assign(0);
+        for o in 10..15 {
+            t.consumed(0, o);
+        }
+        assert_eq!(t.done(0, epoch, &[11, 12]), 2);
+        assert!(t.take_committable().is_empty());
+        t.done(0, epoch, &[10]);
+        assert_eq!(t.take_committable(), vec![(0, 13)]);
+        assert!(t.take_committable().is_empty(), "reported once");
+        t.done(0, epoch, &[13, 14]);
+        assert_eq!(t.take_committable(), vec![(0, 15)]);
+        assert_eq!(t.pending(), 0);
+    }
+
+    #[test]
+    fn stale_epochs_are_ignored() {
+        let mut t = OffsetTracker::new();
+        let old = t.consumed(3, 5);
+        assert_eq!(t.revoke(3), None);
+        let new = t.assign(3);
+        t.consumed(3, 5);
+        assert_ne!(old, new);
+        assert_eq!(t.done(3, old, &[5]), 0);
+        assert_eq!(t.done(3, new, &[5]), 1);
+        assert_eq!(t.revoke(3), Some(6));
+    }
+
+    proptest! {
+        /// Whatever order work completes in, the committed offset never passes
+        /// a record that is not durable, never goes back, and ends after the last.
+        #[test]
+        fn never_commits_past_unfinished_work(
+            gaps in prop::collection::vec(1i64..4, 1..200),
+            order_seed in any::<u64>(),
+            chunk in 1usize..20,
+        ) {
+            let mut offsets = Vec::new();
+            let mut o = 0;
+            for g in gaps { o += g; offsets.push(o); }
+            let mut t = OffsetTracker::new();
+            let epoch = t.assign(1);
+            for &o in &offsets { t.consumed(1, o); }
+            // Complete in shuffled chunks.
+            let mut chunks: Vec<Vec<i64>> = offsets.chunks(chunk).map(<[i64]>::to_vec).collect();
+            let mut seed = order_seed;
+            for i in (1..chunks.len()).rev() {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                chunks.swap(i, (seed >> 33) as usize % (i + 1));
+            }
+            let mut done = std::collections::BTreeSet::new();
+            let mut last_commit = i64::MIN;
+            for c in chunks {
+                t.done(1, epoch, &c);
+                done.extend(c);
+                for (_, commit) in t.take_committable() {
+                    prop_assert!(commit > last_commit);
+                    last_commit = commit;
+                    for &o in offsets.iter().filter(|&&o| o < commit) {
+                        prop_assert!(done.contains(&o), "committed {} before {} was done", commit, o);
+                    }
+                }
+            }
+            prop_assert_eq!(last_commit, offsets[offsets.len() - 1] + 1);
+            prop_assert_eq!(t.pending(), 0);
+        }
+    }
+}

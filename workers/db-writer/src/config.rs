@@ -1,0 +1,230 @@
+//! db-writer's flags: the shared consumer flags plus ClickHouse and batching.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use parley_shared::batcher::BatchLimits;
+use parley_shared::config::Secret;
+use parley_shared::runtime::{ConsumerArgs, ConsumerSettings, WorkerIdentity};
+
+/// Worker name and default group.
+pub const WORKER: &str = "db-writer";
+/// Default metrics address (INTERFACES.md).
+pub const METRICS_ADDR: &str = "127.0.0.1:9102";
+
+/// Batches `game-messages` into ClickHouse; commits after each insert.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "db-writer", version, about)]
+pub struct DbWriterConfig {
+    /// Kafka consumer flags.
+    #[command(flatten)]
+    pub consumer: ConsumerArgs,
+
+    /// ClickHouse HTTP endpoint.
+    #[arg(
+        long,
+        env = "PARLEY_CLICKHOUSE_URL",
+        default_value = "http://127.0.0.1:8123"
+    )]
+    pub clickhouse_url: String,
+
+    /// ClickHouse database.
+    #[arg(long, env = "PARLEY_CLICKHOUSE_DATABASE", default_value = "parley")]
+    pub clickhouse_database: String,
+
+    /// ClickHouse table.
+    #[arg(long, env = "PARLEY_CLICKHOUSE_TABLE", default_value = "messages")]
+    pub clickhouse_table: String,
+
+    /// ClickHouse user.
+    #[arg(long, env = "PARLEY_CLICKHOUSE_USER", default_value = "default")]
+    pub clickhouse_user: String,
+
+    /// ClickHouse password (prefer the env var or --clickhouse-password-file).
+    #[arg(
+        long,
+        env = "PARLEY_CLICKHOUSE_PASSWORD",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    pub clickhouse_password: Secret,
+
+    /// File holding the ClickHouse password.
+    #[arg(long, env = "PARLEY_CLICKHOUSE_PASSWORD_FILE")]
+    pub clickhouse_password_file: Option<PathBuf>,
+
+    /// Rows per insert (per partition); batches also end at offset
+    /// multiples of this, so a replay re-forms the same batches.
+    #[arg(long, env = "PARLEY_BATCH_ROWS", default_value_t = 50_000)]
+    pub batch_rows: usize,
+
+    /// Bytes per insert (per partition), counting Kafka payload bytes.
+    #[arg(long, env = "PARLEY_BATCH_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub batch_bytes: usize,
+
+    /// Longest a row waits in a batch.
+    #[arg(long, env = "PARLEY_BATCH_AGE", value_parser = humantime::parse_duration, default_value = "1s")]
+    pub batch_age: Duration,
+
+    /// Inserts in flight per consumer.
+    #[arg(long, env = "PARLEY_MAX_IN_FLIGHT", default_value_t = 4)]
+    pub max_in_flight: usize,
+
+    /// Rows buffered per consumer (open, waiting and in flight) before the
+    /// consumer pauses its partitions.
+    #[arg(long, env = "PARLEY_MAX_BUFFERED_ROWS", default_value_t = 250_000)]
+    pub max_buffered_rows: usize,
+
+    /// Timeout of one insert.
+    #[arg(long, env = "PARLEY_INSERT_TIMEOUT", value_parser = humantime::parse_duration, default_value = "60s")]
+    pub insert_timeout: Duration,
+
+    /// Apply the schema (deploy/clickhouse/*.sql, built in) and exit.
+    #[arg(long)]
+    pub migrate: bool,
+}
+
+/// db-writer settings that passed validation.
+#[derive(Debug, Clone)]
+pub struct DbWriterSettings {
+    /// Consumer settings.
+    pub consumer: ConsumerSettings,
+    /// ClickHouse connection.
+    pub clickhouse: ClickHouseSettings,
+    /// Batch limits per partition.
+    pub limits: BatchLimits,
+    /// Inserts in flight per consumer.
+    pub max_in_flight: usize,
+    /// Rows buffered per consumer before pausing.
+    pub max_buffered_rows: usize,
+}
+
+/// Where and how to reach ClickHouse.
+#[derive(Debug, Clone)]
+pub struct ClickHouseSettings {
+    /// HTTP URL.
+    pub url: String,
+    /// Database.
+    pub database: String,
+    /// Table.
+    pub table: String,
+    /// User.
+    pub user: String,
+    /// Password.
+    pub password: Secret,
+    /// Insert timeout.
+    pub insert_timeout: Duration,
+}
+
+impl DbWriterConfig {
+    /// The identity the shared runtime needs.
+    pub fn identity() -> Result<WorkerIdentity, String> {
+        Ok(WorkerIdentity {
+            name: WORKER,
+            group: WORKER.to_owned(),
+            metrics_addr: METRICS_ADDR.parse().map_err(|e| format!("{e}"))?,
+            dead_letters: true,
+        })
+    }
+
+    /// ClickHouse settings alone (enough for --migrate).
+    pub fn clickhouse(&self) -> Result<ClickHouseSettings, String> {
+        if !(self.clickhouse_url.starts_with("http://")
+            || self.clickhouse_url.starts_with("https://"))
+        {
+            return Err(format!(
+                "--clickhouse-url must be http(s)://…, got {:?}",
+                self.clickhouse_url
+            ));
+        }
+        for (flag, name) in [
+            ("database", &self.clickhouse_database),
+            ("table", &self.clickhouse_table),
+        ] {
+            let valid = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(format!("--clickhouse-{flag} must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*), got {name:?}"));
+            }
+        }
+        let password = match &self.clickhouse_password_file {
+            Some(path) => Secret::from_file(path).map_err(|e| {
+                format!(
+                    "cannot read --clickhouse-password-file {}: {e}",
+                    path.display()
+                )
+            })?,
+            None => self.clickhouse_password.clone(),
+        };
+        Ok(ClickHouseSettings {
+            url: self.clickhouse_url.trim_end_matches('/').to_owned(),
+            database: self.clickhouse_database.clone(),
+            table: self.clickhouse_table.clone(),
+            user: self.clickhouse_user.clone(),
+            password,
+            insert_timeout: self.insert_timeout,
+        })
+    }
+
+    /// Validates everything.
+    pub fn settings(&self) -> Result<DbWriterSettings, String> {
+        let consumer = self
+            .consumer
+            .settings(&Self::identity()?)
+            .map_err(|e| e.0)?;
+        if self.batch_rows == 0 || self.batch_bytes == 0 || self.batch_age.is_zero() {
+            return Err("--batch-rows, --batch-bytes and --batch-age must be above 0".into());
+        }
+        if self.max_in_flight == 0 {
+            return Err("--max-in-flight must be at least 1".into());
+        }
+        if self.max_buffered_rows < self.batch_rows {
+            return Err("--max-buffered-rows must be at least --batch-rows".into());
+        }
+        Ok(DbWriterSettings {
+            consumer,
+            clickhouse: self.clickhouse()?,
+            limits: BatchLimits {
+                max_rows: self.batch_rows,
+                max_bytes: self.batch_bytes,
+                max_age: self.batch_age,
+            },
+            max_in_flight: self.max_in_flight,
+            max_buffered_rows: self.max_buffered_rows,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_bad_values_do_not() {
+        let ok = DbWriterConfig::try_parse_from(["db-writer"]).expect("parse");
+        let s = ok.settings().expect("valid");
+        assert_eq!(s.consumer.group, "db-writer");
+        assert_eq!(s.limits.max_rows, 50_000);
+        for bad in [
+            &["db-writer", "--batch-rows", "0"][..],
+            &["db-writer", "--max-in-flight", "0"],
+            &["db-writer", "--clickhouse-url", "localhost:8123"],
+            &["db-writer", "--max-buffered-rows", "10"],
+            &["db-writer", "--clickhouse-table", "messages; DROP TABLE x"],
+        ] {
+            let c = DbWriterConfig::try_parse_from(bad).expect("parse");
+            assert!(c.settings().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn password_never_shows_in_debug() {
+        let c = DbWriterConfig::try_parse_from(["db-writer", "--clickhouse-password", "s3cret"])
+            .expect("parse");
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+}

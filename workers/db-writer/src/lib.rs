@@ -1,0 +1,112 @@
+//! db-writer: `game-messages` → ClickHouse `parley.messages`.
+//!
+//! - Consumer group: `db-writer` (shared: instances split the partitions).
+//! - Delivery: at-least-once + dedup. Offsets are committed only after the
+//!   insert holding them succeeded; replays after a crash or rebalance are
+//!   collapsed by the `ReplacingMergeTree` (read with `FINAL` or
+//!   `GROUP BY message_id`), and on servers with `insert_deduplication_token`
+//!   a replayed batch (same partition and offset range) is rejected outright.
+//! - Steps: decode (shared runtime; bad records → DLQ) → per-partition
+//!   batch (rows, bytes, age) → RowBinary insert (retry with backoff while
+//!   ClickHouse is down, partitions paused past the buffer limit; refused
+//!   rows isolated to the DLQ) → ack → commit.
+
+pub mod config;
+pub mod pipeline;
+pub mod row;
+pub mod schema;
+pub mod sink;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use parley_shared::metrics::RuntimeMetrics;
+use parley_shared::runtime::{self, RuntimeError};
+
+use config::DbWriterSettings;
+use pipeline::{ClickHousePipeline, PipelineLimits};
+use sink::{ClickHouseSink, SinkError};
+
+/// Why db-writer stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DbWriterError {
+    /// ClickHouse could not be reached or refused the schema at start.
+    #[error("ClickHouse at {url}: {source}")]
+    ClickHouse {
+        /// The URL tried.
+        url: String,
+        /// What went wrong.
+        source: SinkError,
+    },
+    /// The consumer runtime failed.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// Metrics could not be registered.
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus_error::Error),
+}
+
+mod prometheus_error {
+    pub use parley_shared::metrics::MetricsError as Error;
+}
+
+/// Connects to ClickHouse (applying the schema if missing), then consumes
+/// until `shutdown`.
+pub async fn run(
+    settings: DbWriterSettings,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DbWriterError> {
+    let url = settings.clickhouse.url.clone();
+    let mut sink = ClickHouseSink::new(&settings.clickhouse);
+    let version = sink
+        .probe()
+        .await
+        .map_err(|source| DbWriterError::ClickHouse {
+            url: url.clone(),
+            source,
+        })?;
+    schema::migrate(
+        sink.client(),
+        &settings.clickhouse.database,
+        &settings.clickhouse.table,
+    )
+    .await
+    .map_err(|source| DbWriterError::ClickHouse {
+        url: url.clone(),
+        source,
+    })?;
+    tracing::info!(%url, %version, dedup_tokens = sink.dedup_tokens(), "ClickHouse ready");
+
+    let metrics = RuntimeMetrics::new(settings.consumer.worker, &settings.consumer.group)?;
+    let sink = Arc::new(sink);
+    let kafka = Arc::new(settings.consumer.client_properties.clone());
+    let limits = PipelineLimits {
+        batch: settings.limits,
+        max_in_flight: settings.max_in_flight,
+        max_buffered_rows: settings.max_buffered_rows,
+    };
+    runtime::run(
+        settings.consumer,
+        metrics,
+        move |context| {
+            ClickHousePipeline::new(Arc::clone(&sink), context, limits, Arc::clone(&kafka))
+        },
+        shutdown,
+    )
+    .await?;
+    Ok(())
+}
+
+/// `--migrate`: applies the schema and returns.
+pub async fn migrate_only(settings: &config::ClickHouseSettings) -> Result<String, DbWriterError> {
+    let mut sink = ClickHouseSink::new(settings);
+    let err = |source| DbWriterError::ClickHouse {
+        url: settings.url.clone(),
+        source,
+    };
+    let version = sink.probe().await.map_err(err)?;
+    schema::migrate(sink.client(), &settings.database, &settings.table)
+        .await
+        .map_err(err)?;
+    Ok(version)
+}

@@ -1,0 +1,42 @@
+//! `db-writer` binary: flags, logging, shutdown signal, run.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use db_writer::config::DbWriterConfig;
+use parley_shared::{shutdown, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = DbWriterConfig::parse();
+    telemetry::init_tracing(config.consumer.log_format);
+    if config.migrate {
+        let result = match config.clickhouse() {
+            Ok(settings) => db_writer::migrate_only(&settings)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        return match result {
+            Ok(version) => {
+                println!("schema applied (ClickHouse {version})");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        };
+    }
+    let settings = match config.settings() {
+        Ok(s) => s,
+        Err(e) => return fail(&format!("invalid configuration: {e}")),
+    };
+    match db_writer::run(settings, shutdown::signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    tracing::error!(error = message, "db-writer failed");
+    eprintln!("db-writer: {message}");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,98 @@
+//! The schema, built in from deploy/clickhouse/*.sql, applied idempotently.
+
+use clickhouse::Client;
+
+use crate::sink::{classify, SinkError};
+
+/// The schema files, in order.
+pub const SCHEMA: &[(&str, &str)] = &[(
+    "001_messages.sql",
+    include_str!("../../../deploy/clickhouse/001_messages.sql"),
+)];
+
+/// Statements of a schema file: split at `;` ending a line, comments dropped.
+pub fn statements(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in sql.lines() {
+        let line = line.split("--").next().unwrap_or("");
+        if line.trim().is_empty() {
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+        if line.trim_end().ends_with(';') {
+            let statement = current.trim().trim_end_matches(';').trim().to_owned();
+            if !statement.is_empty() {
+                out.push(statement);
+            }
+            current.clear();
+        }
+    }
+    if !current.trim().is_empty() {
+        out.push(current.trim().to_owned());
+    }
+    out
+}
+
+/// The schema files name `parley.messages`; another database or table
+/// (tests use one per test) gets the same DDL with its own names.
+pub fn for_table(sql: &str, database: &str, table: &str) -> String {
+    sql.replace("parley.messages", &format!("{database}.{table}"))
+        .replace(
+            "DATABASE IF NOT EXISTS parley;",
+            &format!("DATABASE IF NOT EXISTS {database};"),
+        )
+}
+
+/// Applies every statement (all `IF NOT EXISTS`), then, on servers that
+/// support it, enables insert deduplication for non-replicated tables.
+pub async fn migrate(client: &Client, database: &str, table: &str) -> Result<(), SinkError> {
+    for (name, sql) in SCHEMA {
+        for statement in statements(&for_table(sql, database, table)) {
+            client
+                .query(&statement)
+                .execute()
+                .await
+                .map_err(|e| classify(&e))?;
+        }
+        tracing::info!(file = name, "schema applied");
+    }
+    let window: u64 = client
+        .query("SELECT count() FROM system.merge_tree_settings WHERE name = 'non_replicated_deduplication_window'")
+        .fetch_one()
+        .await
+        .map_err(|e| classify(&e))?;
+    if window > 0 {
+        let alter = format!("ALTER TABLE {database}.{table} MODIFY SETTING non_replicated_deduplication_window = 1000");
+        client
+            .query(&alter)
+            .execute()
+            .await
+            .map_err(|e| classify(&e))?;
+        tracing::info!("insert deduplication window enabled");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_splits_into_create_statements() {
+        let statements = statements(SCHEMA[0].1);
+        assert_eq!(statements.len(), 2, "{statements:?}");
+        assert!(statements[0].starts_with("CREATE DATABASE IF NOT EXISTS parley"));
+        assert!(statements[1].contains("ReplacingMergeTree"));
+        assert!(statements.iter().all(|s| !s.contains("--")));
+    }
+
+    #[test]
+    fn other_databases_get_the_same_ddl() {
+        let sql = for_table(SCHEMA[0].1, "it_x", "msgs");
+        assert!(sql.contains("CREATE DATABASE IF NOT EXISTS it_x;"));
+        assert!(sql.contains("CREATE TABLE IF NOT EXISTS it_x.msgs"));
+        assert!(!sql.contains("parley.messages"));
+    }
+}

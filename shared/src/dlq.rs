@@ -114,6 +114,9 @@ impl DeadLetterQueue {
     }
 }
 
+/// A record's key and payload bytes.
+pub type KeyAndPayload = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// Reads one record back from Kafka by partition and offset (blocking), for
 /// dead-lettering a record whose bytes a worker no longer holds.
 pub fn refetch(
@@ -122,7 +125,7 @@ pub fn refetch(
     partition: i32,
     offset: i64,
     timeout: Duration,
-) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), KafkaError> {
+) -> Result<KeyAndPayload, KafkaError> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::Message;
     let mut config = ClientConfig::new();

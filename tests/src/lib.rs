@@ -9,7 +9,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
+use rdkafka::message::{Headers, Message};
 use rdkafka::TopicPartitionList;
 
 /// Bootstrap servers of the running stack (`PARLEY_BROKERS`, else local).
@@ -64,6 +64,8 @@ pub fn binary(name: &str) -> PathBuf {
 /// One record read back from Kafka.
 #[derive(Debug, Clone)]
 pub struct ConsumedRecord {
+    /// Headers, as UTF-8 (lossy).
+    pub headers: Vec<(String, String)>,
     /// Partition it came from.
     pub partition: i32,
     /// Offset in that partition.
@@ -123,7 +125,21 @@ pub fn read_all(topic: &str, timeout: Duration) -> Vec<ConsumedRecord> {
         if message.offset() + 1 >= ends[&partition] {
             done.insert(partition, true);
         }
+        let headers = message
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| {
+                        (
+                            h.key.to_owned(),
+                            String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         records.push(ConsumedRecord {
+            headers,
             partition,
             offset: message.offset(),
             key: message.key().map(<[u8]>::to_vec),
@@ -131,4 +147,75 @@ pub fn read_all(topic: &str, timeout: Duration) -> Vec<ConsumedRecord> {
         });
     }
     records
+}
+
+pub mod clickhouse;
+pub mod process;
+
+/// Polls `check` every 250 ms until it returns true or `timeout` passes.
+pub fn wait_until(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Committed offsets of `group` on `topic`, by partition (absent: none).
+pub fn committed_offsets(group: &str, topic: &str) -> BTreeMap<i32, i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let mut tpl = TopicPartitionList::new();
+    for p in metadata.topics()[0].partitions() {
+        tpl.add_partition(topic, p.id());
+    }
+    let committed = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .expect("committed offsets");
+    committed
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            rdkafka::Offset::Offset(o) => Some((e.partition(), o)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// End offsets (high watermarks) of every partition of `topic`.
+pub fn end_offsets(topic: &str) -> BTreeMap<i32, i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .expect("consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| {
+            let (_, high) = consumer
+                .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+                .expect("watermarks");
+            (p.id(), high)
+        })
+        .collect()
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }

@@ -278,7 +278,7 @@ where
                     .dead_lettered
                     .with_label_values(&[failure.kind])
                     .inc();
-                self.log_dead_letter(partition, offset, &failure.kind, &failure.reason);
+                self.log_dead_letter(partition, offset, failure.kind, &failure.reason);
                 let Some(dlq) = self.dlq.clone() else {
                     // No DLQ for this worker: skip and count.
                     let n = lock(&self.state).tracker.done(partition, epoch, &[offset]);

@@ -248,7 +248,7 @@ async fn write_batch(
                     .sink_errors
                     .with_label_values(&[SINK, error.class()])
                     .inc();
-                let level_warn = attempt <= 3 || attempt % 10 == 0;
+                let level_warn = attempt <= 3 || attempt.is_multiple_of(10);
                 if level_warn {
                     tracing::warn!(partition, first, last, attempt, %error, retry_in = ?backoff, "insert failed; retrying");
                 }

@@ -1,0 +1,111 @@
+//! ClickHouse stopped for 30 s while db-writer runs: nothing is lost, the
+//! worker says it is unhealthy meanwhile, and recovers by itself.
+//! (Its own test binary: stopping ClickHouse must not disturb other tests.)
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use parley_tests::clickhouse::{self, drop_database, fresh_database};
+use parley_tests::process::{http_get, loadgen, Worker};
+use parley_tests::{brokers, free_port, fresh_topic, unique_name, wait_until};
+
+fn stack(args: &[&str]) {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/stack.sh");
+    let status = Command::new(script).args(args).status().expect("stack.sh");
+    assert!(status.success(), "stack.sh {args:?} failed");
+}
+
+#[tokio::test]
+async fn clickhouse_outage_loses_nothing_and_health_tells_the_truth() {
+    let topic = fresh_topic("dw-outage", 12).await;
+    let dlq = fresh_topic("dw-outage-dlq", 3).await;
+    let database = fresh_database();
+    let group = unique_name("dw-outage");
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let producer = {
+        let args: Vec<String> = [
+            "--brokers",
+            &brokers(),
+            "--topic",
+            &topic,
+            "--count",
+            "100000",
+            "--rate",
+            "2500",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        std::thread::spawn(move || loadgen(&args))
+    };
+    let mut writer = Worker::start(
+        "db-writer",
+        &[
+            "--brokers",
+            &brokers(),
+            "--topic",
+            &topic,
+            "--group",
+            &group,
+            "--dlq-topic",
+            &dlq,
+            "--clickhouse-database",
+            &database,
+            "--metrics-addr",
+            &addr,
+            "--stall-timeout",
+            "5s",
+            "--batch-age",
+            "500ms",
+        ]
+        .map(str::to_owned),
+    );
+    wait_until(Duration::from_secs(60), "first rows", || {
+        clickhouse::try_query(&format!("SELECT count() FROM {database}.messages"))
+            .is_ok_and(|n| n != "0")
+    });
+
+    stack(&["stop", "clickhouse"]);
+    let outage = Instant::now();
+    let mut saw_unhealthy = false;
+    while outage.elapsed() < Duration::from_secs(30) {
+        if let Some((503, body)) = http_get(&addr, "/healthz") {
+            assert!(body.contains("sink down"), "{body}");
+            saw_unhealthy = true;
+        }
+        assert!(
+            writer.is_running(),
+            "db-writer died during the outage: {}",
+            writer.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(saw_unhealthy, "/healthz never reported the stalled sink");
+    stack(&["up"]);
+
+    let valid = producer.join().expect("loadgen")["valid"]
+        .as_u64()
+        .expect("valid");
+    wait_until(
+        Duration::from_secs(180),
+        "every message after the outage",
+        || {
+            clickhouse::try_query(&format!(
+                "SELECT uniqExact(message_id) FROM {database}.messages"
+            ))
+            .is_ok_and(|n| n == valid.to_string())
+        },
+    );
+    wait_until(Duration::from_secs(30), "healthy again", || {
+        http_get(&addr, "/healthz").is_some_and(|(status, _)| status == 200)
+    });
+    assert!(
+        writer.stop(Duration::from_secs(30)).success(),
+        "{}",
+        writer.log_text()
+    );
+    assert!(writer.log_text().contains("insert failed; retrying"));
+    drop_database(&database);
+}

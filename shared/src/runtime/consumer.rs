@@ -26,6 +26,12 @@ use crate::runtime::settings::ConsumerSettings;
 const POLL_TIMEOUT: Duration = Duration::from_millis(50);
 /// While paused, how long to wait for a completion before polling again.
 const PAUSED_WAIT: Duration = Duration::from_millis(20);
+/// A pipeline refusing records for this long gets its partitions paused;
+/// shorter stalls just wait (pausing purges librdkafka's prefetched records).
+const PAUSE_AFTER: Duration = Duration::from_millis(500);
+/// Bookkeeping (ticks, commits, health) runs at least this often, and at
+/// once when a completion arrives; not on every record.
+const BOOKKEEPING_EVERY: Duration = Duration::from_millis(5);
 
 /// Everything one consumer thread needs.
 pub(crate) struct ConsumerLoop<P: Pipeline> {
@@ -67,6 +73,8 @@ struct Running<P: Pipeline> {
     stop: Arc<AtomicBool>,
     runtime: tokio::runtime::Handle,
     paused: bool,
+    blocked_since: Option<Instant>,
+    next_bookkeeping: Instant,
     dead_letter_log: std::cell::Cell<(Instant, u64)>,
 }
 
@@ -109,6 +117,8 @@ where
             stop: self.stop,
             runtime: self.runtime,
             paused: false,
+            blocked_since: None,
+            next_bookkeeping: Instant::now(),
             dead_letter_log: std::cell::Cell::new((Instant::now(), 0)),
         };
         while !running.stop.load(Ordering::Relaxed) {
@@ -128,20 +138,39 @@ where
 {
     /// One loop turn: bookkeeping, then one poll.
     fn turn(&mut self) {
-        if let Some(h) = self.health.get() {
-            h.polled();
-        }
-        let (should_pause, changed) = self.bookkeeping();
-        if should_pause && (!self.paused || changed) {
-            self.set_paused(true);
-        } else if !should_pause && self.paused {
-            self.set_paused(false);
+        self.carried.extend(self.completions.try_iter());
+        let now = Instant::now();
+        let blocked = self.blocked_since.is_some();
+        if blocked || !self.carried.is_empty() || now >= self.next_bookkeeping {
+            self.next_bookkeeping = now + BOOKKEEPING_EVERY;
+            if let Some(h) = self.health.get() {
+                h.polled();
+            }
+            let (refused, changed) = self.bookkeeping();
+            if refused {
+                let since = *self.blocked_since.get_or_insert(now);
+                if now.duration_since(since) >= PAUSE_AFTER && (!self.paused || changed) {
+                    self.set_paused(true);
+                }
+            } else {
+                self.blocked_since = None;
+                if self.paused {
+                    self.set_paused(false);
+                }
+            }
         }
         let message = if self.paused {
+            // Paused: keep polling (rebalances, heartbeats) while waiting.
             if let Ok(c) = self.completions.recv_timeout(PAUSED_WAIT) {
                 self.carried.push(c);
             }
             self.consumer.poll(Duration::ZERO)
+        } else if self.blocked_since.is_some() {
+            // Backpressure, briefly: wait for the sink instead of reading on.
+            if let Ok(c) = self.completions.recv_timeout(PAUSED_WAIT) {
+                self.carried.push(c);
+            }
+            None
         } else {
             self.consumer.poll(POLL_TIMEOUT)
         };
@@ -153,7 +182,7 @@ where
     }
 
     /// Applies completions, ticks the pipeline, re-offers held records and
-    /// stores committable offsets. Returns (must pause, assignment changed).
+    /// stores committable offsets. Returns (records refused, assignment changed).
     fn bookkeeping(&mut self) -> (bool, bool) {
         let (commits, pending, should_pause, changed) = {
             let mut guard = lock(&self.state);

@@ -8,11 +8,15 @@ use std::collections::{HashMap, VecDeque};
 pub struct OffsetTracker {
     partitions: HashMap<i32, PartitionOffsets>,
     next_epoch: u64,
+    /// Records read and not yet durable, over all partitions.
+    undone: usize,
 }
 
 #[derive(Debug)]
 struct PartitionOffsets {
     epoch: u64,
+    /// Entries of `pending` not yet done.
+    undone: usize,
     /// Consumed records not yet committable, ascending, with a done flag.
     pending: VecDeque<(i64, bool)>,
     /// The next offset to commit, once something is committable.
@@ -31,10 +35,14 @@ impl OffsetTracker {
     pub fn assign(&mut self, partition: i32) -> u64 {
         self.next_epoch += 1;
         let epoch = self.next_epoch;
+        if let Some(old) = self.partitions.remove(&partition) {
+            self.undone -= old.undone;
+        }
         self.partitions.insert(
             partition,
             PartitionOffsets {
                 epoch,
+                undone: 0,
                 pending: VecDeque::new(),
                 committable: None,
                 dirty: false,
@@ -46,6 +54,7 @@ impl OffsetTracker {
     /// Stops tracking a partition; returns the offset to commit for it, if any.
     pub fn revoke(&mut self, partition: i32) -> Option<i64> {
         self.partitions.remove(&partition).and_then(|mut p| {
+            self.undone -= p.undone;
             p.advance();
             p.committable
         })
@@ -66,6 +75,8 @@ impl OffsetTracker {
             Some(p) => {
                 if p.pending.back().is_none_or(|&(last, _)| last < offset) {
                     p.pending.push_back((offset, false));
+                    p.undone += 1;
+                    self.undone += 1;
                 }
                 p.epoch
             }
@@ -93,6 +104,8 @@ impl OffsetTracker {
                 marked += 1;
             }
         }
+        p.undone -= marked;
+        self.undone -= marked;
         p.advance();
         marked
     }
@@ -122,10 +135,7 @@ impl OffsetTracker {
 
     /// Records read but not yet durable.
     pub fn pending(&self) -> usize {
-        self.partitions
-            .values()
-            .map(|p| p.pending.iter().filter(|(_, done)| !done).count())
-            .sum()
+        self.undone
     }
 
     /// The current epoch of a partition, if tracked.
@@ -206,6 +216,7 @@ mod tests {
             for c in chunks {
                 t.done(1, epoch, &c);
                 done.extend(c);
+                prop_assert_eq!(t.pending(), offsets.len() - done.len());
                 for (_, commit) in t.take_committable() {
                     prop_assert!(commit > last_commit);
                     last_commit = commit;

@@ -84,6 +84,7 @@ pub async fn run(
         batch: settings.limits,
         max_in_flight: settings.max_in_flight,
         max_buffered_rows: settings.max_buffered_rows,
+        per_partition: sink.dedup_tokens(),
     };
     runtime::run(
         settings.consumer,

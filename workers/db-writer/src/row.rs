@@ -1,72 +1,77 @@
-//! GameMessage → ClickHouse row: a pure mapping, borrowed (no copies).
+//! GameMessage → one RowBinary row of `parley.messages`, encoded once at
+//! submit time into the partition's batch buffer. Holding encoded rows
+//! (about 300 bytes each, one allocation per batch) instead of decoded
+//! structs keeps memory flat and lets a retry resend the same bytes. The
+//! `clickhouse` crate does not expose its row serializer for this, so the
+//! few RowBinary rules needed are here, proven against the real server by
+//! the integration tests.
 
-use clickhouse::Row;
 use parley_shared::GameMessage;
-use serde::Serialize;
 
-/// A message held for insertion, with its offset.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredMessage {
-    /// The decoded message.
-    pub message: GameMessage,
-    /// Its Kafka offset.
+/// The table's columns, in the order rows are encoded.
+pub const COLUMNS: &str = "message_id, v, game_id, room_id, user_id, user_name, kind, content, \
+     sent_at, visibility, meta, kafka_partition, kafka_offset, ingested_at";
+
+/// Where one encoded row sits in its batch buffer, with what acks need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowMeta {
+    /// Kafka partition.
+    pub partition: i32,
+    /// Assignment epoch of the partition when the row was read.
+    pub epoch: u64,
+    /// Kafka offset.
     pub offset: i64,
-}
-
-/// One row of `parley.messages`, in column order of the table.
-#[derive(Debug, Row, Serialize)]
-pub struct MessageRow<'a> {
-    /// Dedup key.
-    pub message_id: &'a str,
-    /// Schema version.
-    pub v: u32,
-    /// Game.
-    pub game_id: &'a str,
-    /// Room.
-    pub room_id: &'a str,
-    /// Author.
-    pub user_id: &'a str,
-    /// Display name.
-    pub user_name: Option<&'a str>,
-    /// Event kind.
-    pub kind: &'a str,
-    /// Text.
-    pub content: &'a str,
-    /// Milliseconds since the epoch.
+    /// `sent_at`, for the end-to-end latency metric.
     pub sent_at: i64,
-    /// `all` or `moderators`.
-    pub visibility: &'a str,
-    /// `meta` JSON text, empty when absent.
-    pub meta: &'a str,
-    /// Source partition.
-    pub kafka_partition: i32,
-    /// Source offset.
-    pub kafka_offset: i64,
-    /// Insert time, seconds since the epoch (DateTime).
-    pub ingested_at: u32,
+    /// First byte of the row in the buffer.
+    pub start: usize,
+    /// One past the last byte.
+    pub end: usize,
 }
 
-impl<'a> MessageRow<'a> {
-    /// Builds the row for a stored message.
-    pub fn new(stored: &'a StoredMessage, partition: i32, ingested_at: u32) -> Self {
-        let m = &stored.message;
-        MessageRow {
-            message_id: &m.message_id,
-            v: m.v,
-            game_id: &m.game_id,
-            room_id: &m.room_id,
-            user_id: &m.user_id,
-            user_name: m.user_name.as_deref(),
-            kind: m.kind.as_str(),
-            content: &m.content,
-            sent_at: m.sent_at,
-            visibility: m.visibility.as_str(),
-            meta: m.meta.as_ref().map_or("", |meta| meta.as_json()),
-            kafka_partition: partition,
-            kafka_offset: stored.offset,
-            ingested_at,
+/// Appends `message` as one RowBinary row (see [`COLUMNS`]) to `buf`.
+pub fn encode(
+    buf: &mut Vec<u8>,
+    message: &GameMessage,
+    partition: i32,
+    offset: i64,
+    ingested_at: u32,
+) {
+    put_str(buf, &message.message_id);
+    buf.extend_from_slice(&message.v.to_le_bytes());
+    put_str(buf, &message.game_id);
+    put_str(buf, &message.room_id);
+    put_str(buf, &message.user_id);
+    match &message.user_name {
+        Some(name) => {
+            buf.push(0);
+            put_str(buf, name);
         }
+        None => buf.push(1),
     }
+    put_str(buf, message.kind.as_str());
+    put_str(buf, &message.content);
+    buf.extend_from_slice(&message.sent_at.to_le_bytes());
+    put_str(buf, message.visibility.as_str());
+    put_str(buf, message.meta.as_ref().map_or("", |m| m.as_json()));
+    buf.extend_from_slice(&partition.to_le_bytes());
+    buf.extend_from_slice(&offset.to_le_bytes());
+    buf.extend_from_slice(&ingested_at.to_le_bytes());
+}
+
+/// RowBinary `String`: LEB128 length, then the bytes.
+fn put_str(buf: &mut Vec<u8>, s: &str) {
+    let mut n = s.len() as u64;
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            buf.push(byte);
+            break;
+        }
+        buf.push(byte | 0x80);
+    }
+    buf.extend_from_slice(s.as_bytes());
 }
 
 #[cfg(test)]
@@ -74,20 +79,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn optional_fields_map_to_empty_or_null() {
+    fn strings_get_leb128_lengths() {
+        let mut buf = Vec::new();
+        put_str(&mut buf, "ab");
+        assert_eq!(buf, [2, b'a', b'b']);
+        buf.clear();
+        put_str(&mut buf, &"x".repeat(300));
+        assert_eq!(&buf[..2], &[0xAC, 0x02]);
+        assert_eq!(buf.len(), 302);
+    }
+
+    #[test]
+    fn a_row_encodes_every_column_in_order() {
         let message = GameMessage::decode(
             br#"{"v":1,"message_id":"m","game_id":"g","room_id":"r","user_id":"u","kind":"join","content":"","sent_at":7}"#,
         )
         .expect("valid");
-        let stored = StoredMessage {
-            message,
-            offset: 42,
-        };
-        let row = MessageRow::new(&stored, 3, 100);
-        assert_eq!((row.user_name, row.meta, row.visibility), (None, "", "all"));
-        assert_eq!(
-            (row.kafka_partition, row.kafka_offset, row.kind),
-            (3, 42, "join")
-        );
+        let mut buf = Vec::new();
+        encode(&mut buf, &message, 3, 42, 100);
+        let mut expected = vec![1, b'm', 1, 0, 0, 0, 1, b'g', 1, b'r', 1, b'u', 1];
+        expected.extend([4, b'j', b'o', b'i', b'n', 0]);
+        expected.extend(7i64.to_le_bytes());
+        expected.extend([3, b'a', b'l', b'l', 0]);
+        expected.extend(3i32.to_le_bytes());
+        expected.extend(42i64.to_le_bytes());
+        expected.extend(100u32.to_le_bytes());
+        assert_eq!(buf, expected);
     }
 }

@@ -4,12 +4,16 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use clickhouse::Client;
 
-use crate::config::ClickHouseSettings;
-use crate::row::{MessageRow, StoredMessage};
+use crate::config::{ClickHouseSettings, InsertCompression};
+use bytes::Bytes;
+
+use crate::row::{RowMeta, COLUMNS};
+
+/// Largest chunk handed to the HTTP body at once.
+const CHUNK: usize = 1 << 20;
 
 /// ClickHouse error codes that mean "this data is refused": retrying the
 /// same rows cannot help, so the batch is split to find the bad rows.
@@ -76,6 +80,8 @@ fn error_code(body: &str) -> Option<u32> {
 /// A row ClickHouse refused for good, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejected {
+    /// Kafka partition of the row.
+    pub partition: i32,
     /// Kafka offset of the row.
     pub offset: i64,
     /// The server's reason.
@@ -86,11 +92,11 @@ pub struct Rejected {
 /// refused rows are alone, inserting the rest. Retryable errors return at
 /// once (the caller retries the whole batch; re-inserted rows collapse).
 pub fn insert_isolating<'a, F, Fut>(
-    rows: &'a [StoredMessage],
+    rows: &'a [RowMeta],
     insert: &'a F,
 ) -> Pin<Box<dyn Future<Output = Result<Vec<Rejected>, SinkError>> + Send + 'a>>
 where
-    F: Fn(&'a [StoredMessage]) -> Fut + Sync,
+    F: Fn(&'a [RowMeta]) -> Fut + Sync,
     Fut: Future<Output = Result<(), SinkError>> + Send + 'a,
 {
     Box::pin(async move {
@@ -100,6 +106,7 @@ where
         match insert(rows).await {
             Ok(()) => Ok(Vec::new()),
             Err(SinkError::Permanent(reason)) if rows.len() == 1 => Ok(vec![Rejected {
+                partition: rows[0].partition,
                 offset: rows[0].offset,
                 reason,
             }]),
@@ -133,7 +140,11 @@ impl ClickHouseSink {
         let mut client = Client::default()
             .with_url(&settings.url)
             .with_user(&settings.user)
-            .with_validation(false);
+            .with_validation(false)
+            .with_compression(match settings.compression {
+                InsertCompression::None => clickhouse::Compression::None,
+                InsertCompression::Lz4 => clickhouse::Compression::Lz4,
+            });
         if !settings.password.is_empty() {
             client = client.with_password(settings.password.expose());
         }
@@ -174,34 +185,25 @@ impl ClickHouseSink {
         self.dedup_tokens
     }
 
-    /// One INSERT of `rows` of `partition`, optionally with a dedup token.
-    pub async fn insert(
-        &self,
-        rows: &[StoredMessage],
-        partition: i32,
-        token: Option<&str>,
-    ) -> Result<(), SinkError> {
-        let ingested_at = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as u32)
-            .unwrap_or(0);
-        let mut insert = self
-            .client
-            .insert_unescaped::<MessageRow<'_>>(&self.table)
-            .await
-            .map_err(|e| classify(&e))?
-            .with_timeouts(
-                Some(self.settings.insert_timeout),
-                Some(self.settings.insert_timeout),
-            );
+    /// One INSERT of RowBinary `data` (rows encoded by [`crate::row::encode`]),
+    /// optionally with a dedup token.
+    pub async fn insert(&self, data: Bytes, token: Option<&str>) -> Result<(), SinkError> {
+        let sql = format!("INSERT INTO {} ({COLUMNS}) FORMAT RowBinary", self.table);
+        let mut insert = self.client.insert_formatted_with(sql).with_timeouts(
+            Some(self.settings.insert_timeout),
+            Some(self.settings.insert_timeout),
+        );
         if let (Some(token), true) = (token, self.dedup_tokens) {
             insert = insert.with_setting("insert_deduplication_token", token);
         }
-        for stored in rows {
+        let mut at = 0;
+        while at < data.len() {
+            let end = (at + CHUNK).min(data.len());
             insert
-                .write(&MessageRow::new(stored, partition, ingested_at))
+                .send(data.slice(at..end))
                 .await
                 .map_err(|e| classify(&e))?;
+            at = end;
         }
         insert.end().await.map_err(|e| classify(&e))
     }
@@ -210,18 +212,17 @@ impl ClickHouseSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use parley_shared::GameMessage;
     use std::sync::Mutex;
 
-    fn rows(n: i64) -> Vec<StoredMessage> {
+    fn rows(n: i64) -> Vec<RowMeta> {
         (0..n)
-            .map(|offset| StoredMessage {
-                message: GameMessage::decode(
-                    format!(r#"{{"v":1,"message_id":"m{offset}","game_id":"g","room_id":"r","user_id":"u","kind":"chat","content":"","sent_at":1}}"#)
-                        .as_bytes(),
-                )
-                .expect("valid"),
+            .map(|offset| RowMeta {
+                partition: 0,
+                epoch: 1,
                 offset,
+                sent_at: 1,
+                start: offset as usize,
+                end: offset as usize + 1,
             })
             .collect()
     }
@@ -243,7 +244,7 @@ mod tests {
     async fn permanent_errors_isolate_exactly_the_bad_rows() {
         let all = rows(37);
         let inserted = Mutex::new(Vec::new());
-        let insert = |batch: &[StoredMessage]| {
+        let insert = |batch: &[RowMeta]| {
             let bad = batch.iter().any(|r| r.offset == 5 || r.offset == 30);
             if !bad {
                 inserted
@@ -277,7 +278,7 @@ mod tests {
     #[tokio::test]
     async fn retryable_errors_stop_the_split() {
         let all = rows(8);
-        let insert = |_: &[StoredMessage]| async { Err(SinkError::Retryable("down".into())) };
+        let insert = |_: &[RowMeta]| async { Err(SinkError::Retryable("down".into())) };
         assert!(matches!(
             insert_isolating(&all, &insert).await,
             Err(SinkError::Retryable(_))

@@ -75,6 +75,16 @@ pub async fn run(
         url: url.clone(),
         source,
     })?;
+    schema::verify(
+        sink.client(),
+        &settings.clickhouse.database,
+        &settings.clickhouse.table,
+    )
+    .await
+    .map_err(|source| DbWriterError::ClickHouse {
+        url: url.clone(),
+        source,
+    })?;
     tracing::info!(%url, %version, dedup_tokens = sink.dedup_tokens(), "ClickHouse ready");
 
     let metrics = RuntimeMetrics::new(settings.consumer.worker, &settings.consumer.group)?;

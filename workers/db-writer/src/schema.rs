@@ -75,6 +75,62 @@ pub async fn migrate(client: &Client, database: &str, table: &str) -> Result<(),
     Ok(())
 }
 
+/// Column names and types db-writer's encoder writes, in order.
+pub const EXPECTED_COLUMNS: &[(&str, &str)] = &[
+    ("message_id", "String"),
+    ("v", "UInt32"),
+    ("game_id", "String"),
+    ("room_id", "String"),
+    ("user_id", "String"),
+    ("user_name", "Nullable(String)"),
+    ("kind", "String"),
+    ("content", "String"),
+    ("sent_at", "Int64"),
+    ("visibility", "String"),
+    ("meta", "String"),
+    ("kafka_partition", "Int32"),
+    ("kafka_offset", "Int64"),
+    ("ingested_at", "DateTime"),
+];
+
+/// Compares the table's columns with what the encoder writes, so a drifted
+/// schema fails at start with a clear message instead of at the first insert.
+/// (This replaces the `clickhouse` crate's validation, which needs a format
+/// the 18.16 server lacks.)
+pub fn check_columns(actual: &[(String, String)]) -> Result<(), String> {
+    let mut problems = Vec::new();
+    for (name, expected) in EXPECTED_COLUMNS {
+        match actual.iter().find(|(n, _)| n == name) {
+            None => problems.push(format!("missing column {name} {expected}")),
+            Some((_, t)) if t != expected && !t.starts_with(&format!("{expected}(")) => {
+                problems.push(format!("column {name} is {t}, expected {expected}"))
+            }
+            Some(_) => {}
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// Reads the table's columns and checks them.
+pub async fn verify(client: &Client, database: &str, table: &str) -> Result<(), SinkError> {
+    let columns: Vec<(String, String)> = client
+        .query("SELECT name, type FROM system.columns WHERE database = ? AND table = ?")
+        .bind(database)
+        .bind(table)
+        .fetch_all()
+        .await
+        .map_err(|e| classify(&e))?;
+    check_columns(&columns).map_err(|problems| {
+        SinkError::Permanent(format!(
+            "{database}.{table} does not match db-writer's rows: {problems}"
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +142,36 @@ mod tests {
         assert!(statements[0].starts_with("CREATE DATABASE IF NOT EXISTS parley"));
         assert!(statements[1].contains("ReplacingMergeTree"));
         assert!(statements.iter().all(|s| !s.contains("--")));
+    }
+
+    #[test]
+    fn column_drift_is_reported() {
+        let mut actual: Vec<(String, String)> = EXPECTED_COLUMNS
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect();
+        assert_eq!(check_columns(&actual), Ok(()));
+        actual[1].1 = "UInt64".into();
+        actual.pop();
+        let problems = check_columns(&actual).expect_err("drift");
+        assert!(
+            problems.contains("column v is UInt64")
+                && problems.contains("missing column ingested_at"),
+            "{problems}"
+        );
+    }
+
+    #[test]
+    fn the_schema_file_creates_the_expected_columns() {
+        let sql = SCHEMA[0].1;
+        for (name, ty) in EXPECTED_COLUMNS {
+            assert!(
+                sql.lines()
+                    .any(|l| l.split_whitespace().collect::<Vec<_>>() == [*name, *ty]
+                        || l.trim().starts_with(&format!("{name} ")) && l.contains(ty)),
+                "{name} {ty}"
+            );
+        }
     }
 
     #[test]

@@ -60,4 +60,10 @@ args=(--rate "$RATE" --malformed-ratio 0.001
   --incident flood=1 --incident repetition=1 --incident spam=0.5 --incident links=1
   --incident caps=1 --incident toxicity=2 --incident raid=0.2 --progress-interval 10s)
 [[ -n $DURATION ]] && args+=(--duration "$DURATION")
-"$BIN/loadgen" "${args[@]}"
+"$BIN/loadgen" "${args[@]}" || true
+stop_workers
+if [[ -x $BIN/db-writer ]] && command -v clickhouse-client >/dev/null; then
+  rows=$(clickhouse-client -q "SELECT uniqExact(message_id) FROM parley.messages" 2>/dev/null || echo "?")
+  log "ClickHouse parley.messages holds $rows distinct messages"
+fi
+log "dashboards: Prometheus http://127.0.0.1:9090, Alertmanager http://127.0.0.1:9093; logs in $STATE/logs/"

@@ -6,6 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use parley_shared::GameMessage;
+use parley_tests::process::loadgen;
 use parley_tests::{binary, brokers, fresh_topic, read_all, ConsumedRecord};
 use serde_json::Value;
 
@@ -15,30 +16,41 @@ const COUNT: usize = 30_000;
 async fn every_produced_record_reads_back_intact_in_room_order() {
     let topic = fresh_topic("loadgen", 12).await;
     let truth_path = std::env::temp_dir().join(format!("{topic}.truth.jsonl"));
-    let output = Command::new(binary("loadgen"))
-        .args(["--brokers", &brokers(), "--topic", &topic])
-        .args(["--count", &COUNT.to_string(), "--rate", "0", "--seed", "42"])
-        .args(["--games", "4", "--rooms", "300", "--users", "20000"])
-        .args(["--malformed-ratio", "0.01"])
-        .args([
-            "--incident",
-            "flood=3",
-            "--incident",
-            "spam=3",
-            "--incident",
-            "raid=1",
-        ])
-        .args(["--incident", "toxicity=3", "--incident", "links=3"])
-        .arg("--truth")
-        .arg(&truth_path)
-        .output()
-        .expect("run loadgen");
-    assert!(
-        output.status.success(),
-        "loadgen failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let summary: Value = serde_json::from_slice(&output.stdout).expect("summary JSON on stdout");
+    let truth_arg = truth_path.to_string_lossy().into_owned();
+    let args = [
+        "--brokers",
+        &brokers(),
+        "--topic",
+        &topic,
+        "--count",
+        &COUNT.to_string(),
+        "--rate",
+        "0",
+        "--seed",
+        "42",
+        "--games",
+        "4",
+        "--rooms",
+        "300",
+        "--users",
+        "20000",
+        "--malformed-ratio",
+        "0.01",
+        "--incident",
+        "flood=3",
+        "--incident",
+        "spam=3",
+        "--incident",
+        "raid=1",
+        "--incident",
+        "toxicity=3",
+        "--incident",
+        "links=3",
+        "--truth",
+        &truth_arg,
+    ]
+    .map(str::to_owned);
+    let summary = loadgen(&args);
     assert_eq!(summary["records"], COUNT);
     assert_eq!(summary["delivered"], COUNT);
 

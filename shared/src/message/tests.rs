@@ -59,18 +59,21 @@ fn meta_keeps_its_exact_text() {
     );
 }
 
+/// Every field GameMessage v1 requires.
+const REQUIRED: [&str; 8] = [
+    "v",
+    "message_id",
+    "game_id",
+    "room_id",
+    "user_id",
+    "kind",
+    "content",
+    "sent_at",
+];
+
 #[test]
 fn each_missing_required_field_is_a_schema_error() {
-    for field in [
-        "v",
-        "message_id",
-        "game_id",
-        "room_id",
-        "user_id",
-        "kind",
-        "content",
-        "sent_at",
-    ] {
+    for field in REQUIRED {
         let mut value = sample_json();
         value.as_object_mut().expect("object").remove(field);
         let err = decode_value(&value).expect_err(field);
@@ -233,16 +236,7 @@ enum Breakage {
 }
 
 fn breakage() -> impl Strategy<Value = Breakage> {
-    let required = prop::sample::select(vec![
-        "v",
-        "message_id",
-        "game_id",
-        "room_id",
-        "user_id",
-        "kind",
-        "content",
-        "sent_at",
-    ]);
+    let required = prop::sample::select(REQUIRED.to_vec());
     let ids = prop::sample::select(vec!["message_id", "game_id", "room_id", "user_id"]);
     prop_oneof![
         required.clone().prop_map(Breakage::RemoveField),

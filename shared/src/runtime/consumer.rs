@@ -9,11 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::{Offset, TopicPartitionList};
 
-use super::context::{lock, LoopState, ParleyContext};
+use super::context::{commit_sync, lock, offsets_list, LoopState, ParleyContext};
 use super::pipeline::{Acks, Completion, Envelope, Pipeline, Progress};
 use super::tracker::OffsetTracker;
 use super::{Decode, RuntimeError, DLQ_TAG};
@@ -230,11 +229,10 @@ where
         if commits.is_empty() {
             return;
         }
-        let mut tpl = TopicPartitionList::new();
-        for &(p, offset) in commits {
-            let _ = tpl.add_partition_offset(&self.topic, p, Offset::Offset(offset));
-        }
-        if let Err(e) = self.consumer.store_offsets(&tpl) {
+        if let Err(e) = self
+            .consumer
+            .store_offsets(&offsets_list(&self.topic, commits))
+        {
             // A partition revoked in between: its new owner re-reads.
             tracing::debug!(consumer = self.index, error = %e, "store_offsets failed");
         }
@@ -400,21 +398,13 @@ where
             let _ = self.consumer.poll(Duration::ZERO);
         }
         let commits = lock(&self.state).tracker.all_committable();
-        if !commits.is_empty() {
-            let mut tpl = TopicPartitionList::new();
-            for &(p, offset) in &commits {
-                let _ = tpl.add_partition_offset(&self.topic, p, Offset::Offset(offset));
-            }
-            match self.consumer.commit(&tpl, CommitMode::Sync) {
-                Ok(()) => {
-                    self.metrics.commits.with_label_values(&["ok"]).inc();
-                    tracing::info!(consumer = self.index, ?commits, "final commit");
-                }
-                Err(e) => {
-                    self.metrics.commits.with_label_values(&["error"]).inc();
-                    tracing::warn!(consumer = self.index, error = %e, "final commit failed");
-                }
-            }
-        }
+        commit_sync(
+            &self.consumer,
+            &self.topic,
+            &commits,
+            &self.metrics,
+            self.index,
+            "at shutdown",
+        );
     }
 }

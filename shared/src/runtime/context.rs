@@ -151,22 +151,47 @@ impl<P: Pipeline> ParleyContext<P> {
                 .remove_label_values(&[self.topic.as_str(), &p.to_string()]);
         }
         self.metrics.partitions.sub(partitions.len() as i64);
-        if commits.is_empty() {
-            return;
+        commit_sync(
+            consumer,
+            &self.topic,
+            &commits,
+            &self.metrics,
+            self.index,
+            "on revoke",
+        );
+    }
+}
+
+/// The offsets to commit or store, as librdkafka wants them.
+pub(crate) fn offsets_list(topic: &str, offsets: &[(i32, i64)]) -> TopicPartitionList {
+    let mut tpl = TopicPartitionList::new();
+    for &(partition, offset) in offsets {
+        let _ = tpl.add_partition_offset(topic, partition, Offset::Offset(offset));
+    }
+    tpl
+}
+
+/// Commits `offsets` synchronously, counting and logging the outcome. A
+/// failure is not fatal: the next owner re-reads from the last commit.
+pub(crate) fn commit_sync<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    offsets: &[(i32, i64)],
+    metrics: &RuntimeMetrics,
+    index: usize,
+    when: &str,
+) {
+    if offsets.is_empty() {
+        return;
+    }
+    match consumer.commit(&offsets_list(topic, offsets), CommitMode::Sync) {
+        Ok(()) => {
+            metrics.commits.with_label_values(&["ok"]).inc();
+            tracing::info!(consumer = index, ?offsets, "committed {when}");
         }
-        let mut tpl = TopicPartitionList::new();
-        for &(p, offset) in &commits {
-            let _ = tpl.add_partition_offset(&self.topic, p, Offset::Offset(offset));
-        }
-        match consumer.commit(&tpl, CommitMode::Sync) {
-            Ok(()) => {
-                self.metrics.commits.with_label_values(&["ok"]).inc();
-                tracing::info!(consumer = self.index, ?commits, "committed on revoke");
-            }
-            Err(e) => {
-                self.metrics.commits.with_label_values(&["error"]).inc();
-                tracing::warn!(consumer = self.index, error = %e, "commit on revoke failed; the next owner re-reads from the last commit");
-            }
+        Err(e) => {
+            metrics.commits.with_label_values(&["error"]).inc();
+            tracing::warn!(consumer = index, error = %e, "commit {when} failed; uncommitted records will be read again");
         }
     }
 }

@@ -56,36 +56,8 @@ pub async fn run(
     settings: DbWriterSettings,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DbWriterError> {
-    let url = settings.clickhouse.url.clone();
-    let mut sink = ClickHouseSink::new(&settings.clickhouse);
-    let version = sink
-        .probe()
-        .await
-        .map_err(|source| DbWriterError::ClickHouse {
-            url: url.clone(),
-            source,
-        })?;
-    schema::migrate(
-        sink.client(),
-        &settings.clickhouse.database,
-        &settings.clickhouse.table,
-    )
-    .await
-    .map_err(|source| DbWriterError::ClickHouse {
-        url: url.clone(),
-        source,
-    })?;
-    schema::verify(
-        sink.client(),
-        &settings.clickhouse.database,
-        &settings.clickhouse.table,
-    )
-    .await
-    .map_err(|source| DbWriterError::ClickHouse {
-        url: url.clone(),
-        source,
-    })?;
-    tracing::info!(%url, %version, dedup_tokens = sink.dedup_tokens(), "ClickHouse ready");
+    let (sink, version) = connect(&settings.clickhouse).await?;
+    tracing::info!(url = %settings.clickhouse.url, %version, dedup_tokens = sink.dedup_tokens(), "ClickHouse ready");
 
     let metrics = RuntimeMetrics::new(settings.consumer.worker, &settings.consumer.group)?;
     let sink = Arc::new(sink);
@@ -108,16 +80,26 @@ pub async fn run(
     Ok(())
 }
 
-/// `--migrate`: applies the schema and returns.
+/// `--migrate`: applies the schema and returns the server version.
 pub async fn migrate_only(settings: &config::ClickHouseSettings) -> Result<String, DbWriterError> {
-    let mut sink = ClickHouseSink::new(settings);
+    connect(settings).await.map(|(_, version)| version)
+}
+
+/// Probes the server, applies the schema and checks the table's columns.
+async fn connect(
+    settings: &config::ClickHouseSettings,
+) -> Result<(ClickHouseSink, String), DbWriterError> {
     let err = |source| DbWriterError::ClickHouse {
         url: settings.url.clone(),
         source,
     };
+    let mut sink = ClickHouseSink::new(settings);
     let version = sink.probe().await.map_err(err)?;
     schema::migrate(sink.client(), &settings.database, &settings.table)
         .await
         .map_err(err)?;
-    Ok(version)
+    schema::verify(sink.client(), &settings.database, &settings.table)
+        .await
+        .map_err(err)?;
+    Ok((sink, version))
 }

@@ -120,8 +120,21 @@ where
             next_bookkeeping: Instant::now(),
             dead_letter_log: std::cell::Cell::new((Instant::now(), 0)),
         };
+        let mut failure = None;
         while !running.stop.load(Ordering::Relaxed) {
             running.turn();
+            failure = lock(&running.state).pipeline.failure();
+            if failure.is_some() {
+                break;
+            }
+        }
+        if let Some(reason) = failure {
+            tracing::error!(consumer = self.index, %reason, "pipeline failed; committing what is durable and stopping");
+            running.commit_durable();
+            if let Some(h) = running.health.get() {
+                h.stopped();
+            }
+            return Err(RuntimeError::Pipeline(reason));
         }
         running.drain(self.settings.drain_timeout);
         if let Some(h) = running.health.get() {
@@ -397,6 +410,12 @@ where
             }
             let _ = self.consumer.poll(Duration::ZERO);
         }
+        self.commit_durable();
+    }
+
+    /// Commits every partition's durable position now.
+    fn commit_durable(&mut self) {
+        self.bookkeeping();
         let commits = lock(&self.state).tracker.all_committable();
         commit_sync(
             &self.consumer,

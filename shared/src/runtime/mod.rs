@@ -107,6 +107,9 @@ pub enum RuntimeError {
     /// A consumer thread panicked.
     #[error("consumer thread {0} panicked")]
     Panicked(usize),
+    /// A pipeline failed in a way it cannot recover from in place.
+    #[error("pipeline failed: {0}")]
+    Pipeline(String),
 }
 
 /// Runs `settings.concurrency` consumers of one group, each with its own

@@ -94,4 +94,11 @@ pub trait Pipeline: Send + 'static {
     /// Shutdown: start flushing everything buffered, ignoring in-flight
     /// limits. The runtime then waits for the completions, up to a deadline.
     fn flush_all(&mut self) {}
+
+    /// A failure the pipeline cannot recover from in place (its buffered
+    /// work is lost). The consumer then commits what is durable and stops
+    /// with an error, so a restart re-reads the rest.
+    fn failure(&self) -> Option<String> {
+        None
+    }
 }

@@ -1,0 +1,143 @@
+//! parquet-exporter's flags: the shared consumer flags plus output and rotation.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use parley_shared::runtime::{ConsumerArgs, ConsumerSettings, WorkerIdentity};
+
+use crate::part_file::PartSettings;
+
+/// Worker name and default group.
+pub const WORKER: &str = "parquet-exporter";
+/// Default metrics address (INTERFACES.md).
+pub const METRICS_ADDR: &str = "127.0.0.1:9105";
+
+/// Writes `game-messages` as hourly, Hive-partitioned Parquet files.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "parquet-exporter", version, about)]
+pub struct ExporterConfig {
+    /// Kafka consumer flags.
+    #[command(flatten)]
+    pub consumer: ConsumerArgs,
+
+    /// Output root; files go under `<out>/game-messages/dt=…/hour=…/`.
+    #[arg(long, env = "PARLEY_EXPORT_OUT", default_value = "parley-export")]
+    pub out: String,
+
+    /// Close a file at this many rows.
+    #[arg(long, env = "PARLEY_FILE_ROWS", default_value_t = 1_000_000)]
+    pub file_rows: usize,
+
+    /// Close a file at about this many bytes.
+    #[arg(long, env = "PARLEY_FILE_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub file_bytes: usize,
+
+    /// Close a file this long after its first row, so an idle topic still
+    /// publishes its last hour.
+    #[arg(long, env = "PARLEY_FILE_AGE", value_parser = humantime::parse_duration, default_value = "5m")]
+    pub file_age: Duration,
+
+    /// Rows per row group.
+    #[arg(long, env = "PARLEY_ROW_GROUP_ROWS", default_value_t = 262_144)]
+    pub row_group_rows: usize,
+
+    /// zstd compression level (1–22).
+    #[arg(long, env = "PARLEY_ZSTD_LEVEL", default_value_t = 3)]
+    pub zstd_level: i32,
+}
+
+/// When a file is closed.
+#[derive(Debug, Clone, Copy)]
+pub struct FileLimits {
+    /// Rows.
+    pub rows: usize,
+    /// Bytes.
+    pub bytes: usize,
+    /// Age from the first row.
+    pub age: Duration,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct ExporterSettings {
+    /// Consumer settings.
+    pub consumer: ConsumerSettings,
+    /// Output root.
+    pub out: PathBuf,
+    /// Rotation.
+    pub limits: FileLimits,
+    /// Writer settings.
+    pub part: PartSettings,
+}
+
+impl ExporterConfig {
+    /// Validates everything.
+    pub fn settings(&self) -> Result<ExporterSettings, String> {
+        let identity = WorkerIdentity {
+            name: WORKER,
+            group: WORKER.to_owned(),
+            metrics_addr: METRICS_ADDR.parse().map_err(|e| format!("{e}"))?,
+            dead_letters: true,
+        };
+        let consumer = self.consumer.settings(&identity).map_err(|e| e.0)?;
+        if self.out.starts_with("s3://") || self.out.contains("://") {
+            return Err(format!(
+                "--out {:?}: only local paths are supported so far",
+                self.out
+            ));
+        }
+        if self.out.trim().is_empty() {
+            return Err("--out must not be empty".into());
+        }
+        if self.file_rows == 0 || self.file_bytes == 0 || self.file_age.is_zero() {
+            return Err("--file-rows, --file-bytes and --file-age must be above 0".into());
+        }
+        if self.row_group_rows == 0 {
+            return Err("--row-group-rows must be above 0".into());
+        }
+        if !(1..=22).contains(&self.zstd_level) {
+            return Err(format!(
+                "--zstd-level must be 1–22, got {}",
+                self.zstd_level
+            ));
+        }
+        Ok(ExporterSettings {
+            consumer,
+            out: PathBuf::from(&self.out),
+            limits: FileLimits {
+                rows: self.file_rows,
+                bytes: self.file_bytes,
+                age: self.file_age,
+            },
+            part: PartSettings {
+                row_group_rows: self.row_group_rows,
+                zstd_level: self.zstd_level,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_bad_values_do_not() {
+        let s = ExporterConfig::try_parse_from(["x"])
+            .expect("parse")
+            .settings()
+            .expect("valid");
+        assert_eq!(s.consumer.group, "parquet-exporter");
+        assert_eq!(s.consumer.metrics_addr.port(), 9105);
+        for bad in [
+            &["x", "--file-rows", "0"][..],
+            &["x", "--zstd-level", "30"],
+            &["x", "--out", "s3://bucket/prefix"],
+            &["x", "--file-age", "0s"],
+        ] {
+            let c = ExporterConfig::try_parse_from(bad).expect("parse");
+            assert!(c.settings().is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! `parquet-exporter` binary: flags, logging, shutdown signal, run.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use parley_shared::{shutdown, telemetry};
+use parquet_exporter::config::ExporterConfig;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = ExporterConfig::parse();
+    telemetry::init_tracing(config.consumer.log_format);
+    let settings = match config.settings() {
+        Ok(s) => s,
+        Err(e) => return fail(&format!("invalid configuration: {e}")),
+    };
+    match parquet_exporter::run(settings, shutdown::signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    tracing::error!(error = message, "parquet-exporter failed");
+    eprintln!("parquet-exporter: {message}");
+    ExitCode::FAILURE
+}

@@ -3,6 +3,7 @@
 #   - Debian packages: clickhouse-server/-client, prometheus,
 #     prometheus-alertmanager, a JDK and Maven, curl, build tools for librdkafka
 #   - Apache Kafka 4.1.1 jars (Maven Central) into .local/kafka/libs
+#   - duckdb and pyarrow (PyPI) to read the Parquet exports in tests
 # Rust crates are fetched by cargo on first build. Idempotent; needs root
 # (or sudo) only when a Debian package is missing.
 set -euo pipefail
@@ -56,6 +57,14 @@ if [[ ! -f $STATE/kafka/libs/kafka_2.13-4.1.1.jar || ! -f $STATE/kafka/libs/kafk
     -Dkafka.libs="$STATE/kafka/libs"
 else
   log "Kafka jars present in $STATE/kafka/libs"
+fi
+
+# Python readers the data team uses, for the Parquet tests and benchmarks.
+if ! python3 -c 'import duckdb, pyarrow, pytz' >/dev/null 2>&1; then
+  log "installing duckdb, pyarrow (PyPI)"
+  python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow pytz
+else
+  log "duckdb and pyarrow present"
 fi
 
 command -v cargo >/dev/null 2>&1 || { log "error: cargo (Rust) is required: https://rustup.rs"; exit 1; }

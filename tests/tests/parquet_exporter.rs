@@ -1,0 +1,310 @@
+//! parquet-exporter against the real broker: files DuckDB and pyarrow read,
+//! every valid message in exactly one file across crashes, and an idle
+//! topic's last hour published by age.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use parley_tests::process::{http_get, loadgen, metric, Worker};
+use parley_tests::{brokers, free_port, fresh_topic, unique_name, wait_until};
+use serde_json::Value;
+
+struct Fixture {
+    topic: String,
+    dlq: String,
+    group: String,
+    out: PathBuf,
+}
+
+impl Fixture {
+    async fn new(prefix: &str) -> Fixture {
+        let out = std::env::temp_dir().join(unique_name(prefix));
+        Fixture {
+            topic: fresh_topic(prefix, 12).await,
+            dlq: fresh_topic(&format!("{prefix}-dlq"), 3).await,
+            group: unique_name(prefix),
+            out,
+        }
+    }
+
+    fn exporter_args(&self, port: u16, extra: &[&str]) -> Vec<String> {
+        let mut args: Vec<String> = [
+            "--brokers",
+            &brokers(),
+            "--topic",
+            &self.topic,
+            "--group",
+            &self.group,
+            "--dlq-topic",
+            &self.dlq,
+            "--out",
+            &self.out.to_string_lossy(),
+            "--metrics-addr",
+            &format!("127.0.0.1:{port}"),
+            "--drain-timeout",
+            "8s",
+            "--kafka-prop",
+            "session.timeout.ms=10000",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    }
+
+    fn loadgen(&self, extra: &[&str]) -> Value {
+        let mut args: Vec<String> = ["--brokers", &brokers(), "--topic", &self.topic]
+            .map(str::to_owned)
+            .to_vec();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        loadgen(&args)
+    }
+
+    /// What DuckDB and pyarrow read from the output.
+    fn read(&self) -> Value {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/read_parquet.py");
+        let output = Command::new("python3")
+            .arg(script)
+            .arg(&self.out)
+            .output()
+            .expect("python3");
+        assert!(
+            output.status.success(),
+            "read_parquet.py: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("JSON")
+    }
+
+    /// Offsets covered by the file names, per partition, and temp files left.
+    fn files(&self) -> (Vec<(i32, i64, i64)>, usize) {
+        let root = self.out.join("game-messages");
+        let mut parts = Vec::new();
+        let mut tmp = 0;
+        let mut stack = vec![root];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if name.ends_with(".tmp") {
+                    tmp += 1;
+                } else if let Some(stem) = name
+                    .strip_prefix("part-")
+                    .and_then(|n| n.strip_suffix(".parquet"))
+                {
+                    let n: Vec<i64> = stem.split('-').filter_map(|x| x.parse().ok()).collect();
+                    parts.push((n[0] as i32, n[1], n[2]));
+                }
+            }
+        }
+        (parts, tmp)
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.out);
+    }
+}
+
+fn truth_ids(path: &Path) -> HashSet<String> {
+    std::fs::read_to_string(path)
+        .expect("truth")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|t| t["message_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn stored_ids(read: &Value) -> Vec<String> {
+    read["ids"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn duckdb_and_pyarrow_read_every_valid_message_once() {
+    let f = Fixture::new("pq-read").await;
+    let truth = std::env::temp_dir().join(format!("{}.truth", f.topic));
+    let summary = f.loadgen(&[
+        "--count",
+        "300000",
+        "--rate",
+        "0",
+        "--time-span",
+        "5h",
+        "--malformed-ratio",
+        "0.01",
+        "--seed",
+        "21",
+        "--truth",
+        &truth.to_string_lossy(),
+    ]);
+    let (valid, malformed) = (
+        summary["valid"].as_u64().expect("valid"),
+        summary["malformed"].as_u64().expect("m"),
+    );
+    let port = free_port();
+    let mut exporter = Worker::start(
+        "parquet-exporter",
+        &f.exporter_args(
+            port,
+            &[
+                "--concurrency",
+                "2",
+                "--file-rows",
+                "40000",
+                "--file-age",
+                "2s",
+            ],
+        ),
+    );
+    wait_until(Duration::from_secs(240), "every record durable", || {
+        http_get(&format!("127.0.0.1:{port}"), "/metrics").is_some_and(|(_, m)| {
+            metric(&m, "parley_records_processed_total") as u64 == valid + malformed
+        })
+    });
+    assert!(
+        exporter.stop(Duration::from_secs(30)).success(),
+        "{}",
+        exporter.log_text()
+    );
+
+    let read = f.read();
+    let duck = &read["duckdb"];
+    assert_eq!(duck["rows"], valid);
+    assert_eq!(duck["distinct"], valid);
+    assert!(duck["hours"].as_u64().expect("hours") >= 5, "{duck}");
+    assert_eq!(
+        duck["misplaced"], 0,
+        "rows outside their sent_at hour folder"
+    );
+    assert_eq!(duck["types"]["sent_at"], "TIMESTAMP WITH TIME ZONE");
+    assert_eq!(duck["types"]["ingested_at"], "TIMESTAMP WITH TIME ZONE");
+    assert_eq!(duck["types"]["kafka_offset"], "BIGINT");
+    assert_eq!(duck["types"]["meta"], "VARCHAR");
+    let arrow = &read["pyarrow"];
+    assert_eq!(arrow["rows"], valid);
+    assert_eq!(arrow["partitioning"], serde_json::json!(["dt", "hour"]));
+    assert_eq!(arrow["sent_at"], "timestamp[ms, tz=UTC]");
+    let ids: HashSet<String> = stored_ids(&read).into_iter().collect();
+    assert_eq!(ids, truth_ids(&truth));
+    let (_, tmp) = f.files();
+    assert_eq!(tmp, 0, "temporary files left");
+    let _ = std::fs::remove_file(truth);
+}
+
+#[tokio::test]
+async fn five_crashes_neither_lose_nor_repeat_a_message() {
+    let f = Fixture::new("pq-crash").await;
+    let truth = std::env::temp_dir().join(format!("{}.truth", f.topic));
+    let producer = {
+        let mut args: Vec<String> = ["--brokers", &brokers(), "--topic", &f.topic]
+            .map(str::to_owned)
+            .to_vec();
+        args.extend(
+            [
+                "--count",
+                "150000",
+                "--rate",
+                "15000",
+                "--time-span",
+                "3h",
+                "--seed",
+                "8",
+                "--truth",
+                &truth.to_string_lossy(),
+            ]
+            .map(str::to_owned),
+        );
+        std::thread::spawn(move || loadgen(&args))
+    };
+    let port = free_port();
+    let args = f.exporter_args(port, &["--file-rows", "3000", "--file-age", "1s"]);
+    let mut exporter = Worker::start("parquet-exporter", &args);
+    for pause_ms in [1300, 2100, 700, 2600, 1800] {
+        std::thread::sleep(Duration::from_millis(pause_ms));
+        exporter.kill();
+        exporter = Worker::start("parquet-exporter", &args);
+    }
+    let valid = producer.join().expect("loadgen")["valid"]
+        .as_u64()
+        .expect("valid");
+    let started = Instant::now();
+    wait_until(
+        Duration::from_secs(180),
+        "files covering every message",
+        || {
+            let (parts, _) = f.files();
+            parts
+                .iter()
+                .map(|&(_, first, last)| (last - first + 1) as u64)
+                .sum::<u64>()
+                >= valid
+        },
+    );
+    assert!(
+        exporter.stop(Duration::from_secs(30)).success(),
+        "{}",
+        exporter.log_text()
+    );
+    let read = f.read();
+    let ids = stored_ids(&read);
+    let unique: HashSet<String> = ids.iter().cloned().collect();
+    assert_eq!(ids.len(), unique.len(), "a message is in two files");
+    assert_eq!(unique, truth_ids(&truth), "messages lost");
+    // Parts of a partition cover disjoint, consecutive ranges.
+    let (mut parts, tmp) = f.files();
+    assert_eq!(tmp, 0, "temporary files left");
+    parts.sort_unstable();
+    for pair in parts.windows(2) {
+        if pair[0].0 == pair[1].0 {
+            assert_eq!(
+                pair[0].2 + 1,
+                pair[1].1,
+                "gap or overlap between {:?} and {:?}",
+                pair[0],
+                pair[1]
+            );
+        }
+    }
+    eprintln!("recovered after 5 crashes in {:?}", started.elapsed());
+    let _ = std::fs::remove_file(truth);
+}
+
+#[tokio::test]
+async fn an_idle_topic_publishes_its_last_hour_within_the_max_age() {
+    let f = Fixture::new("pq-idle").await;
+    let port = free_port();
+    let mut exporter = Worker::start(
+        "parquet-exporter",
+        &f.exporter_args(port, &["--file-age", "3s"]),
+    );
+    f.loadgen(&["--count", "1000", "--rate", "0"]);
+    let produced = Instant::now();
+    wait_until(Duration::from_secs(30), "the partial hour on disk", || {
+        let (parts, _) = f.files();
+        parts
+            .iter()
+            .map(|&(_, first, last)| last - first + 1)
+            .sum::<i64>()
+            == 1000
+    });
+    let waited = produced.elapsed();
+    assert!(exporter.is_running(), "published by age, not by shutdown");
+    assert!(
+        waited < Duration::from_secs(15),
+        "took {waited:?} with a 3 s max age"
+    );
+    assert!(exporter.stop(Duration::from_secs(30)).success());
+}

@@ -48,8 +48,15 @@ trap stop_workers EXIT
 trap 'exit 130' INT TERM
 
 mkdir -p "$STATE/logs"
+# Worker-specific flags for the local run.
+worker_args() {
+  case $1 in
+    parquet-exporter) echo "--out $STATE/export --file-age 1m" ;;
+  esac
+}
 for worker in "${WORKERS[@]}"; do
-  "$BIN/$worker" >"$STATE/logs/$worker.log" 2>&1 &
+  # shellcheck disable=SC2046
+  "$BIN/$worker" $(worker_args "$worker") >"$STATE/logs/$worker.log" 2>&1 &
   pids+=($!)
   log "$worker started (pid $!), log: $STATE/logs/$worker.log"
 done
@@ -66,4 +73,6 @@ if [[ -x $BIN/db-writer ]] && command -v clickhouse-client >/dev/null; then
   rows=$(clickhouse-client -q "SELECT uniqExact(message_id) FROM parley.messages" 2>/dev/null || echo "?")
   log "ClickHouse parley.messages holds $rows distinct messages"
 fi
+[[ -d $STATE/export/game-messages ]] &&
+  log "Parquet exports: $(find "$STATE/export/game-messages" -name '*.parquet' | wc -l) files under $STATE/export"
 log "dashboards: Prometheus http://127.0.0.1:9090, Alertmanager http://127.0.0.1:9093; logs in $STATE/logs/"

@@ -31,6 +31,8 @@ pub struct ParquetPipeline {
     context: PipelineContext,
     open: HashMap<i32, OpenPart>,
     failure: Option<String>,
+    /// Milliseconds since the epoch, refreshed every tick, for `ingested_at`.
+    ingested_at: i64,
 }
 
 struct OpenPart {
@@ -53,6 +55,7 @@ impl ParquetPipeline {
             context,
             open: HashMap::new(),
             failure: None,
+            ingested_at: now_ms(),
         }
     }
 
@@ -118,7 +121,8 @@ impl ParquetPipeline {
                 })
             }
         };
-        part.file.push(&record.value, record.offset, now_ms())?;
+        part.file
+            .push(&record.value, record.offset, self.ingested_at)?;
         part.sent_at.push(record.value.sent_at);
         Ok(())
     }
@@ -154,6 +158,7 @@ impl Pipeline for ParquetPipeline {
     }
 
     fn tick(&mut self, now: Instant) {
+        self.ingested_at = now_ms();
         let due: Vec<i32> = self
             .open
             .iter()

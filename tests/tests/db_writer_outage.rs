@@ -7,13 +7,29 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use parley_tests::clickhouse::{self, drop_database, fresh_database};
-use parley_tests::process::{http_get, loadgen, Worker};
+use parley_tests::process::{http_get, loadgen, metric, Worker};
 use parley_tests::{brokers, free_port, fresh_topic, unique_name, wait_until};
 
 fn stack(args: &[&str]) {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/stack.sh");
     let status = Command::new(script).args(args).status().expect("stack.sh");
     assert!(status.success(), "stack.sh {args:?} failed");
+}
+
+/// ClickHouse stopped until dropped, even when the test fails midway.
+struct ClickHouseStopped;
+
+impl ClickHouseStopped {
+    fn begin() -> Self {
+        stack(&["stop", "clickhouse"]);
+        ClickHouseStopped
+    }
+}
+
+impl Drop for ClickHouseStopped {
+    fn drop(&mut self) {
+        stack(&["up"]);
+    }
 }
 
 #[tokio::test]
@@ -59,6 +75,11 @@ async fn clickhouse_outage_loses_nothing_and_health_tells_the_truth() {
             "5s",
             "--batch-age",
             "500ms",
+            // A small buffer, so the outage fills it and the partitions pause.
+            "--batch-rows",
+            "5000",
+            "--max-buffered-rows",
+            "20000",
         ]
         .map(str::to_owned),
     );
@@ -67,13 +88,16 @@ async fn clickhouse_outage_loses_nothing_and_health_tells_the_truth() {
             .is_ok_and(|n| n != "0")
     });
 
-    stack(&["stop", "clickhouse"]);
+    let outage_guard = ClickHouseStopped::begin();
     let outage = Instant::now();
-    let mut saw_unhealthy = false;
+    let (mut saw_unhealthy, mut saw_paused) = (false, false);
     while outage.elapsed() < Duration::from_secs(30) {
         if let Some((503, body)) = http_get(&addr, "/healthz") {
             assert!(body.contains("sink down"), "{body}");
             saw_unhealthy = true;
+        }
+        if let Some((_, metrics)) = http_get(&addr, "/metrics") {
+            saw_paused |= metric(&metrics, "parley_consumers_paused") >= 1.0;
         }
         assert!(
             writer.is_running(),
@@ -83,7 +107,11 @@ async fn clickhouse_outage_loses_nothing_and_health_tells_the_truth() {
         std::thread::sleep(Duration::from_millis(500));
     }
     assert!(saw_unhealthy, "/healthz never reported the stalled sink");
-    stack(&["up"]);
+    assert!(
+        saw_paused,
+        "partitions were never paused while the sink was down"
+    );
+    drop(outage_guard);
 
     let valid = producer.join().expect("loadgen")["valid"]
         .as_u64()

@@ -3,7 +3,8 @@
 #   - Debian packages: clickhouse-server/-client, prometheus,
 #     prometheus-alertmanager, a JDK and Maven, curl, build tools for librdkafka
 #   - Apache Kafka 4.1.1 jars (Maven Central) into .local/kafka/libs
-#   - duckdb and pyarrow (PyPI) to read the Parquet exports in tests
+#   - duckdb, pyarrow and moto[server] (PyPI) to read the Parquet exports and
+#     to serve S3 locally in tests
 # Rust crates are fetched by cargo on first build. Idempotent; needs root
 # (or sudo) only when a Debian package is missing.
 set -euo pipefail
@@ -60,11 +61,12 @@ else
 fi
 
 # Python readers the data team uses, for the Parquet tests and benchmarks.
-if ! python3 -c 'import duckdb, pyarrow, pytz' >/dev/null 2>&1; then
-  log "installing duckdb, pyarrow (PyPI)"
-  python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow pytz
+# moto's server is the S3-compatible store the S3 export test writes to.
+if ! python3 -c 'import duckdb, pyarrow, pytz, moto.server, boto3' >/dev/null 2>&1; then
+  log "installing duckdb, pyarrow, moto[server] (PyPI)"
+  python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow pytz 'moto[server]' boto3
 else
-  log "duckdb and pyarrow present"
+  log "duckdb, pyarrow and moto present"
 fi
 
 command -v cargo >/dev/null 2>&1 || { log "error: cargo (Rust) is required: https://rustup.rs"; exit 1; }

@@ -18,12 +18,18 @@ pub struct Worker {
 impl Worker {
     /// Starts `binary` with `args`; stdout and stderr go to a temp log.
     pub fn start(name: &str, args: &[String]) -> Worker {
+        Self::start_with_env(name, args, &[])
+    }
+
+    /// Starts `binary` with `args` and extra environment variables.
+    pub fn start_with_env(name: &str, args: &[String], env: &[(&str, &str)]) -> Worker {
         let log =
             std::env::temp_dir().join(format!("{}-{}.log", name, uuid::Uuid::new_v4().simple()));
         let out = File::create(&log).expect("log file");
         let err = out.try_clone().expect("log file");
         let child = Command::new(binary(name))
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))

@@ -308,3 +308,124 @@ async fn an_idle_topic_publishes_its_last_hour_within_the_max_age() {
     );
     assert!(exporter.stop(Duration::from_secs(30)).success());
 }
+
+/// moto's S3-compatible server on a free port, stopped on drop.
+struct S3Server {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl S3Server {
+    fn start() -> S3Server {
+        let port = free_port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("moto_server (pip install 'moto[server]'; deploy/local/install.sh does)");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        wait_until(Duration::from_secs(30), "moto_server", || {
+            ureq::get(&endpoint).call().is_ok()
+        });
+        S3Server { child, endpoint }
+    }
+
+    fn create_bucket(&self, bucket: &str) {
+        ureq::put(&format!("{}/{bucket}", self.endpoint))
+            .send_empty()
+            .expect("create bucket");
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT", self.endpoint.clone()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn s3_output_keeps_the_layout_and_the_guarantees() {
+    let f = Fixture::new("pq-s3").await;
+    let s3 = S3Server::start();
+    s3.create_bucket("exports");
+    let truth = std::env::temp_dir().join(format!("{}.truth", f.topic));
+    let producer = {
+        let mut args: Vec<String> = ["--brokers", &brokers(), "--topic", &f.topic]
+            .map(str::to_owned)
+            .to_vec();
+        args.extend(
+            [
+                "--count",
+                "40000",
+                "--rate",
+                "8000",
+                "--time-span",
+                "3h",
+                "--seed",
+                "3",
+                "--truth",
+                &truth.to_string_lossy(),
+            ]
+            .map(str::to_owned),
+        );
+        std::thread::spawn(move || loadgen(&args))
+    };
+    let port = free_port();
+    let mut args = f.exporter_args(port, &["--file-rows", "2000", "--file-age", "1s"]);
+    // S3 instead of the fixture's local folder; the spool is the local temp area.
+    let out_at = args.iter().position(|a| a == "--out").expect("--out") + 1;
+    args[out_at] = "s3://exports/chat".into();
+    args.extend([
+        "--spool-dir".to_owned(),
+        f.out.join("spool").to_string_lossy().into_owned(),
+    ]);
+    let env = s3.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut exporter = Worker::start_with_env("parquet-exporter", &args, &env);
+    for pause_ms in [1500, 1200] {
+        std::thread::sleep(Duration::from_millis(pause_ms));
+        exporter.kill();
+        exporter = Worker::start_with_env("parquet-exporter", &args, &env);
+    }
+    let valid = producer.join().expect("loadgen")["valid"]
+        .as_u64()
+        .expect("valid");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/read_s3_parquet.py");
+    let read = || -> Value {
+        let output = Command::new("python3")
+            .arg(&script)
+            .arg(&s3.endpoint)
+            .arg("exports/chat")
+            .output()
+            .expect("python3");
+        serde_json::from_slice(&output.stdout).unwrap_or(Value::Null)
+    };
+    wait_until(Duration::from_secs(120), "every message in S3", || {
+        read()["rows"].as_u64() == Some(valid)
+    });
+    assert!(
+        exporter.stop(Duration::from_secs(30)).success(),
+        "{}",
+        exporter.log_text()
+    );
+    let result = read();
+    assert_eq!(result["rows"], valid);
+    assert_eq!(result["distinct"], valid, "a message is in two objects");
+    assert_eq!(result["tmp"], serde_json::json!([]));
+    assert_eq!(result["partitioning"], serde_json::json!(["dt", "hour"]));
+    let ids: HashSet<String> = stored_ids(&result).into_iter().collect();
+    assert_eq!(ids, truth_ids(&truth));
+    let _ = std::fs::remove_file(truth);
+}

@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 use parley_shared::runtime::{ConsumerArgs, ConsumerSettings, WorkerIdentity};
 
+use crate::output::OutputTarget;
 use crate::part_file::PartSettings;
 
 /// Worker name and default group.
@@ -21,9 +22,15 @@ pub struct ExporterConfig {
     #[command(flatten)]
     pub consumer: ConsumerArgs,
 
-    /// Output root; files go under `<out>/game-messages/dt=…/hour=…/`.
+    /// Output root, a local path or `s3://bucket/prefix`; files go under
+    /// `<out>/game-messages/dt=…/hour=…/`. S3 is configured by the standard
+    /// `AWS_*` variables (`AWS_ENDPOINT` for S3-compatible servers).
     #[arg(long, env = "PARLEY_EXPORT_OUT", default_value = "parley-export")]
     pub out: String,
+
+    /// Local folder for parts being written when `--out` is S3.
+    #[arg(long, env = "PARLEY_EXPORT_SPOOL")]
+    pub spool_dir: Option<PathBuf>,
 
     /// Close a file at this many rows.
     #[arg(long, env = "PARLEY_FILE_ROWS", default_value_t = 1_000_000)]
@@ -63,8 +70,10 @@ pub struct FileLimits {
 pub struct ExporterSettings {
     /// Consumer settings.
     pub consumer: ConsumerSettings,
-    /// Output root.
-    pub out: PathBuf,
+    /// Output.
+    pub out: OutputTarget,
+    /// Local temp folder for S3 output.
+    pub spool: PathBuf,
     /// Rotation.
     pub limits: FileLimits,
     /// Writer settings.
@@ -81,15 +90,7 @@ impl ExporterConfig {
             dead_letters: true,
         };
         let consumer = self.consumer.settings(&identity).map_err(|e| e.0)?;
-        if self.out.starts_with("s3://") || self.out.contains("://") {
-            return Err(format!(
-                "--out {:?}: only local paths are supported so far",
-                self.out
-            ));
-        }
-        if self.out.trim().is_empty() {
-            return Err("--out must not be empty".into());
-        }
+        let out = OutputTarget::parse(&self.out)?;
         if self.file_rows == 0 || self.file_bytes == 0 || self.file_age.is_zero() {
             return Err("--file-rows, --file-bytes and --file-age must be above 0".into());
         }
@@ -103,8 +104,10 @@ impl ExporterConfig {
             ));
         }
         Ok(ExporterSettings {
-            consumer,
-            out: PathBuf::from(&self.out),
+            out,
+            spool: self.spool_dir.clone().unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("parley-export-spool-{}", consumer.group))
+            }),
             limits: FileLimits {
                 rows: self.file_rows,
                 bytes: self.file_bytes,
@@ -114,6 +117,7 @@ impl ExporterConfig {
                 row_group_rows: self.row_group_rows,
                 zstd_level: self.zstd_level,
             },
+            consumer,
         })
     }
 }
@@ -133,7 +137,7 @@ mod tests {
         for bad in [
             &["x", "--file-rows", "0"][..],
             &["x", "--zstd-level", "30"],
-            &["x", "--out", "s3://bucket/prefix"],
+            &["x", "--out", "gs://bucket/prefix"],
             &["x", "--file-age", "0s"],
         ] {
             let c = ExporterConfig::try_parse_from(bad).expect("parse");

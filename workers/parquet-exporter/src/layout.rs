@@ -27,6 +27,21 @@ pub fn hour_dir(hour: i64) -> String {
     format!("dt={y:04}-{m:02}-{d:02}/hour={:02}", hour.rem_euclid(24))
 }
 
+/// `dt=…/hour=…/part-….parquet`, relative to the dataset folder.
+pub fn relative_part_path(hour: i64, partition: i32, first: i64, last: i64) -> String {
+    format!("{}/{}", hour_dir(hour), part_name(partition, first, last))
+}
+
+/// Highest last offset per partition among part file names.
+pub fn highest_offsets<'a>(names: impl IntoIterator<Item = &'a str>) -> HashMap<i32, i64> {
+    let mut highest: HashMap<i32, i64> = HashMap::new();
+    for (p, _, last) in names.into_iter().filter_map(parse_part_name) {
+        let h = highest.entry(p).or_insert(last);
+        *h = (*h).max(last);
+    }
+    highest
+}
+
 /// File name of a finished part.
 pub fn part_name(partition: i32, first: i64, last: i64) -> String {
     format!("part-{partition}-{first}-{last}.parquet")
@@ -90,19 +105,15 @@ impl Layout {
 
     /// Highest last offset written per partition, from the file names.
     pub fn scan(&self) -> io::Result<HashMap<i32, i64>> {
-        let mut highest: HashMap<i32, i64> = HashMap::new();
+        let mut names = Vec::new();
         for dt in read_dirs(&self.root, "dt=")? {
             for hour in read_dirs(&dt, "hour=")? {
                 for entry in std::fs::read_dir(&hour)? {
-                    let name = entry?.file_name();
-                    if let Some((p, _, last)) = name.to_str().and_then(parse_part_name) {
-                        let h = highest.entry(p).or_insert(last);
-                        *h = (*h).max(last);
-                    }
+                    names.push(entry?.file_name().to_string_lossy().into_owned());
                 }
             }
         }
-        Ok(highest)
+        Ok(highest_offsets(names.iter().map(String::as_str)))
     }
 
     /// Deletes leftover temp files of `partitions`; returns how many.

@@ -14,6 +14,7 @@
 pub mod columns;
 pub mod config;
 pub mod layout;
+pub mod output;
 pub mod part_file;
 pub mod pipeline;
 
@@ -23,7 +24,7 @@ use parley_shared::metrics::{MetricsError, RuntimeMetrics};
 use parley_shared::runtime::{self, RuntimeError};
 
 use config::ExporterSettings;
-use layout::Layout;
+use output::Output;
 use pipeline::ParquetPipeline;
 
 /// Why the exporter stopped.
@@ -37,6 +38,9 @@ pub enum ExporterError {
         /// Why.
         source: std::io::Error,
     },
+    /// The object store could not be configured.
+    #[error("{0}")]
+    ObjectStore(String),
     /// Writer properties are invalid.
     #[error("Parquet settings: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
@@ -53,19 +57,25 @@ pub async fn run(
     settings: ExporterSettings,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ExporterError> {
-    let layout = Layout::new(&settings.out);
-    std::fs::create_dir_all(layout.tmp_dir()).map_err(|source| ExporterError::Output {
-        path: settings.out.display().to_string(),
+    let output = Output::open(
+        &settings.out,
+        &settings.spool,
+        tokio::runtime::Handle::current(),
+    )
+    .map_err(ExporterError::ObjectStore)?;
+    let tmp = output.layout().tmp_dir();
+    std::fs::create_dir_all(&tmp).map_err(|source| ExporterError::Output {
+        path: tmp.display().to_string(),
         source,
     })?;
     let properties = part_file::writer_properties(settings.part)?;
     let metrics = RuntimeMetrics::new(settings.consumer.worker, &settings.consumer.group)?;
-    tracing::info!(out = %settings.out.display(), "writing Parquet");
+    tracing::info!(out = ?settings.out, "writing Parquet");
     let limits = settings.limits;
     runtime::run(
         settings.consumer,
         metrics,
-        move |context| ParquetPipeline::new(layout.clone(), properties.clone(), limits, context),
+        move |context| ParquetPipeline::new(output.clone(), properties.clone(), limits, context),
         shutdown,
     )
     .await?;

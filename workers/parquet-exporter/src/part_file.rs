@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use parquet::arrow::ArrowWriter;
@@ -35,6 +35,9 @@ pub enum PartError {
     /// Building a record batch failed.
     #[error("Arrow: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
+    /// The object store refused or was unreachable.
+    #[error("object store: {0}")]
+    Remote(String),
 }
 
 /// Writer settings.
@@ -62,6 +65,23 @@ pub fn writer_properties(settings: PartSettings) -> Result<WriterProperties, Par
         builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), false);
     }
     Ok(builder.build())
+}
+
+/// A complete part in its temp file, ready to be published.
+#[derive(Debug)]
+pub struct SealedPart {
+    /// The temp file.
+    pub tmp_path: PathBuf,
+    /// Hour since the epoch.
+    pub hour: i64,
+    /// Kafka partition.
+    pub partition: i32,
+    /// First offset.
+    pub first: i64,
+    /// Last offset.
+    pub last: i64,
+    /// Every offset in the part.
+    pub offsets: Vec<i64>,
 }
 
 /// A part file being written for one partition and one hour.
@@ -147,27 +167,26 @@ impl PartFile {
         self.writer.bytes_written() + self.writer.in_progress_size()
     }
 
-    /// Finishes the file, fsyncs it, renames it into place and fsyncs the
-    /// folder. Returns the final path.
-    pub fn finish(mut self, layout: &Layout) -> Result<(PathBuf, Vec<i64>), PartError> {
+    /// Writes the footer and fsyncs the temp file; the part is then ready
+    /// to publish.
+    pub fn seal(mut self) -> Result<SealedPart, PartError> {
         if !self.buffer.is_empty() {
             let batch = self.buffer.finish()?;
             self.writer.write(&batch)?;
         }
         let file = self.writer.into_inner()?;
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| PartError::Io { path, source }
-        };
-        file.sync_all().map_err(io(&self.tmp_path))?;
-        let target = layout.part_path(self.hour, self.partition, self.first, self.last);
-        let dir = target.parent().map(Path::to_path_buf).unwrap_or_default();
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        std::fs::rename(&self.tmp_path, &target).map_err(io(&target))?;
-        File::open(&dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io(&dir))?;
-        Ok((target, self.offsets))
+        file.sync_all().map_err(|source| PartError::Io {
+            path: self.tmp_path.clone(),
+            source,
+        })?;
+        Ok(SealedPart {
+            tmp_path: self.tmp_path,
+            hour: self.hour,
+            partition: self.partition,
+            first: self.first,
+            last: self.last,
+            offsets: self.offsets,
+        })
     }
 
     /// Gives the part up: its temp file is deleted (best effort).

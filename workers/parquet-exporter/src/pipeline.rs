@@ -17,7 +17,8 @@ use parley_shared::GameMessage;
 use parquet::file::properties::WriterProperties;
 
 use crate::config::FileLimits;
-use crate::layout::{hour_of, Layout};
+use crate::layout::hour_of;
+use crate::output::Output;
 use crate::part_file::{PartError, PartFile};
 
 /// Sink label of the exporter's metrics.
@@ -25,7 +26,7 @@ const SINK: &str = "parquet";
 
 /// One consumer's Parquet pipeline.
 pub struct ParquetPipeline {
-    layout: Layout,
+    output: Output,
     properties: WriterProperties,
     limits: FileLimits,
     context: PipelineContext,
@@ -41,15 +42,15 @@ struct OpenPart {
 }
 
 impl ParquetPipeline {
-    /// A pipeline writing under `layout`.
+    /// A pipeline publishing to `output`.
     pub fn new(
-        layout: Layout,
+        output: Output,
         properties: WriterProperties,
         limits: FileLimits,
         context: PipelineContext,
     ) -> Self {
         ParquetPipeline {
-            layout,
+            output,
             properties,
             limits,
             context,
@@ -77,7 +78,10 @@ impl ParquetPipeline {
         let started = Instant::now();
         let (epoch, rows) = (file.epoch, file.rows());
         let bytes = file.bytes();
-        match file.finish(&self.layout) {
+        match file
+            .seal()
+            .and_then(|part| Ok((self.output.publish(&part)?, part.offsets)))
+        {
             Ok((path, offsets)) => {
                 let metrics = &self.context.metrics;
                 metrics
@@ -90,7 +94,7 @@ impl ParquetPipeline {
                 for s in sent_at {
                     metrics.observe_latency(s, now);
                 }
-                tracing::debug!(path = %path.display(), rows, "part written");
+                tracing::debug!(%path, rows, "part published");
                 self.context.acks.done(Completion {
                     tag: 0,
                     partition,
@@ -108,7 +112,7 @@ impl ParquetPipeline {
             Some(part) => part,
             None => {
                 let file = PartFile::create(
-                    &self.layout,
+                    self.output.layout(),
                     &self.properties,
                     partition,
                     hour,
@@ -171,12 +175,12 @@ impl Pipeline for ParquetPipeline {
     }
 
     fn assigned(&mut self, partitions: &[i32]) -> Vec<(i32, i64)> {
-        match self.layout.remove_tmp(partitions) {
+        match self.output.layout().remove_tmp(partitions) {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, ?partitions, "removed leftover temporary files"),
             Err(e) => tracing::warn!(error = %e, "cannot clean temporary files"),
         }
-        match self.layout.scan() {
+        match self.output.scan() {
             Ok(highest) => {
                 let starts: Vec<(i32, i64)> = partitions
                     .iter()
@@ -188,10 +192,6 @@ impl Pipeline for ParquetPipeline {
                 starts
             }
             Err(error) => {
-                let error = PartError::Io {
-                    path: self.layout.root().to_path_buf(),
-                    source: error,
-                };
                 self.fail(&error);
                 Vec::new()
             }

@@ -1,0 +1,237 @@
+//! Where parts are published: a local folder (rename into place) or an S3
+//! bucket (multipart upload; an object appears only when the upload
+//! completes). Either way parts are first written to a local temp folder,
+//! and the published names tell how far each partition got.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, WriteMultipart};
+
+use crate::layout::{highest_offsets, relative_part_path, Layout, DATASET};
+use crate::part_file::{PartError, SealedPart};
+
+/// Bytes read from the temp file per multipart chunk.
+const UPLOAD_CHUNK: usize = 8 * 1024 * 1024;
+
+/// A parsed `--out`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputTarget {
+    /// A local folder.
+    Local(PathBuf),
+    /// `s3://bucket/prefix`.
+    S3 {
+        /// Bucket name.
+        bucket: String,
+        /// Key prefix (may be empty).
+        prefix: String,
+    },
+}
+
+impl OutputTarget {
+    /// Parses `--out`: a path, or `s3://bucket[/prefix]`.
+    pub fn parse(out: &str) -> Result<Self, String> {
+        if let Some(rest) = out.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(format!("--out {out:?}: no bucket"));
+            }
+            return Ok(OutputTarget::S3 {
+                bucket: bucket.to_owned(),
+                prefix: prefix.trim_matches('/').to_owned(),
+            });
+        }
+        if out.contains("://") {
+            return Err(format!(
+                "--out {out:?}: only local paths and s3:// are supported"
+            ));
+        }
+        if out.trim().is_empty() {
+            return Err("--out must not be empty".into());
+        }
+        Ok(OutputTarget::Local(PathBuf::from(out)))
+    }
+}
+
+/// An opened output.
+#[derive(Clone)]
+pub struct Output {
+    /// Local layout: the published tree for a folder, the temp tree for S3.
+    layout: Layout,
+    remote: Option<Remote>,
+}
+
+#[derive(Clone)]
+struct Remote {
+    store: Arc<dyn ObjectStore>,
+    root: String,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Output {
+    /// Opens `target`. For S3 the client is configured from the standard
+    /// `AWS_*` environment (credentials, region, `AWS_ENDPOINT` for
+    /// S3-compatible servers) and temp files go under `spool`.
+    pub fn open(
+        target: &OutputTarget,
+        spool: &Path,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<Self, String> {
+        match target {
+            OutputTarget::Local(path) => Ok(Output {
+                layout: Layout::new(path),
+                remote: None,
+            }),
+            OutputTarget::S3 { bucket, prefix } => {
+                let store = AmazonS3Builder::from_env()
+                    .with_bucket_name(bucket)
+                    .build()
+                    .map_err(|e| format!("S3 bucket {bucket}: {e}"))?;
+                let root = if prefix.is_empty() {
+                    DATASET.to_owned()
+                } else {
+                    format!("{prefix}/{DATASET}")
+                };
+                Ok(Output {
+                    layout: Layout::new(spool),
+                    remote: Some(Remote {
+                        store: Arc::new(store),
+                        root,
+                        runtime,
+                    }),
+                })
+            }
+        }
+    }
+
+    /// The local layout parts are written under.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Highest published last offset per partition.
+    pub fn scan(&self) -> Result<HashMap<i32, i64>, PartError> {
+        match &self.remote {
+            None => self.layout.scan().map_err(|source| PartError::Io {
+                path: self.layout.root().to_path_buf(),
+                source,
+            }),
+            Some(remote) => {
+                let prefix = ObjectPath::from(remote.root.as_str());
+                let names: Vec<String> = remote
+                    .runtime
+                    .block_on(async {
+                        remote
+                            .store
+                            .list(Some(&prefix))
+                            .map_ok(|meta| meta.location.filename().unwrap_or_default().to_owned())
+                            .try_collect()
+                            .await
+                    })
+                    .map_err(|e| PartError::Remote(e.to_string()))?;
+                Ok(highest_offsets(names.iter().map(String::as_str)))
+            }
+        }
+    }
+
+    /// Publishes a sealed part: rename into place locally, or upload to S3
+    /// and delete the temp file. Returns where it went.
+    pub fn publish(&self, part: &SealedPart) -> Result<String, PartError> {
+        let relative = relative_part_path(part.hour, part.partition, part.first, part.last);
+        match &self.remote {
+            None => {
+                let target = self.layout.root().join(&relative);
+                let dir = target.parent().map(Path::to_path_buf).unwrap_or_default();
+                let io = |path: &Path| {
+                    let path = path.to_path_buf();
+                    move |source| PartError::Io { path, source }
+                };
+                std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+                std::fs::rename(&part.tmp_path, &target).map_err(io(&target))?;
+                File::open(&dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(io(&dir))?;
+                Ok(target.display().to_string())
+            }
+            Some(remote) => {
+                let key = ObjectPath::from(format!("{}/{relative}", remote.root));
+                remote
+                    .runtime
+                    .block_on(upload(remote.store.as_ref(), &key, &part.tmp_path))?;
+                let _ = std::fs::remove_file(&part.tmp_path);
+                Ok(format!("s3 {key}"))
+            }
+        }
+    }
+}
+
+/// Streams a file into a multipart upload; the object exists only once
+/// the upload completes.
+async fn upload(store: &dyn ObjectStore, key: &ObjectPath, file: &Path) -> Result<(), PartError> {
+    let io = |source| PartError::Io {
+        path: file.to_path_buf(),
+        source,
+    };
+    let remote = |e: object_store::Error| PartError::Remote(e.to_string());
+    let mut source = File::open(file).map_err(io)?;
+    let upload = store.put_multipart(key).await.map_err(remote)?;
+    let mut writer = WriteMultipart::new_with_chunk_size(upload, UPLOAD_CHUNK);
+    let mut buf = vec![0u8; UPLOAD_CHUNK];
+    loop {
+        let n = read_full(&mut source, &mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        writer.wait_for_capacity(4).await.map_err(remote)?;
+        writer.write(&buf[..n]);
+    }
+    writer.finish().await.map_err(remote)?;
+    Ok(())
+}
+
+fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_flags_parse() {
+        assert_eq!(
+            OutputTarget::parse("s3://exports/chat/v1/"),
+            Ok(OutputTarget::S3 {
+                bucket: "exports".into(),
+                prefix: "chat/v1".into()
+            })
+        );
+        assert_eq!(
+            OutputTarget::parse("s3://exports"),
+            Ok(OutputTarget::S3 {
+                bucket: "exports".into(),
+                prefix: String::new()
+            })
+        );
+        assert_eq!(
+            OutputTarget::parse("/data/out"),
+            Ok(OutputTarget::Local("/data/out".into()))
+        );
+        assert!(OutputTarget::parse("s3://").is_err());
+        assert!(OutputTarget::parse("gs://b/p").is_err());
+        assert!(OutputTarget::parse(" ").is_err());
+    }
+}

@@ -47,7 +47,7 @@ log "(c) parquet-exporter drain"
 port=$((9300 + RANDOM % 500))
 start=$(now)
 "$BIN/parquet-exporter" --brokers "$BS" --topic "$TOPIC" --group "bench-pq-$ID" --out "$OUT" \
-  --metrics-addr "127.0.0.1:$port" --file-age "${FILE_AGE:-500ms}" --concurrency "${CONCURRENCY:-1}" >"/tmp/bench-parquet-exporter-$ID.log" 2>&1 &
+  --metrics-addr "127.0.0.1:$port" --file-age "${FILE_AGE:-500ms}" --concurrency "${CONCURRENCY:-1}" ${EXPORTER_ARGS:-} >"/tmp/bench-parquet-exporter-$ID.log" 2>&1 &
 pid=$!
 while :; do
   done_records=$(curl -fsS "127.0.0.1:$port/metrics" 2>/dev/null | awk '/^parley_records_processed_total/{print $2}' || true)

@@ -191,6 +191,16 @@ pub fn committed_offsets(group: &str, topic: &str) -> BTreeMap<i32, i64> {
         .collect()
 }
 
+/// True when `group` has committed every partition of `topic` to its end:
+/// every record is durable, whatever was re-read along the way.
+pub fn committed_to_end(group: &str, topic: &str) -> bool {
+    let committed = committed_offsets(group, topic);
+    end_offsets(topic)
+        .into_iter()
+        .filter(|&(_, end)| end > 0)
+        .all(|(partition, end)| committed.get(&partition) == Some(&end))
+}
+
 /// End offsets (high watermarks) of every partition of `topic`.
 pub fn end_offsets(topic: &str) -> BTreeMap<i32, i64> {
     let consumer: BaseConsumer = ClientConfig::new()

@@ -240,38 +240,43 @@ where
 }
 
 /// Fails fast, with a clear message, when Kafka is unreachable or the topic
-/// is missing.
+/// (or the DLQ topic) is missing.
 async fn check_topic(settings: &ConsumerSettings) -> Result<(), RuntimeError> {
     let properties = settings.client_properties.clone();
-    let topic = settings.topic.clone();
     let brokers = properties
         .get("bootstrap.servers")
         .cloned()
         .unwrap_or_default();
+    let topics: Vec<String> = std::iter::once(settings.topic.clone())
+        .chain(settings.dlq_topic.clone())
+        .collect();
+    let wanted = topics.clone();
     let result = tokio::task::spawn_blocking(move || {
         let mut config = ClientConfig::new();
         for (k, v) in &properties {
             config.set(k, v);
         }
         let consumer: BaseConsumer = config.create()?;
-        consumer.fetch_metadata(Some(&topic), Duration::from_secs(15))
+        wanted
+            .iter()
+            .map(|topic| consumer.fetch_metadata(Some(topic), Duration::from_secs(15)))
+            .collect::<Result<Vec<_>, _>>()
     })
     .await
     .map_err(|_| RuntimeError::Panicked(usize::MAX))?;
-    let metadata = match result {
-        Ok(m) => m,
-        Err(source) => return Err(RuntimeError::Unreachable { brokers, source }),
-    };
-    let missing = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == settings.topic)
-        .is_none_or(|t| {
-            t.error() == Some(RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
-                || t.partitions().is_empty()
-        });
-    if missing {
-        return Err(RuntimeError::UnknownTopic(settings.topic.clone()));
+    let metadata = result.map_err(|source| RuntimeError::Unreachable { brokers, source })?;
+    for (topic, metadata) in topics.iter().zip(&metadata) {
+        let missing = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .is_none_or(|t| {
+                t.error() == Some(RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+                    || t.partitions().is_empty()
+            });
+        if missing {
+            return Err(RuntimeError::UnknownTopic(topic.clone()));
+        }
     }
     Ok(())
 }

@@ -25,3 +25,11 @@ pub fn init_tracing(format: LogFormat) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
 }
+
+/// Reports a fatal error the way every binary does: one structured log
+/// event, one plain line `<binary>: <message>` on stderr, exit status 1.
+pub fn fail(binary: &str, message: &str) -> std::process::ExitCode {
+    tracing::error!(error = message, "{binary} failed");
+    eprintln!("{binary}: {message}");
+    std::process::ExitCode::FAILURE
+}

@@ -104,6 +104,23 @@ impl Drop for Worker {
     }
 }
 
+/// loadgen flags for `topic` on the stack's brokers, then `extra`.
+pub fn loadgen_args(topic: &str, extra: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "--brokers".to_owned(),
+        crate::brokers(),
+        "--topic".to_owned(),
+        topic.to_owned(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// Runs loadgen in the background; join the handle for its summary.
+pub fn spawn_loadgen(args: Vec<String>) -> std::thread::JoinHandle<serde_json::Value> {
+    std::thread::spawn(move || loadgen(&args))
+}
+
 /// Runs loadgen to completion and returns its JSON summary.
 pub fn loadgen(args: &[String]) -> serde_json::Value {
     let output = Command::new(binary("loadgen"))

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use parley_tests::clickhouse::{self, drop_database, fresh_database};
-use parley_tests::process::{http_get, loadgen, metric, Worker};
+use parley_tests::process::{http_get, loadgen, loadgen_args, metric, Worker};
 use parley_tests::{
     brokers, committed_offsets, committed_to_end, end_offsets, free_port, fresh_topic, read_all,
     unique_name, wait_until,
@@ -57,12 +57,7 @@ impl Fixture {
     }
 
     fn loadgen_args(&self, extra: &[&str]) -> Vec<String> {
-        let mut args: Vec<String> = ["--brokers", &brokers(), "--topic", &self.topic]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        args
+        loadgen_args(&self.topic, extra)
     }
 
     fn distinct(&self) -> u64 {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use parley_tests::process::{http_get, loadgen, metric, Worker};
+use parley_tests::process::{http_get, loadgen, loadgen_args, metric, spawn_loadgen, Worker};
 use parley_tests::{brokers, committed_to_end, free_port, fresh_topic, unique_name, wait_until};
 use serde_json::Value;
 
@@ -55,11 +55,7 @@ impl Fixture {
     }
 
     fn loadgen(&self, extra: &[&str]) -> Value {
-        let mut args: Vec<String> = ["--brokers", &brokers(), "--topic", &self.topic]
-            .map(str::to_owned)
-            .to_vec();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        loadgen(&args)
+        loadgen(&loadgen_args(&self.topic, extra))
     }
 
     /// What DuckDB and pyarrow read from the output.
@@ -210,27 +206,22 @@ async fn duckdb_and_pyarrow_read_every_valid_message_once() {
 async fn five_crashes_neither_lose_nor_repeat_a_message() {
     let f = Fixture::new("pq-crash").await;
     let truth = std::env::temp_dir().join(format!("{}.truth", f.topic));
-    let producer = {
-        let mut args: Vec<String> = ["--brokers", &brokers(), "--topic", &f.topic]
-            .map(str::to_owned)
-            .to_vec();
-        args.extend(
-            [
-                "--count",
-                "150000",
-                "--rate",
-                "15000",
-                "--time-span",
-                "3h",
-                "--seed",
-                "8",
-                "--truth",
-                &truth.to_string_lossy(),
-            ]
-            .map(str::to_owned),
-        );
-        std::thread::spawn(move || loadgen(&args))
-    };
+    let truth_arg = truth.to_string_lossy().into_owned();
+    let producer = spawn_loadgen(loadgen_args(
+        &f.topic,
+        &[
+            "--count",
+            "150000",
+            "--rate",
+            "15000",
+            "--time-span",
+            "3h",
+            "--seed",
+            "8",
+            "--truth",
+            &truth_arg,
+        ],
+    ));
     let port = free_port();
     let args = f.exporter_args(port, &["--file-rows", "3000", "--file-age", "1s"]);
     let mut exporter = Worker::start("parquet-exporter", &args);
@@ -363,27 +354,22 @@ async fn s3_output_keeps_the_layout_and_the_guarantees() {
     let s3 = S3Server::start();
     s3.create_bucket("exports");
     let truth = std::env::temp_dir().join(format!("{}.truth", f.topic));
-    let producer = {
-        let mut args: Vec<String> = ["--brokers", &brokers(), "--topic", &f.topic]
-            .map(str::to_owned)
-            .to_vec();
-        args.extend(
-            [
-                "--count",
-                "40000",
-                "--rate",
-                "8000",
-                "--time-span",
-                "3h",
-                "--seed",
-                "3",
-                "--truth",
-                &truth.to_string_lossy(),
-            ]
-            .map(str::to_owned),
-        );
-        std::thread::spawn(move || loadgen(&args))
-    };
+    let truth_arg = truth.to_string_lossy().into_owned();
+    let producer = spawn_loadgen(loadgen_args(
+        &f.topic,
+        &[
+            "--count",
+            "40000",
+            "--rate",
+            "8000",
+            "--time-span",
+            "3h",
+            "--seed",
+            "3",
+            "--truth",
+            &truth_arg,
+        ],
+    ));
     let port = free_port();
     let mut args = f.exporter_args(port, &["--file-rows", "2000", "--file-age", "1s"]);
     // S3 instead of the fixture's local folder; the spool is the local temp area.

@@ -18,10 +18,6 @@ async fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(error) => {
-            tracing::error!(%error, "loadgen failed");
-            eprintln!("loadgen: {error}");
-            ExitCode::FAILURE
-        }
+        Err(error) => telemetry::fail("loadgen", &error.to_string()),
     }
 }

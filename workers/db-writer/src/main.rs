@@ -22,21 +22,15 @@ async fn main() -> ExitCode {
                 println!("schema applied (ClickHouse {version})");
                 ExitCode::SUCCESS
             }
-            Err(e) => fail(&e),
+            Err(e) => telemetry::fail("db-writer", &e),
         };
     }
     let settings = match config.settings() {
         Ok(s) => s,
-        Err(e) => return fail(&format!("invalid configuration: {e}")),
+        Err(e) => return telemetry::fail("db-writer", &format!("invalid configuration: {e}")),
     };
     match db_writer::run(settings, shutdown::signal()).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e.to_string()),
+        Err(e) => telemetry::fail("db-writer", &e.to_string()),
     }
-}
-
-fn fail(message: &str) -> ExitCode {
-    tracing::error!(error = message, "db-writer failed");
-    eprintln!("db-writer: {message}");
-    ExitCode::FAILURE
 }

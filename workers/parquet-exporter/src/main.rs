@@ -12,16 +12,12 @@ async fn main() -> ExitCode {
     telemetry::init_tracing(config.consumer.log_format);
     let settings = match config.settings() {
         Ok(s) => s,
-        Err(e) => return fail(&format!("invalid configuration: {e}")),
+        Err(e) => {
+            return telemetry::fail("parquet-exporter", &format!("invalid configuration: {e}"))
+        }
     };
     match parquet_exporter::run(settings, shutdown::signal()).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e.to_string()),
+        Err(e) => telemetry::fail("parquet-exporter", &e.to_string()),
     }
-}
-
-fn fail(message: &str) -> ExitCode {
-    tracing::error!(error = message, "parquet-exporter failed");
-    eprintln!("parquet-exporter: {message}");
-    ExitCode::FAILURE
 }

@@ -14,6 +14,18 @@ pub struct BatchLimits {
     pub max_age: Duration,
 }
 
+impl BatchLimits {
+    /// True when `rows` or `bytes` reached its limit.
+    pub fn reached(&self, rows: usize, bytes: usize) -> bool {
+        rows >= self.max_rows || bytes >= self.max_bytes
+    }
+
+    /// True when something opened at `opened_at` is older than the age limit.
+    pub fn expired(&self, opened_at: Instant, now: Instant) -> bool {
+        now.saturating_duration_since(opened_at) >= self.max_age
+    }
+}
+
 /// A growing batch of items with their byte sizes.
 #[derive(Debug)]
 pub struct Batch<T> {
@@ -49,13 +61,12 @@ impl<T> Batch<T> {
 
     /// True when the row or byte limit is reached.
     pub fn is_full(&self, limits: &BatchLimits) -> bool {
-        self.items.len() >= limits.max_rows || self.bytes >= limits.max_bytes
+        limits.reached(self.items.len(), self.bytes)
     }
 
     /// True when non-empty and older than the age limit.
     pub fn is_due(&self, limits: &BatchLimits, now: Instant) -> bool {
-        self.opened_at
-            .is_some_and(|t| now.saturating_duration_since(t) >= limits.max_age)
+        self.opened_at.is_some_and(|t| limits.expired(t, now))
     }
 
     /// Items in the batch.

@@ -104,6 +104,38 @@ impl Drop for Worker {
     }
 }
 
+/// The shared consumer flags a worker under test runs with: the stack's
+/// brokers, its own topic, group, DLQ and metrics port, a short session
+/// timeout (crashed members leave fast) and drain deadline; then `extra`.
+pub fn worker_args(
+    topic: &str,
+    group: &str,
+    dlq: &str,
+    metrics_port: u16,
+    extra: &[&str],
+) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--brokers",
+        &crate::brokers(),
+        "--topic",
+        topic,
+        "--group",
+        group,
+        "--dlq-topic",
+        dlq,
+        "--metrics-addr",
+        &format!("127.0.0.1:{metrics_port}"),
+        "--kafka-prop",
+        "session.timeout.ms=10000",
+        "--drain-timeout",
+        "8s",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
 /// loadgen flags for `topic` on the stack's brokers, then `extra`.
 pub fn loadgen_args(topic: &str, extra: &[&str]) -> Vec<String> {
     let mut args = vec![

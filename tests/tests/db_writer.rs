@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use parley_tests::clickhouse::{self, drop_database, fresh_database};
-use parley_tests::process::{http_get, loadgen, loadgen_args, metric, Worker};
+use parley_tests::process::{http_get, loadgen, loadgen_args, metric, worker_args, Worker};
 use parley_tests::{
     brokers, committed_offsets, committed_to_end, end_offsets, free_port, fresh_topic, read_all,
     unique_name, wait_until,
@@ -31,29 +31,9 @@ impl Fixture {
     }
 
     fn writer_args(&self, metrics_port: u16, extra: &[&str]) -> Vec<String> {
-        let mut args: Vec<String> = [
-            "--brokers",
-            &brokers(),
-            "--topic",
-            &self.topic,
-            "--group",
-            &self.group,
-            "--dlq-topic",
-            &self.dlq,
-            "--clickhouse-database",
-            &self.database,
-            "--metrics-addr",
-            &format!("127.0.0.1:{metrics_port}"),
-            "--kafka-prop",
-            "session.timeout.ms=10000",
-            "--drain-timeout",
-            "8s",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        args
+        let mut args = vec!["--clickhouse-database", self.database.as_str()];
+        args.extend_from_slice(extra);
+        worker_args(&self.topic, &self.group, &self.dlq, metrics_port, &args)
     }
 
     fn loadgen_args(&self, extra: &[&str]) -> Vec<String> {

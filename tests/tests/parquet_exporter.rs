@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use parley_tests::process::{http_get, loadgen, loadgen_args, metric, spawn_loadgen, Worker};
+use parley_tests::process::{
+    http_get, loadgen, loadgen_args, metric, spawn_loadgen, worker_args, Worker,
+};
 use parley_tests::{brokers, committed_to_end, free_port, fresh_topic, unique_name, wait_until};
 use serde_json::Value;
 
@@ -30,28 +32,10 @@ impl Fixture {
     }
 
     fn exporter_args(&self, port: u16, extra: &[&str]) -> Vec<String> {
-        let mut args: Vec<String> = [
-            "--brokers",
-            &brokers(),
-            "--topic",
-            &self.topic,
-            "--group",
-            &self.group,
-            "--dlq-topic",
-            &self.dlq,
-            "--out",
-            &self.out.to_string_lossy(),
-            "--metrics-addr",
-            &format!("127.0.0.1:{port}"),
-            "--drain-timeout",
-            "8s",
-            "--kafka-prop",
-            "session.timeout.ms=10000",
-        ]
-        .map(str::to_owned)
-        .to_vec();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        args
+        let out = self.out.to_string_lossy();
+        let mut args = vec!["--out", out.as_ref()];
+        args.extend_from_slice(extra);
+        worker_args(&self.topic, &self.group, &self.dlq, port, &args)
     }
 
     fn loadgen(&self, extra: &[&str]) -> Value {

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use parley_shared::batcher::BatchLimits;
 use parley_shared::runtime::{ConsumerArgs, ConsumerSettings, WorkerIdentity};
 
 use crate::output::OutputTarget;
@@ -54,17 +55,6 @@ pub struct ExporterConfig {
     pub zstd_level: i32,
 }
 
-/// When a file is closed.
-#[derive(Debug, Clone, Copy)]
-pub struct FileLimits {
-    /// Rows.
-    pub rows: usize,
-    /// Bytes.
-    pub bytes: usize,
-    /// Age from the first row.
-    pub age: Duration,
-}
-
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct ExporterSettings {
@@ -74,8 +64,9 @@ pub struct ExporterSettings {
     pub out: OutputTarget,
     /// Local temp folder for S3 output.
     pub spool: PathBuf,
-    /// Rotation.
-    pub limits: FileLimits,
+    /// Rotation: a part closes at this many rows or bytes, or this long
+    /// after its first row (the shared batcher's limits).
+    pub limits: BatchLimits,
     /// Writer settings.
     pub part: PartSettings,
 }
@@ -108,10 +99,10 @@ impl ExporterConfig {
             spool: self.spool_dir.clone().unwrap_or_else(|| {
                 std::env::temp_dir().join(format!("parley-export-spool-{}", consumer.group))
             }),
-            limits: FileLimits {
-                rows: self.file_rows,
-                bytes: self.file_bytes,
-                age: self.file_age,
+            limits: BatchLimits {
+                max_rows: self.file_rows,
+                max_bytes: self.file_bytes,
+                max_age: self.file_age,
             },
             part: PartSettings {
                 row_group_rows: self.row_group_rows,

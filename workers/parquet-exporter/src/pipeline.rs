@@ -11,12 +11,12 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use parley_shared::batcher::BatchLimits;
 use parley_shared::metrics::now_ms;
 use parley_shared::runtime::{Completion, Envelope, Pipeline, PipelineContext, Progress};
 use parley_shared::GameMessage;
 use parquet::file::properties::WriterProperties;
 
-use crate::config::FileLimits;
 use crate::layout::hour_of;
 use crate::output::Output;
 use crate::part_file::{PartError, PartFile};
@@ -28,7 +28,7 @@ const SINK: &str = "parquet";
 pub struct ParquetPipeline {
     output: Output,
     properties: WriterProperties,
-    limits: FileLimits,
+    limits: BatchLimits,
     context: PipelineContext,
     open: HashMap<i32, OpenPart>,
     failure: Option<String>,
@@ -46,7 +46,7 @@ impl ParquetPipeline {
     pub fn new(
         output: Output,
         properties: WriterProperties,
-        limits: FileLimits,
+        limits: BatchLimits,
         context: PipelineContext,
     ) -> Self {
         ParquetPipeline {
@@ -152,9 +152,10 @@ impl Pipeline for ParquetPipeline {
             self.fail(&error);
             return Err(record);
         }
-        let full = self.open.get(&partition).is_some_and(|p| {
-            p.file.rows() >= self.limits.rows || p.file.bytes() >= self.limits.bytes
-        });
+        let full = self
+            .open
+            .get(&partition)
+            .is_some_and(|p| self.limits.reached(p.file.rows(), p.file.bytes()));
         if full {
             self.close(partition);
         }
@@ -166,7 +167,7 @@ impl Pipeline for ParquetPipeline {
         let due: Vec<i32> = self
             .open
             .iter()
-            .filter(|(_, p)| now.saturating_duration_since(p.file.opened_at) >= self.limits.age)
+            .filter(|(_, p)| self.limits.expired(p.file.opened_at, now))
             .map(|(&partition, _)| partition)
             .collect();
         for partition in due {

@@ -114,6 +114,7 @@ pub enum RuntimeError {
 
 /// Runs `settings.concurrency` consumers of one group, each with its own
 /// pipeline from `make_pipeline`, until `shutdown` resolves; then drains.
+/// Serves `/metrics` and `/healthz` on `settings.metrics_addr` meanwhile.
 pub async fn run<P, F>(
     settings: ConsumerSettings,
     metrics: RuntimeMetrics,
@@ -125,16 +126,48 @@ where
     P::Item: Decode,
     F: Fn(PipelineContext) -> P,
 {
-    check_topic(&settings).await?;
     let health = Health::new(settings.concurrency.get(), settings.stall_timeout);
-    let stop = Arc::new(AtomicBool::new(false));
-    let (server_stop_tx, server_stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = crate::http::serve(
+    let server = serve_telemetry(&settings, &metrics, &health).await?;
+    let result = consume(
+        settings,
+        metrics,
+        HealthSlots::new(health, 0),
+        make_pipeline,
+        shutdown,
+    )
+    .await;
+    server.stop().await;
+    result
+}
+
+/// The `/metrics` + `/healthz` server of a process, stopped with [`Self::stop`].
+pub struct TelemetryServer {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TelemetryServer {
+    /// Stops serving and waits for the server task.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+/// Binds the metrics address (failing fast if taken) and serves `metrics`
+/// and `health` there.
+pub async fn serve_telemetry(
+    settings: &ConsumerSettings,
+    metrics: &RuntimeMetrics,
+    health: &Health,
+) -> Result<TelemetryServer, RuntimeError> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = crate::http::serve(
         settings.metrics_addr,
         metrics.clone(),
         health.clone(),
         async {
-            let _ = server_stop_rx.await;
+            let _ = stopped.await;
         },
     )
     .await
@@ -142,6 +175,40 @@ where
         addr: settings.metrics_addr,
         source,
     })?;
+    Ok(TelemetryServer { stop, task })
+}
+
+/// Which slots of a process-wide [`Health`] a group's consumers report to:
+/// `first .. first + concurrency`.
+#[derive(Clone)]
+pub struct HealthSlots {
+    health: Health,
+    first: usize,
+}
+
+impl HealthSlots {
+    /// Slots starting at `first` (size the `Health` for every group).
+    pub fn new(health: Health, first: usize) -> Self {
+        HealthSlots { health, first }
+    }
+}
+
+/// Runs the consumers of one group, like [`run`] but without serving
+/// telemetry, for processes that consume more than one topic (they serve
+/// one [`serve_telemetry`] and size one [`Health`] for all their groups).
+pub async fn consume<P, F>(
+    settings: ConsumerSettings,
+    metrics: RuntimeMetrics,
+    slots: HealthSlots,
+    make_pipeline: F,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RuntimeError>
+where
+    P: Pipeline,
+    P::Item: Decode,
+    F: Fn(PipelineContext) -> P,
+{
+    check_topic(&settings).await?;
     let dlq = match &settings.dlq_topic {
         Some(topic) => Some(DeadLetterQueue::new(
             &settings.client_properties,
@@ -150,6 +217,7 @@ where
         )?),
         None => None,
     };
+    let stop = Arc::new(AtomicBool::new(false));
 
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut threads = Vec::new();
@@ -173,8 +241,8 @@ where
             dlq: dlq.clone(),
             metrics: metrics.clone(),
             health: Arc::new(consumer::ConsumerHealthRef {
-                health: health.clone(),
-                index,
+                health: slots.health.clone(),
+                index: slots.first + index,
             }),
             stop: Arc::clone(&stop),
             runtime: tokio::runtime::Handle::current(),
@@ -228,8 +296,6 @@ where
             }
         }
     }
-    let _ = server_stop_tx.send(());
-    let _ = server.await;
     match first_error {
         Some(e) => Err(e),
         None => {
@@ -241,7 +307,7 @@ where
 
 /// Fails fast, with a clear message, when Kafka is unreachable or the topic
 /// (or the DLQ topic) is missing.
-async fn check_topic(settings: &ConsumerSettings) -> Result<(), RuntimeError> {
+pub async fn check_topic(settings: &ConsumerSettings) -> Result<(), RuntimeError> {
     let properties = settings.client_properties.clone();
     let brokers = properties
         .get("bootstrap.servers")

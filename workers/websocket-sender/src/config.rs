@@ -1,0 +1,312 @@
+//! websocket-sender's flags: the shared consumer flags, the WebSocket
+//! listener, JWT verification, the per-room recovery buffer and the
+//! ClickHouse history endpoint.
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use parley_shared::config::Secret;
+use parley_shared::runtime::{ConsumerArgs, ConsumerSettings, StartFrom, WorkerIdentity};
+use parley_shared::topics;
+
+use crate::auth::{Role, TokenKeys};
+
+/// Worker name; the group is `websocket-sender-<instance id>`.
+pub const WORKER: &str = "websocket-sender";
+/// Default metrics address (INTERFACES.md).
+pub const METRICS_ADDR: &str = "127.0.0.1:9101";
+/// Default WebSocket address (INTERFACES.md).
+pub const LISTEN_ADDR: &str = "127.0.0.1:8080";
+
+/// Pushes every message of `game-messages` to the players connected to this
+/// instance, per room, and alerts to moderators.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "websocket-sender", version, about)]
+pub struct SenderConfig {
+    /// Kafka consumer flags (`--group` overrides the per-instance group).
+    #[command(flatten)]
+    pub consumer: ConsumerArgs,
+
+    /// Stable id of this deployment slot (e.g. the StatefulSet pod name);
+    /// the consumer group is `websocket-sender-<id>`, so a restart reuses
+    /// its group. Default: the host name.
+    #[arg(long, env = "PARLEY_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+
+    /// Address serving `/ws`, `/rooms/{room}/messages` and the console `/`.
+    #[arg(long, env = "PARLEY_WS_LISTEN", default_value = LISTEN_ADDR)]
+    pub listen: SocketAddr,
+
+    /// HS256 secret the tokens are signed with.
+    #[arg(long, env = "PARLEY_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+
+    /// PEM public key for RS256 tokens (accepted besides HS256).
+    #[arg(long, env = "PARLEY_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+
+    /// Topic of moderation alerts (pushed to moderators who ask for them).
+    #[arg(long, env = "PARLEY_ALERTS_TOPIC", default_value = topics::MODERATION_ALERTS)]
+    pub alerts_topic: String,
+
+    /// Recovery buffer: messages kept per room.
+    #[arg(long, env = "PARLEY_ROOM_BUFFER", default_value_t = 1024)]
+    pub room_buffer: usize,
+
+    /// Recovery buffer: bytes kept across all rooms (oldest dropped first;
+    /// older gaps are recovered from Kafka).
+    #[arg(long, env = "PARLEY_BUFFER_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub buffer_bytes: usize,
+
+    /// Concurrent Kafka reads for recoveries the buffer cannot serve.
+    #[arg(long, env = "PARLEY_RECOVERY_CONCURRENCY", default_value_t = 4)]
+    pub recovery_concurrency: usize,
+
+    /// Give up a Kafka recovery after this long (`recovered: false`).
+    #[arg(long, env = "PARLEY_RECOVERY_TIMEOUT", value_parser = humantime::parse_duration, default_value = "30s")]
+    pub recovery_timeout: Duration,
+
+    /// Bytes queued for one connection before it is closed as slow (4008).
+    #[arg(long, env = "PARLEY_SEND_QUEUE_BYTES", default_value_t = 1024 * 1024)]
+    pub send_queue_bytes: usize,
+
+    /// WebSocket ping interval; a peer silent for two intervals is dropped.
+    #[arg(long, env = "PARLEY_HEARTBEAT", value_parser = humantime::parse_duration, default_value = "20s")]
+    pub heartbeat: Duration,
+
+    /// Rooms one connection may subscribe to at once.
+    #[arg(long, env = "PARLEY_MAX_SUBSCRIPTIONS", default_value_t = 100)]
+    pub max_subscriptions: usize,
+
+    /// How a producer maps a room to a partition, for rooms this instance has
+    /// not seen yet: `consistent` (librdkafka's default, CRC32) or `murmur2`
+    /// (the Java client's default).
+    #[arg(long, env = "PARLEY_PARTITIONER", value_enum, default_value_t = Partitioner::Consistent)]
+    pub partitioner: Partitioner,
+
+    /// ClickHouse for `GET /rooms/{room}/messages` (db-writer's table).
+    #[command(flatten)]
+    pub history: HistoryArgs,
+
+    /// A helper command instead of running the worker.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Key → partition mapping of the producers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Partitioner {
+    /// CRC32 of the key modulo partitions (librdkafka `consistent_random`).
+    Consistent,
+    /// murmur2 of the key (Java client default).
+    Murmur2,
+}
+
+/// Where history is read.
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    /// ClickHouse HTTP endpoint.
+    #[arg(
+        long,
+        env = "PARLEY_CLICKHOUSE_URL",
+        default_value = "http://127.0.0.1:8123"
+    )]
+    pub clickhouse_url: String,
+
+    /// ClickHouse database.
+    #[arg(long, env = "PARLEY_CLICKHOUSE_DATABASE", default_value = "parley")]
+    pub clickhouse_database: String,
+
+    /// ClickHouse table.
+    #[arg(long, env = "PARLEY_CLICKHOUSE_TABLE", default_value = "messages")]
+    pub clickhouse_table: String,
+
+    /// ClickHouse user.
+    #[arg(long, env = "PARLEY_CLICKHOUSE_USER", default_value = "default")]
+    pub clickhouse_user: String,
+
+    /// ClickHouse password.
+    #[arg(
+        long,
+        env = "PARLEY_CLICKHOUSE_PASSWORD",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    pub clickhouse_password: Secret,
+}
+
+/// Helper commands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Prints a signed token (HS256, `PARLEY_JWT_SECRET`) for trying the
+    /// console or a client.
+    Token(TokenArgs),
+}
+
+/// Claims of a token to mint.
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// User id (`sub`).
+    #[arg(long)]
+    pub sub: String,
+    /// Role.
+    #[arg(long, value_enum, default_value_t = Role::Viewer)]
+    pub role: Role,
+    /// Room the user may join (repeat; `*` for every room).
+    #[arg(long = "room", required = true)]
+    pub rooms: Vec<String>,
+    /// Lifetime.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1h")]
+    pub ttl: Duration,
+}
+
+/// Validated settings.
+#[derive(Clone)]
+pub struct SenderSettings {
+    /// Consumer of `game-messages`.
+    pub messages: ConsumerSettings,
+    /// Consumer of `moderation-alerts` (same group, one consumer).
+    pub alerts: ConsumerSettings,
+    /// WebSocket and HTTP listener.
+    pub listen: SocketAddr,
+    /// Token verification keys.
+    pub keys: TokenKeys,
+    /// Recovery buffer and connection limits.
+    pub limits: Limits,
+    /// Producer partitioner.
+    pub partitioner: Partitioner,
+    /// History source.
+    pub history: HistoryArgs,
+}
+
+/// Buffer, queue and recovery limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Messages kept per room.
+    pub room_buffer: NonZeroUsize,
+    /// Bytes kept across rooms.
+    pub buffer_bytes: usize,
+    /// Concurrent Kafka recoveries.
+    pub recovery_concurrency: NonZeroUsize,
+    /// Deadline of one Kafka recovery.
+    pub recovery_timeout: Duration,
+    /// Per-connection send queue.
+    pub send_queue_bytes: usize,
+    /// Ping interval.
+    pub heartbeat: Duration,
+    /// Subscriptions per connection.
+    pub max_subscriptions: usize,
+}
+
+impl SenderConfig {
+    /// Validates everything needed to run the worker.
+    pub fn settings(&self) -> Result<SenderSettings, String> {
+        let instance = match &self.instance_id {
+            Some(id) => id.trim().to_owned(),
+            None => host_name(),
+        };
+        if instance.is_empty() || instance.len() > 200 {
+            return Err("--instance-id must be 1–200 characters".into());
+        }
+        let identity = WorkerIdentity {
+            name: WORKER,
+            group: format!("{WORKER}-{instance}"),
+            metrics_addr: METRICS_ADDR.parse().map_err(|e| format!("{e}"))?,
+            // Every instance sees every record: skip and count, never DLQ.
+            dead_letters: false,
+        };
+        let mut messages = self.consumer.settings(&identity).map_err(|e| e.0)?;
+        // Live fan-out starts at the end; the pipeline also seeks there.
+        messages.start_from = StartFrom::Latest;
+        let mut alerts = messages.clone();
+        alerts.topic = self.alerts_topic.clone();
+        alerts.concurrency = NonZeroUsize::MIN;
+        let keys = TokenKeys::from_config(
+            self.jwt_secret.as_ref(),
+            self.jwt_public_key_file.as_deref(),
+        )?;
+        let nonzero = |v: usize, flag: &str| {
+            NonZeroUsize::new(v).ok_or_else(|| format!("{flag} must be at least 1"))
+        };
+        if self.send_queue_bytes < 16 * 1024 {
+            return Err("--send-queue-bytes must be at least 16384".into());
+        }
+        if self.heartbeat < Duration::from_secs(1) {
+            return Err("--heartbeat must be at least 1s".into());
+        }
+        Ok(SenderSettings {
+            messages,
+            alerts,
+            listen: self.listen,
+            keys,
+            limits: Limits {
+                room_buffer: nonzero(self.room_buffer, "--room-buffer")?,
+                buffer_bytes: self.buffer_bytes.max(1024 * 1024),
+                recovery_concurrency: nonzero(self.recovery_concurrency, "--recovery-concurrency")?,
+                recovery_timeout: self.recovery_timeout,
+                send_queue_bytes: self.send_queue_bytes,
+                heartbeat: self.heartbeat,
+                max_subscriptions: nonzero(self.max_subscriptions, "--max-subscriptions")?.get(),
+            },
+            partitioner: self.partitioner,
+            history: self.history.clone(),
+        })
+    }
+}
+
+/// The host name (`HOSTNAME`, else the kernel's), the default instance id.
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|| "local".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<SenderSettings, String> {
+        let mut argv = vec!["websocket-sender", "--jwt-secret", "s3cret"];
+        argv.extend_from_slice(args);
+        SenderConfig::try_parse_from(argv)
+            .map_err(|e| e.to_string())?
+            .settings()
+    }
+
+    #[test]
+    fn group_is_per_instance_and_reads_from_the_end() {
+        let s = parse(&["--instance-id", "ws-0"]).expect("valid");
+        assert_eq!(s.messages.group, "websocket-sender-ws-0");
+        assert_eq!(s.alerts.group, "websocket-sender-ws-0");
+        assert_eq!(s.alerts.topic, "moderation-alerts");
+        assert_eq!(s.messages.start_from, StartFrom::Latest);
+        assert!(
+            s.messages.dlq_topic.is_none(),
+            "websocket-sender never DLQs"
+        );
+        assert_eq!(s.listen.port(), 8080);
+        assert_eq!(s.messages.metrics_addr.port(), 9101);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        for bad in [
+            &["--room-buffer", "0"][..],
+            &["--send-queue-bytes", "10"],
+            &["--heartbeat", "10ms"],
+            &["--instance-id", " "],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} accepted");
+        }
+        let no_secret = SenderConfig::try_parse_from(["websocket-sender"])
+            .expect("parses")
+            .settings();
+        assert!(no_secret.is_err_and(|e| e.contains("PARLEY_JWT_SECRET")));
+    }
+}

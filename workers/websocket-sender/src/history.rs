@@ -1,0 +1,218 @@
+//! `GET /rooms/{room_id}/messages?before=<ms>&limit=<n>`: a room's older
+//! messages from ClickHouse (db-writer's table, deduplicated by
+//! `message_id`), newest first, for clients that open a room fresh or whose
+//! recovery said `recovered: false`. Same token and room rules as `/ws`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::config::HistoryArgs;
+
+/// Most messages one request returns.
+pub const MAX_LIMIT: u32 = 500;
+/// Messages returned without `limit`.
+pub const DEFAULT_LIMIT: u32 = 50;
+
+/// Query parameters.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HistoryQuery {
+    /// Only messages sent before this time (ms); default: now.
+    pub before: Option<i64>,
+    /// How many (1–500, default 50).
+    pub limit: Option<u32>,
+    /// Token, when no `Authorization` header is sent.
+    pub token: Option<String>,
+}
+
+/// A row as ClickHouse returns it (JSONEachRow).
+#[derive(Debug, Deserialize)]
+struct Row {
+    message_id: String,
+    v: u32,
+    game_id: String,
+    room_id: String,
+    user_id: String,
+    user_name: Option<String>,
+    kind: String,
+    content: String,
+    #[serde(deserialize_with = "int_or_string")]
+    sent_at: i64,
+    visibility: String,
+    meta: String,
+}
+
+/// One message as clients know it (GameMessage v1).
+#[derive(Debug, Serialize)]
+struct Message {
+    v: u32,
+    message_id: String,
+    game_id: String,
+    room_id: String,
+    user_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_name: Option<String>,
+    kind: String,
+    content: String,
+    sent_at: i64,
+    visibility: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meta: Option<Box<RawValue>>,
+}
+
+/// The response body.
+#[derive(Debug, Serialize)]
+pub struct HistoryPage {
+    room_id: String,
+    messages: Vec<Box<RawValue>>,
+    /// Pass as `before` for the next page; `null` at the start.
+    next_before: Option<i64>,
+}
+
+/// Why history could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// ClickHouse failed or is unreachable.
+    #[error("ClickHouse: {0}")]
+    ClickHouse(#[from] clickhouse::error::Error),
+    /// A row could not be read.
+    #[error("bad row from ClickHouse: {0}")]
+    Row(#[from] serde_json::Error),
+}
+
+/// Reads history from ClickHouse.
+#[derive(Clone)]
+pub struct HistoryStore {
+    client: clickhouse::Client,
+    table: String,
+}
+
+impl HistoryStore {
+    /// A store for the configured table.
+    pub fn new(args: &HistoryArgs) -> Self {
+        let mut client = clickhouse::Client::default()
+            .with_url(&args.clickhouse_url)
+            .with_user(&args.clickhouse_user);
+        if !args.clickhouse_password.is_empty() {
+            client = client.with_password(args.clickhouse_password.expose());
+        }
+        HistoryStore {
+            client,
+            table: format!(
+                "{}.{}",
+                quote_ident(&args.clickhouse_database),
+                quote_ident(&args.clickhouse_table)
+            ),
+        }
+    }
+
+    /// Up to `limit` messages of `room_id` sent before `before`, newest
+    /// first; moderators-only ones only when `moderators`.
+    pub async fn page(
+        &self,
+        room_id: &str,
+        before: i64,
+        limit: u32,
+        moderators: bool,
+    ) -> Result<HistoryPage, HistoryError> {
+        let visibility = if moderators {
+            ""
+        } else {
+            "AND visibility != 'moderators'"
+        };
+        let sql = format!(
+            "SELECT message_id, v, game_id, room_id, user_id, user_name, kind, content, \
+             sent_at, visibility, meta FROM {} \
+             WHERE room_id = ? AND sent_at < ? {visibility} \
+             ORDER BY sent_at DESC, message_id DESC LIMIT 1 BY message_id LIMIT ?",
+            self.table
+        );
+        let bytes = self
+            .client
+            .query(&sql)
+            .bind(room_id)
+            .bind(before)
+            .bind(limit)
+            .fetch_bytes("JSONEachRow")?
+            .collect()
+            .await?;
+        let mut messages = Vec::new();
+        let mut oldest = None;
+        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let row: Row = serde_json::from_slice(line)?;
+            oldest = Some(row.sent_at);
+            messages.push(serde_json::value::to_raw_value(&Message::from(row))?);
+        }
+        let next_before = if messages.len() as u32 == limit {
+            oldest
+        } else {
+            None
+        };
+        Ok(HistoryPage {
+            room_id: room_id.to_owned(),
+            messages,
+            next_before,
+        })
+    }
+}
+
+impl From<Row> for Message {
+    fn from(row: Row) -> Self {
+        Message {
+            v: row.v,
+            message_id: row.message_id,
+            game_id: row.game_id,
+            room_id: row.room_id,
+            user_id: row.user_id,
+            user_name: row.user_name,
+            kind: row.kind,
+            content: row.content,
+            sent_at: row.sent_at,
+            visibility: row.visibility,
+            meta: RawValue::from_string(row.meta)
+                .ok()
+                .filter(|m| m.get() != "" && m.get() != "null"),
+        }
+    }
+}
+
+/// Backquotes an identifier for ClickHouse.
+fn quote_ident(name: &str) -> String {
+    format!("`{}`", name.replace('\\', "\\\\").replace('`', "\\`"))
+}
+
+/// ClickHouse may quote 64-bit integers in JSON.
+fn int_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum IntOrString {
+        Int(i64),
+        Text(String),
+    }
+    match IntOrString::deserialize(d)? {
+        IntOrString::Int(v) => Ok(v),
+        IntOrString::Text(s) => s.parse().map_err(serde::de::Error::custom),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_become_game_messages() {
+        let row: Row = serde_json::from_str(
+            r#"{"message_id":"m1","v":1,"game_id":"g","room_id":"r","user_id":"u","user_name":null,
+                "kind":"chat","content":"hi","sent_at":"1700000000000","visibility":"all","meta":"{\"locale\":\"en\"}"}"#,
+        )
+        .expect("row");
+        let json = serde_json::to_value(Message::from(row)).expect("json");
+        assert_eq!(json["sent_at"], 1_700_000_000_000i64);
+        assert_eq!(json["meta"]["locale"], "en");
+        assert!(json.get("user_name").is_none());
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote_ident("par`ley"), "`par\\`ley`");
+    }
+}

@@ -1,0 +1,230 @@
+//! websocket-sender: `game-messages` → the players and moderators connected
+//! to this instance, per room, over WebSocket.
+//!
+//! - Consumer group: `websocket-sender-<instance id>`, one per deployment
+//!   slot, so every instance sees every record (broadcast). It also reads
+//!   `moderation-alerts` in the same group for moderators. Bad records are
+//!   skipped and counted, never dead-lettered (every instance would).
+//! - Delivery: live reads start at the end of each partition. Each record is
+//!   encoded once as a frame and queued for every subscriber of its room
+//!   allowed to see it (viewers never get `visibility: moderators`).
+//!   Clients reconnecting with `since` get what they missed, in order and
+//!   without duplicates, from a bounded per-room buffer, else from Kafka
+//!   (assign + seek, bounded concurrency); `recovered: false` only when the
+//!   records are no longer retained.
+//! - Steps: decode (shared runtime) → room registry (buffer + fan-out) →
+//!   per-connection byte-bounded outbox → socket writer. A slow reader is
+//!   closed with 4008 and never slows the others.
+
+pub mod alerts;
+pub mod auth;
+pub mod config;
+pub mod connection;
+pub mod history;
+pub mod metrics;
+pub mod outbox;
+pub mod partitions;
+pub mod pipeline;
+pub mod protocol;
+pub mod recovery;
+pub mod registry;
+pub mod ring;
+pub mod server;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parley_shared::health::Health;
+use parley_shared::metrics::{MetricsError, RuntimeMetrics};
+use parley_shared::runtime::{self, ConsumerSettings, HealthSlots, RuntimeError};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+use alerts::AlertHub;
+use config::SenderSettings;
+use metrics::SenderMetrics;
+use partitions::PartitionTable;
+use pipeline::{AlertFanout, RoomFanout};
+use recovery::KafkaReplay;
+use registry::RoomRegistry;
+use server::AppState;
+
+/// Why websocket-sender stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SenderError {
+    /// The consumer runtime failed (Kafka unreachable, topic missing…).
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The WebSocket address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The bind error.
+        source: std::io::Error,
+    },
+    /// Metrics could not be registered.
+    #[error("metrics: {0}")]
+    Metrics(#[from] MetricsError),
+}
+
+/// Serves WebSockets and consumes until `shutdown`, then closes every
+/// connection (1001) and stops.
+pub async fn run(
+    settings: SenderSettings,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), SenderError> {
+    let messages = settings.messages.clone();
+    runtime::check_topic(&messages).await?;
+    runtime::check_topic(&settings.alerts).await?;
+    let partitions = partition_count(&messages).await?;
+
+    let metrics = RuntimeMetrics::new(config::WORKER, &messages.group)?;
+    let sender_metrics = SenderMetrics::register(&metrics)?;
+    let table = Arc::new(PartitionTable::new(partitions, settings.partitioner));
+    let limits = settings.limits;
+    let registry = Arc::new(RoomRegistry::new(
+        table,
+        limits.room_buffer.get(),
+        limits.buffer_bytes,
+    ));
+    let hub = Arc::new(AlertHub::default());
+    let replay = KafkaReplay::new(
+        messages.client_properties.clone(),
+        messages.topic.clone(),
+        limits.recovery_concurrency.get(),
+        limits.recovery_timeout,
+    );
+    let (close_sockets, sockets_closing) = tokio::sync::watch::channel(false);
+    let app = Arc::new(AppState::new(
+        settings.keys.clone(),
+        Arc::clone(&registry),
+        Arc::clone(&hub),
+        replay,
+        history::HistoryStore::new(&settings.history),
+        limits,
+        sender_metrics.clone(),
+        sockets_closing.clone(),
+    ));
+
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|source| SenderError::Bind {
+            addr: settings.listen,
+            source,
+        })?;
+    let health = Health::new(messages.concurrency.get() + 1, messages.stall_timeout);
+    let telemetry = runtime::serve_telemetry(&messages, &metrics, &health).await?;
+    tracing::info!(addr = %settings.listen, group = %messages.group, "serving /ws, /rooms/{{room}}/messages and the console");
+    let mut server_stop = sockets_closing.clone();
+    let server = tokio::spawn(async move {
+        let app = server::router(app);
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_stop.wait_for(|closing| *closing).await;
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "WebSocket server failed");
+        }
+    });
+    let gauges = tokio::spawn(update_gauges(Arc::clone(&registry), sender_metrics.clone()));
+
+    let (stop_consumers, consumers_stopping) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let alert_slot = messages.concurrency.get();
+    let kafka = messages.client_properties.clone();
+    let topic = messages.topic.clone();
+    let fanout_metrics = metrics.clone();
+    let consume_messages = runtime::consume(
+        messages,
+        metrics.clone(),
+        HealthSlots::new(health.clone(), 0),
+        move |_| {
+            RoomFanout::new(
+                topic.clone(),
+                Arc::clone(&registry),
+                fanout_metrics.clone(),
+                sender_metrics.clone(),
+                &kafka,
+            )
+        },
+        stopped(consumers_stopping.clone()),
+    );
+    let consume_alerts = runtime::consume(
+        settings.alerts,
+        metrics.clone(),
+        HealthSlots::new(health, alert_slot),
+        move |_| AlertFanout::new(Arc::clone(&hub)),
+        stopped(consumers_stopping),
+    );
+    tokio::pin!(consume_messages, consume_alerts, shutdown);
+    let mut results = (None, None);
+    tokio::select! {
+        () = &mut shutdown => tracing::info!("shutting down: closing connections"),
+        r = &mut consume_messages => results.0 = Some(r),
+        r = &mut consume_alerts => results.1 = Some(r),
+    }
+    let _ = close_sockets.send(true);
+    let _ = stop_consumers.send(true);
+    let first = match results.0 {
+        Some(r) => r,
+        None => consume_messages.await,
+    };
+    let second = match results.1 {
+        Some(r) => r,
+        None => consume_alerts.await,
+    };
+    // Give connections a moment to send their close frames.
+    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    gauges.abort();
+    telemetry.stop().await;
+    first?;
+    second?;
+    Ok(())
+}
+
+/// Partitions of the consumed topic (for the producers' room → partition
+/// mapping).
+async fn partition_count(settings: &ConsumerSettings) -> Result<usize, SenderError> {
+    let properties = settings.client_properties.clone();
+    let topic = settings.topic.clone();
+    let brokers = properties
+        .get("bootstrap.servers")
+        .cloned()
+        .unwrap_or_default();
+    let count = tokio::task::spawn_blocking(move || {
+        let mut config = ClientConfig::new();
+        for (k, v) in &properties {
+            config.set(k, v);
+        }
+        let consumer: BaseConsumer = config.create()?;
+        let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(15))?;
+        Ok::<_, rdkafka::error::KafkaError>(
+            metadata
+                .topics()
+                .iter()
+                .find(|t| t.name() == topic)
+                .map_or(0, |t| t.partitions().len()),
+        )
+    })
+    .await
+    .map_err(|_| RuntimeError::Panicked(usize::MAX))?
+    .map_err(|source| RuntimeError::Unreachable { brokers, source })?;
+    Ok(count.max(1))
+}
+
+/// Publishes the buffer's size every few seconds.
+async fn update_gauges(registry: Arc<RoomRegistry>, metrics: SenderMetrics) {
+    let mut every = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        every.tick().await;
+        let usage = registry.usage();
+        metrics.rooms.set(usage.rooms as i64);
+        metrics.buffered_records.set(usage.entries as i64);
+        metrics.buffered_bytes.set(usage.bytes as i64);
+    }
+}

@@ -1,0 +1,139 @@
+//! websocket-sender's own metrics (the runtime's are in
+//! `parley_shared::metrics`). Labels come from small fixed sets.
+
+use parley_shared::metrics::{MetricsError, RuntimeMetrics, LATENCY_BUCKETS};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts};
+
+/// Open WebSocket connections.
+pub const CONNECTIONS: &str = "parley_ws_connections";
+/// Room subscriptions held.
+pub const SUBSCRIPTIONS: &str = "parley_ws_subscriptions";
+/// Frames written to sockets, by `kind` (`message`, `alert`, `control`).
+pub const FRAMES: &str = "parley_ws_frames_total";
+/// Bytes of frames written to sockets.
+pub const BYTES: &str = "parley_ws_bytes_total";
+/// Connections closed, by close `code`.
+pub const DISCONNECTS: &str = "parley_ws_disconnects_total";
+/// Subscriptions with `since`, by `outcome` (`buffer`, `kafka`, `gone`, `failed`).
+pub const RECOVERIES: &str = "parley_ws_recoveries_total";
+/// Now minus `sent_at` when a frame was written to its socket.
+pub const DELIVERY_LATENCY: &str = "parley_ws_delivery_latency_seconds";
+/// Refused connections and subscriptions, by `reason`.
+pub const REFUSALS: &str = "parley_ws_refusals_total";
+/// Records skipped by the room buffer, by `reason` (`replayed`, `duplicate`).
+pub const SKIPPED: &str = "parley_ws_records_skipped_total";
+/// Rooms in memory.
+pub const ROOMS: &str = "parley_ws_rooms";
+/// Records held in the recovery buffer.
+pub const BUFFERED_RECORDS: &str = "parley_ws_buffered_records";
+/// Bytes held in the recovery buffer.
+pub const BUFFERED_BYTES: &str = "parley_ws_buffered_bytes";
+/// History requests served from ClickHouse, by `result`.
+pub const HISTORY_REQUESTS: &str = "parley_ws_history_requests_total";
+
+/// Frame kinds.
+pub mod kind {
+    /// A room record.
+    pub const MESSAGE: &str = "message";
+    /// A moderation alert.
+    pub const ALERT: &str = "alert";
+    /// Everything else.
+    pub const CONTROL: &str = "control";
+}
+
+/// Handles on the worker's metrics.
+#[derive(Clone)]
+pub struct SenderMetrics {
+    /// See [`CONNECTIONS`].
+    pub connections: IntGauge,
+    /// See [`SUBSCRIPTIONS`].
+    pub subscriptions: IntGauge,
+    /// See [`FRAMES`].
+    pub frames: IntCounterVec,
+    /// See [`BYTES`].
+    pub bytes: IntCounter,
+    /// See [`DISCONNECTS`].
+    pub disconnects: IntCounterVec,
+    /// See [`RECOVERIES`].
+    pub recoveries: IntCounterVec,
+    /// See [`DELIVERY_LATENCY`].
+    pub delivery_latency: Histogram,
+    /// See [`REFUSALS`].
+    pub refusals: IntCounterVec,
+    /// See [`SKIPPED`].
+    pub skipped: IntCounterVec,
+    /// See [`ROOMS`].
+    pub rooms: IntGauge,
+    /// See [`BUFFERED_RECORDS`].
+    pub buffered_records: IntGauge,
+    /// See [`BUFFERED_BYTES`].
+    pub buffered_bytes: IntGauge,
+    /// See [`HISTORY_REQUESTS`].
+    pub history: IntCounterVec,
+}
+
+impl SenderMetrics {
+    /// Registers the worker's metrics beside the runtime's.
+    pub fn register(runtime: &RuntimeMetrics) -> Result<Self, MetricsError> {
+        let m = SenderMetrics {
+            connections: IntGauge::new(CONNECTIONS, "Open WebSocket connections.")?,
+            subscriptions: IntGauge::new(SUBSCRIPTIONS, "Room subscriptions held.")?,
+            frames: IntCounterVec::new(Opts::new(FRAMES, "Frames written, by kind."), &["kind"])?,
+            bytes: IntCounter::new(BYTES, "Bytes of frames written.")?,
+            disconnects: IntCounterVec::new(
+                Opts::new(DISCONNECTS, "Connections closed, by close code."),
+                &["code"],
+            )?,
+            recoveries: IntCounterVec::new(
+                Opts::new(RECOVERIES, "Subscriptions with since, by outcome."),
+                &["outcome"],
+            )?,
+            delivery_latency: Histogram::with_opts(
+                HistogramOpts::new(
+                    DELIVERY_LATENCY,
+                    "Now minus sent_at when a frame was written to its socket.",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+            )?,
+            refusals: IntCounterVec::new(
+                Opts::new(
+                    REFUSALS,
+                    "Refused connections and subscriptions, by reason.",
+                ),
+                &["reason"],
+            )?,
+            skipped: IntCounterVec::new(
+                Opts::new(SKIPPED, "Records the room buffer skipped, by reason."),
+                &["reason"],
+            )?,
+            rooms: IntGauge::new(ROOMS, "Rooms in memory.")?,
+            buffered_records: IntGauge::new(BUFFERED_RECORDS, "Records in the recovery buffer.")?,
+            buffered_bytes: IntGauge::new(BUFFERED_BYTES, "Bytes in the recovery buffer.")?,
+            history: IntCounterVec::new(
+                Opts::new(HISTORY_REQUESTS, "History requests, by result."),
+                &["result"],
+            )?,
+        };
+        let r = &runtime.registry;
+        r.register(Box::new(m.connections.clone()))?;
+        r.register(Box::new(m.subscriptions.clone()))?;
+        r.register(Box::new(m.frames.clone()))?;
+        r.register(Box::new(m.bytes.clone()))?;
+        r.register(Box::new(m.disconnects.clone()))?;
+        r.register(Box::new(m.recoveries.clone()))?;
+        r.register(Box::new(m.delivery_latency.clone()))?;
+        r.register(Box::new(m.refusals.clone()))?;
+        r.register(Box::new(m.skipped.clone()))?;
+        r.register(Box::new(m.rooms.clone()))?;
+        r.register(Box::new(m.buffered_records.clone()))?;
+        r.register(Box::new(m.buffered_bytes.clone()))?;
+        r.register(Box::new(m.history.clone()))?;
+        for k in [kind::MESSAGE, kind::ALERT, kind::CONTROL] {
+            m.frames.with_label_values(&[k]);
+        }
+        for outcome in ["buffer", "kafka", "gone", "failed"] {
+            m.recoveries.with_label_values(&[outcome]);
+        }
+        Ok(m)
+    }
+}

@@ -1,0 +1,217 @@
+//! The WebSocket protocol of INTERFACES.md: client operations, server
+//! frames (encoded once, shared by every subscriber) and `pos`.
+//!
+//! `pos` is `<partition>:<offset>` of the room's partition in
+//! `game-messages`: a room's records live in one partition (key = room), so
+//! a Kafka offset orders them and says exactly what a client has seen. The
+//! string is opaque to clients.
+
+use axum::extract::ws::Utf8Bytes;
+use serde::Deserialize;
+
+/// Close and error codes.
+pub mod code {
+    /// A frame the server cannot understand.
+    pub const BAD_REQUEST: u16 = 4400;
+    /// The token expired while connected.
+    pub const TOKEN_EXPIRED: u16 = 4401;
+    /// The token does not allow this room or operation.
+    pub const FORBIDDEN: u16 = 4403;
+    /// Too many subscriptions on one connection.
+    pub const TOO_MANY: u16 = 4429;
+    /// A recovery from Kafka failed midway; reconnect with `since`.
+    pub const RECOVERY_FAILED: u16 = 4500;
+    /// The client reads too slowly.
+    pub const SLOW: u16 = 4008;
+    /// The server is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+}
+
+/// A position in a room's stream: the Kafka partition and offset of the last
+/// record the client has seen (or is in sync with).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Pos {
+    /// Partition of the room.
+    pub partition: i32,
+    /// Last offset seen; `-1` before the first record.
+    pub offset: i64,
+}
+
+impl std::fmt::Display for Pos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.partition, self.offset)
+    }
+}
+
+impl std::str::FromStr for Pos {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("invalid pos {s:?}");
+        let (p, o) = s.split_once(':').ok_or_else(bad)?;
+        let partition: i32 = p.parse().map_err(|_| bad())?;
+        let offset: i64 = o.parse().map_err(|_| bad())?;
+        if partition < 0 || offset < -1 {
+            return Err(bad());
+        }
+        Ok(Pos { partition, offset })
+    }
+}
+
+/// A client → server frame.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ClientOp {
+    /// Join a room, optionally replaying what was missed after `since`.
+    Subscribe {
+        /// Room.
+        room_id: String,
+        /// Last `pos` seen.
+        #[serde(default)]
+        since: Option<String>,
+    },
+    /// Leave a room.
+    Unsubscribe {
+        /// Room.
+        room_id: String,
+    },
+    /// Receive moderation alerts (moderators and admins).
+    SubscribeAlerts,
+    /// Application-level ping.
+    Ping,
+}
+
+impl ClientOp {
+    /// Parses one text frame.
+    pub fn parse(text: &str) -> Result<ClientOp, String> {
+        serde_json::from_str(text).map_err(|e| {
+            let mut reason = e.to_string();
+            reason.truncate(200);
+            reason
+        })
+    }
+}
+
+/// The `message` frame for a record: its original JSON is embedded as is,
+/// so a frame costs one copy, made once for every subscriber.
+pub fn message_frame(room_id: &str, pos: Pos, message_json: &[u8]) -> Option<Utf8Bytes> {
+    let room = serde_json::to_string(room_id).ok()?;
+    let message = std::str::from_utf8(message_json).ok()?;
+    let mut out = String::with_capacity(message.len() + room.len() + 64);
+    out.push_str(r#"{"op":"message","room_id":"#);
+    out.push_str(&room);
+    out.push_str(r#","pos":""#);
+    out.push_str(&pos.to_string());
+    out.push_str(r#"","message":"#);
+    out.push_str(message.trim());
+    out.push('}');
+    Some(Utf8Bytes::from(out))
+}
+
+/// The `alert` frame for an alert's original JSON.
+pub fn alert_frame(alert_json: &str) -> Utf8Bytes {
+    Utf8Bytes::from(format!(r#"{{"op":"alert","alert":{}}}"#, alert_json.trim()))
+}
+
+/// The `subscribed` frame.
+pub fn subscribed_frame(room_id: &str, recovered: bool, pos: Pos) -> Utf8Bytes {
+    Utf8Bytes::from(
+        serde_json::json!({
+            "op": "subscribed",
+            "room_id": room_id,
+            "recovered": recovered,
+            "pos": pos.to_string(),
+        })
+        .to_string(),
+    )
+}
+
+/// The answer to `subscribe_alerts`.
+pub fn subscribed_alerts_frame() -> Utf8Bytes {
+    Utf8Bytes::from_static(r#"{"op":"subscribed_alerts"}"#)
+}
+
+/// The `unsubscribed` acknowledgement.
+pub fn unsubscribed_frame(room_id: &str) -> Utf8Bytes {
+    Utf8Bytes::from(serde_json::json!({"op": "unsubscribed", "room_id": room_id}).to_string())
+}
+
+/// An `error` frame.
+pub fn error_frame(code: u16, reason: &str, room_id: Option<&str>) -> Utf8Bytes {
+    let mut frame = serde_json::json!({"op": "error", "code": code, "reason": reason});
+    if let Some(room) = room_id {
+        frame["room_id"] = serde_json::Value::from(room);
+    }
+    Utf8Bytes::from(frame.to_string())
+}
+
+/// The `pong` frame.
+pub fn pong_frame() -> Utf8Bytes {
+    Utf8Bytes::from_static(r#"{"op":"pong"}"#)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn client_ops_parse_as_specified() {
+        assert_eq!(
+            ClientOp::parse(r#"{"op":"subscribe","room_id":"r1","since":"3:42"}"#),
+            Ok(ClientOp::Subscribe {
+                room_id: "r1".into(),
+                since: Some("3:42".into())
+            })
+        );
+        assert_eq!(
+            ClientOp::parse(r#"{"op":"subscribe","room_id":"r1"}"#),
+            Ok(ClientOp::Subscribe {
+                room_id: "r1".into(),
+                since: None
+            })
+        );
+        assert_eq!(
+            ClientOp::parse(r#"{"op":"subscribe_alerts"}"#),
+            Ok(ClientOp::SubscribeAlerts)
+        );
+        assert_eq!(ClientOp::parse(r#"{"op":"ping"}"#), Ok(ClientOp::Ping));
+        assert!(ClientOp::parse(r#"{"op":"launch"}"#).is_err());
+        assert!(ClientOp::parse(r#"{"op":"subscribe"}"#).is_err());
+        assert!(ClientOp::parse("not json").is_err());
+    }
+
+    #[test]
+    fn message_frames_embed_the_record_and_are_valid_json() {
+        let frame = message_frame(
+            "room \"1\"",
+            Pos {
+                partition: 2,
+                offset: 9,
+            },
+            br#" {"v":1,"content":"hi"} "#,
+        )
+        .expect("frame");
+        let v: serde_json::Value = serde_json::from_str(frame.as_str()).expect("json");
+        assert_eq!(v["op"], "message");
+        assert_eq!(v["room_id"], "room \"1\"");
+        assert_eq!(v["pos"], "2:9");
+        assert_eq!(v["message"]["content"], "hi");
+        let v: serde_json::Value =
+            serde_json::from_str(alert_frame(r#"{"alert_id":"a"}"#).as_str()).expect("json");
+        assert_eq!(v["alert"]["alert_id"], "a");
+    }
+
+    proptest! {
+        #[test]
+        fn pos_round_trips(partition in 0i32..10_000, offset in -1i64..i64::MAX) {
+            let pos = Pos { partition, offset };
+            prop_assert_eq!(pos.to_string().parse::<Pos>(), Ok(pos));
+        }
+
+        #[test]
+        fn arbitrary_pos_text_never_panics(text in ".{0,40}") {
+            let _ = text.parse::<Pos>();
+        }
+    }
+}

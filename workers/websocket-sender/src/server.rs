@@ -1,0 +1,200 @@
+//! The public listener: `/ws` (token checked before the upgrade), history
+//! over HTTP, and the browser console at `/`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State, WebSocketUpgrade};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use crate::alerts::AlertHub;
+use crate::auth::{AuthError, Grant, TokenKeys};
+use crate::config::Limits;
+use crate::history::{HistoryQuery, HistoryStore, DEFAULT_LIMIT, MAX_LIMIT};
+use crate::metrics::SenderMetrics;
+use crate::recovery::KafkaReplay;
+use crate::registry::RoomRegistry;
+
+/// Largest client frame accepted.
+const MAX_CLIENT_FRAME: usize = 16 * 1024;
+
+/// Everything the handlers share.
+pub struct AppState {
+    /// Token verification.
+    pub keys: TokenKeys,
+    /// Rooms.
+    pub registry: Arc<RoomRegistry>,
+    /// Alert listeners.
+    pub alerts: Arc<AlertHub>,
+    /// Kafka recoveries.
+    pub replay: KafkaReplay,
+    /// History.
+    pub history: HistoryStore,
+    /// Limits.
+    pub limits: Limits,
+    /// Metrics.
+    pub metrics: SenderMetrics,
+    /// Flips to true when the server shuts down.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    next_conn: AtomicU64,
+}
+
+impl AppState {
+    /// Shared state for the handlers.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        keys: TokenKeys,
+        registry: Arc<RoomRegistry>,
+        alerts: Arc<AlertHub>,
+        replay: KafkaReplay,
+        history: HistoryStore,
+        limits: Limits,
+        metrics: SenderMetrics,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
+        AppState {
+            keys,
+            registry,
+            alerts,
+            replay,
+            history,
+            limits,
+            metrics,
+            shutdown,
+            next_conn: AtomicU64::new(1),
+        }
+    }
+
+    /// A new connection id.
+    pub fn next_conn(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Verifies the bearer token or `token` parameter.
+    fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        query_token: Option<&str>,
+    ) -> Result<Grant, AuthError> {
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let token = bearer.or(query_token).ok_or(AuthError::Missing)?;
+        let result = self.keys.verify(token);
+        if let Err(e) = &result {
+            self.metrics.refusals.with_label_values(&[e.label()]).inc();
+        }
+        result
+    }
+}
+
+/// The routes of the public listener.
+pub fn router(app: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(console_page))
+        .route("/console.js", get(console_script))
+        .route("/console.css", get(console_style))
+        .route("/ws", get(upgrade))
+        .route("/rooms/{room_id}/messages", get(history))
+        .with_state(app)
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+fn unauthorized(e: &AuthError) -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        Json(serde_json::json!({"error": e.to_string()})),
+    )
+        .into_response()
+}
+
+async fn upgrade(
+    State(app): State<Arc<AppState>>,
+    Query(query): Query<TokenQuery>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let grant = match app.authenticate(&headers, query.token.as_deref()) {
+        Ok(grant) => grant,
+        Err(e) => return unauthorized(&e),
+    };
+    // Small buffers: most connections are idle most of the time.
+    ws.read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(MAX_CLIENT_FRAME)
+        .max_frame_size(MAX_CLIENT_FRAME)
+        .on_upgrade(move |socket| crate::connection::serve(socket, grant, app))
+}
+
+async fn history(
+    State(app): State<Arc<AppState>>,
+    Path(room_id): Path<String>,
+    Query(query): Query<HistoryQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let grant = match app.authenticate(&headers, query.token.as_deref()) {
+        Ok(grant) => grant,
+        Err(e) => return unauthorized(&e),
+    };
+    if !grant.allows_room(&room_id) {
+        app.metrics.refusals.with_label_values(&["room"]).inc();
+        return (
+            StatusCode::FORBIDDEN,
+            Json(serde_json::json!({"error": "room not allowed by token", "code": 4403})),
+        )
+            .into_response();
+    }
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let before = query.before.unwrap_or(i64::MAX);
+    match app
+        .history
+        .page(&room_id, before, limit, grant.sees_moderators())
+        .await
+    {
+        Ok(page) => {
+            app.metrics.history.with_label_values(&["ok"]).inc();
+            Json(page).into_response()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "history query failed");
+            app.metrics.history.with_label_values(&["error"]).inc();
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"error": "history unavailable"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn console_page() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        include_str!("../console/index.html"),
+    )
+}
+
+async fn console_script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../console/console.js"),
+    )
+}
+
+async fn console_style() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../console/console.css"),
+    )
+}

@@ -151,6 +151,12 @@ pub fn read_all(topic: &str, timeout: Duration) -> Vec<ConsumedRecord> {
 
 pub mod clickhouse;
 pub mod process;
+pub mod ws;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    parley_shared::metrics::now_ms()
+}
 
 /// Polls `check` every 250 ms until it returns true or `timeout` passes.
 pub fn wait_until(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {

@@ -212,20 +212,21 @@
     document.body.classList.toggle('with-alerts', isPrivileged());
     setAlertsState('off', 'not subscribed');
     notice('info', 'Signed in as ' + asText(claims.sub) + ' (' + asText(claims.role || 'viewer') + ')');
-    if (!fromUser) restoreRooms();
+    restoreRooms();
     state.attempt = 0;
     connect();
     if (fromUser) ui.roomInput.focus();
     return true;
   }
 
-  function signOut(message, status) {
+  /** Back to the login box; `keepRooms` lets the next sign-in rejoin them. */
+  function signOut(message, status, keepRooms) {
     state.signedIn = false;
     closeSocket(1000, 'signed out');
     cancelReconnect();
     clearInterval(state.expTimer);
     storage('del', TOKEN_KEY);
-    storage('del', ROOMS_KEY);
+    if (!keepRooms) storage('del', ROOMS_KEY);
     for (const room of state.rooms.values()) room.section.remove();
     state.rooms.clear();
     state.activeRoom = null;
@@ -321,7 +322,7 @@
     cancelReconnect();
     if (!state.signedIn) return;
     if (tokenExpired()) {
-      signOut('Your token expired. Paste a new one to reconnect.', ['expired', 'Token expired']);
+      signOut('Your token expired. Paste a new one to reconnect.', ['expired', 'Token expired'], true);
       return;
     }
     setStatus(state.attempt ? 'reconnecting' : 'connecting', state.attempt ? 'Reconnecting…' : 'Connecting…');
@@ -379,7 +380,7 @@
     if (isPrivileged()) setAlertsState('pending', 'waiting for connection');
     const why = reason ? ' (' + reason + ')' : '';
     if (code === 4401) {
-      signOut('The server says your token expired. Paste a new one.', ['expired', 'Token expired']);
+      signOut('The server says your token expired. Paste a new one.', ['expired', 'Token expired'], true);
       return;
     }
     if (code === 4403) {
@@ -657,18 +658,22 @@
     room.list.scrollTop = room.list.scrollHeight;
   }
 
+  /** The rooms open in this tab, for the same user after a reload or a new token. */
   function saveRooms() {
-    storage('set', ROOMS_KEY, JSON.stringify([...state.rooms.keys()]));
+    const sub = state.claims ? asText(state.claims.sub) : '';
+    storage('set', ROOMS_KEY, JSON.stringify({ sub, rooms: [...state.rooms.keys()] }));
   }
 
   function restoreRooms() {
-    let ids = [];
+    let saved = null;
     try {
-      ids = JSON.parse(storage('get', ROOMS_KEY) || '[]');
+      saved = JSON.parse(storage('get', ROOMS_KEY) || 'null');
     } catch (_) {
-      ids = [];
+      saved = null;
     }
-    if (Array.isArray(ids)) ids.forEach((id) => subscribe(id, false));
+    if (!saved || !Array.isArray(saved.rooms)) return;
+    if (saved.sub !== asText(state.claims && state.claims.sub)) return;
+    saved.rooms.forEach((id) => subscribe(id, false));
   }
 
   // ---------- messages ----------

@@ -1,0 +1,287 @@
+//! websocket-sender under test: starting instances, minting tokens,
+//! producing room messages and alerts, and a WebSocket client that reads
+//! frames the way a player's client would.
+
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde_json::{json, Value};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use crate::process::Worker;
+use crate::{brokers, free_port, wait_until};
+
+/// Secret the test instances verify tokens with.
+pub const SECRET: &str = "parley-test-secret-0123456789abcdef";
+
+/// A running websocket-sender with its addresses.
+pub struct Sender {
+    /// The process.
+    pub worker: Worker,
+    /// `host:port` of `/ws`.
+    pub addr: String,
+    /// `host:port` of `/metrics`.
+    pub metrics: String,
+}
+
+/// Starts an instance on `topic` / `alerts` and waits until it reads every
+/// partition (live reads start at the end, so produce only after this).
+pub fn start_sender(topic: &str, alerts: &str, partitions: usize, extra: &[&str]) -> Sender {
+    let (port, metrics_port) = (free_port(), free_port());
+    let instance = crate::unique_name("ws");
+    let mut args: Vec<String> = [
+        "--brokers",
+        &brokers(),
+        "--topic",
+        topic,
+        "--alerts-topic",
+        alerts,
+        "--instance-id",
+        &instance,
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--metrics-addr",
+        &format!("127.0.0.1:{metrics_port}"),
+        "--kafka-prop",
+        "session.timeout.ms=10000",
+        "--drain-timeout",
+        "5s",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let mut worker =
+        Worker::start_with_env("websocket-sender", &args, &[("PARLEY_JWT_SECRET", SECRET)]);
+    let metrics = format!("127.0.0.1:{metrics_port}");
+    wait_until(Duration::from_secs(60), "websocket-sender assigned", || {
+        assert!(worker.is_running(), "exited:\n{}", worker.log_text());
+        crate::process::http_get(&metrics, "/metrics").is_some_and(|(_, text)| {
+            crate::process::metric(&text, "parley_partitions_assigned") >= (partitions + 1) as f64
+        })
+    });
+    Sender {
+        worker,
+        addr: format!("127.0.0.1:{port}"),
+        metrics,
+    }
+}
+
+/// Mints a token with the binary's own `token` command.
+pub fn token(sub: &str, role: &str, rooms: &[&str], ttl: &str) -> String {
+    let mut args = vec!["token", "--sub", sub, "--role", role, "--ttl", ttl];
+    for room in rooms {
+        args.extend(["--room", room]);
+    }
+    let output = std::process::Command::new(crate::binary("websocket-sender"))
+        .args(&args)
+        .env("PARLEY_JWT_SECRET", SECRET)
+        .output()
+        .expect("run websocket-sender token");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// A GameMessage v1 for `room` (moderators-only when asked).
+pub fn message(room: &str, n: usize, moderators_only: bool) -> Value {
+    let mut m = json!({
+        "v": 1,
+        "message_id": uuid::Uuid::new_v4().to_string(),
+        "game_id": "g1",
+        "room_id": room,
+        "user_id": format!("u{}", n % 7),
+        "kind": "chat",
+        "content": format!("message {n} in {room}"),
+        "sent_at": crate::now_ms(),
+    });
+    if moderators_only {
+        m["visibility"] = json!("moderators");
+    }
+    m
+}
+
+/// Produces records (key = room) in order and waits for every ack.
+pub async fn produce(topic: &str, records: &[(String, Value)]) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    let sends = records.iter().map(|(key, value)| {
+        let payload = value.to_string();
+        let producer = &producer;
+        async move {
+            producer
+                .send(
+                    FutureRecord::to(topic).key(key).payload(&payload),
+                    Duration::from_secs(30),
+                )
+                .await
+                .expect("delivered")
+        }
+    });
+    futures::future::join_all(sends).await;
+}
+
+/// Why a connection attempt failed.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// The server answered HTTP with this status instead of upgrading.
+    Status(u16),
+    /// Anything else.
+    Other(String),
+}
+
+/// A player's client.
+pub struct Client {
+    ws: WebSocketStream<TcpStream>,
+}
+
+impl Client {
+    /// Connects with `?token=` (or none).
+    pub async fn connect(addr: &str, token: Option<&str>) -> Result<Client, ConnectError> {
+        Self::connect_with(addr, token, None).await
+    }
+
+    /// Connects with a small receive buffer (a client that stops reading
+    /// fills it quickly).
+    pub async fn connect_with(
+        addr: &str,
+        token: Option<&str>,
+        recv_buffer: Option<u32>,
+    ) -> Result<Client, ConnectError> {
+        let url = match token {
+            Some(t) => format!("ws://{addr}/ws?token={t}"),
+            None => format!("ws://{addr}/ws"),
+        };
+        let request = url
+            .into_client_request()
+            .map_err(|e| ConnectError::Other(e.to_string()))?;
+        let socket = TcpSocket::new_v4().map_err(|e| ConnectError::Other(e.to_string()))?;
+        if let Some(size) = recv_buffer {
+            let _ = socket.set_recv_buffer_size(size);
+        }
+        let stream = socket
+            .connect(
+                addr.parse()
+                    .map_err(|_| ConnectError::Other("addr".into()))?,
+            )
+            .await
+            .map_err(|e| ConnectError::Other(e.to_string()))?;
+        match tokio_tungstenite::client_async(request, stream).await {
+            Ok((ws, _)) => Ok(Client { ws }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                Err(ConnectError::Status(response.status().as_u16()))
+            }
+            Err(e) => Err(ConnectError::Other(e.to_string())),
+        }
+    }
+
+    /// Sends one operation.
+    pub async fn send(&mut self, op: Value) {
+        self.ws
+            .send(Message::text(op.to_string()))
+            .await
+            .expect("send");
+    }
+
+    /// Subscribes and returns the `subscribed` (or `error`) frame.
+    pub async fn subscribe(&mut self, room: &str, since: Option<&str>) -> Value {
+        let mut op = json!({"op": "subscribe", "room_id": room});
+        if let Some(since) = since {
+            op["since"] = json!(since);
+        }
+        self.send(op).await;
+        self.next_matching(Duration::from_secs(30), |f| {
+            matches!(f["op"].as_str(), Some("subscribed" | "error")) && f["room_id"] == room
+        })
+        .await
+        .expect("subscribe answered")
+    }
+
+    /// The next JSON frame within `timeout` (`Err` with the close code when
+    /// the server closed the connection, `Ok(None)` on timeout).
+    pub async fn next(&mut self, timeout: Duration) -> Result<Option<Value>, Option<u16>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let frame = match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return Ok(None),
+                Ok(None) => return Err(None),
+                Ok(Some(Err(_))) => return Err(None),
+                Ok(Some(Ok(frame))) => frame,
+            };
+            match frame {
+                Message::Text(text) => {
+                    return Ok(Some(
+                        serde_json::from_str(text.as_str()).expect("JSON frame"),
+                    ))
+                }
+                Message::Close(close) => {
+                    return Err(close
+                        .map(|c| u16::from(c.code))
+                        .or(Some(u16::from(CloseCode::Status))))
+                }
+                _ => continue,
+            }
+        }
+    }
+
+    /// Frames until one matches `pred` (others are dropped).
+    pub async fn next_matching(
+        &mut self,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        let deadline = Instant::now() + timeout;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.next(left).await {
+                Ok(Some(frame)) if pred(&frame) => return Some(frame),
+                Ok(Some(_)) => continue,
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// Collects `message` frames until `count` arrived or `timeout` passed;
+    /// returns them and the first non-message frame seen, if any.
+    pub async fn messages(&mut self, count: usize, timeout: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        while out.len() < count {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                break;
+            };
+            match self.next(left).await {
+                Ok(Some(frame)) if frame["op"] == "message" => out.push(frame),
+                Ok(Some(_)) => continue,
+                _ => break,
+            }
+        }
+        out
+    }
+
+    /// Closes politely.
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
+
+/// `message_id`s of message frames, in order.
+pub fn ids(frames: &[Value]) -> Vec<String> {
+    frames
+        .iter()
+        .map(|f| {
+            f["message"]["message_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}

@@ -48,10 +48,18 @@ trap stop_workers EXIT
 trap 'exit 130' INT TERM
 
 mkdir -p "$STATE/logs"
+# websocket-sender verifies player tokens with this secret (a local one is
+# made once and kept in the state folder unless you set your own).
+if [[ -z ${PARLEY_JWT_SECRET:-} ]]; then
+  [[ -s $STATE/jwt-secret ]] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$STATE/jwt-secret"
+  PARLEY_JWT_SECRET=$(cat "$STATE/jwt-secret")
+fi
+export PARLEY_JWT_SECRET
 # Worker-specific flags for the local run.
 worker_args() {
   case $1 in
     parquet-exporter) echo "--out $STATE/export --file-age 1m" ;;
+    websocket-sender) echo "--instance-id local" ;;
   esac
 }
 for worker in "${WORKERS[@]}"; do
@@ -61,6 +69,10 @@ for worker in "${WORKERS[@]}"; do
   log "$worker started (pid $!), log: $STATE/logs/$worker.log"
 done
 ((${#WORKERS[@]})) || log "no workers built yet: running loadgen alone"
+if [[ -x $BIN/websocket-sender ]]; then
+  console_token=$("$BIN/websocket-sender" token --sub operator --role moderator --room '*' --ttl 12h)
+  log "live console: http://127.0.0.1:8080/#token=$console_token"
+fi
 
 log "loadgen: $RATE msg/s into game-messages${DURATION:+ for $DURATION} (Ctrl-C to stop)"
 args=(--rate "$RATE" --malformed-ratio 0.001

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use std::path::PathBuf;
+
 use clap::Args;
 
 /// Default bootstrap servers of the local stack.
@@ -30,6 +32,112 @@ impl KafkaArgs {
             props.insert(key.clone(), value.clone());
         }
         props
+    }
+}
+
+/// How to reach ClickHouse over HTTP: the flags db-writer (which writes
+/// the messages table) and websocket-sender (which reads history) share.
+#[derive(Debug, Clone, Args)]
+pub struct ClickHouseArgs {
+    /// ClickHouse HTTP endpoint.
+    #[arg(
+        long = "clickhouse-url",
+        env = "PARLEY_CLICKHOUSE_URL",
+        default_value = "http://127.0.0.1:8123"
+    )]
+    pub url: String,
+
+    /// ClickHouse database.
+    #[arg(
+        long = "clickhouse-database",
+        env = "PARLEY_CLICKHOUSE_DATABASE",
+        default_value = "parley"
+    )]
+    pub database: String,
+
+    /// ClickHouse table of messages.
+    #[arg(
+        long = "clickhouse-table",
+        env = "PARLEY_CLICKHOUSE_TABLE",
+        default_value = "messages"
+    )]
+    pub table: String,
+
+    /// ClickHouse user.
+    #[arg(
+        long = "clickhouse-user",
+        env = "PARLEY_CLICKHOUSE_USER",
+        default_value = "default"
+    )]
+    pub user: String,
+
+    /// ClickHouse password (prefer the env var or --clickhouse-password-file).
+    #[arg(
+        long = "clickhouse-password",
+        env = "PARLEY_CLICKHOUSE_PASSWORD",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    pub password: Secret,
+
+    /// File holding the ClickHouse password.
+    #[arg(
+        long = "clickhouse-password-file",
+        env = "PARLEY_CLICKHOUSE_PASSWORD_FILE"
+    )]
+    pub password_file: Option<PathBuf>,
+}
+
+/// A validated ClickHouse connection.
+#[derive(Debug, Clone)]
+pub struct ClickHouseConnection {
+    /// HTTP URL, without a trailing slash.
+    pub url: String,
+    /// Database (a plain identifier).
+    pub database: String,
+    /// Table (a plain identifier).
+    pub table: String,
+    /// User.
+    pub user: String,
+    /// Password (from the flag, env or file).
+    pub password: Secret,
+}
+
+impl ClickHouseArgs {
+    /// Validates the flags and reads the password file.
+    pub fn connection(&self) -> Result<ClickHouseConnection, String> {
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return Err(format!(
+                "--clickhouse-url must be http(s)://…, got {:?}",
+                self.url
+            ));
+        }
+        for (flag, name) in [("database", &self.database), ("table", &self.table)] {
+            let valid = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(format!("--clickhouse-{flag} must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*), got {name:?}"));
+            }
+        }
+        let password = match &self.password_file {
+            Some(path) => Secret::from_file(path).map_err(|e| {
+                format!(
+                    "cannot read --clickhouse-password-file {}: {e}",
+                    path.display()
+                )
+            })?,
+            None => self.password.clone(),
+        };
+        Ok(ClickHouseConnection {
+            url: self.url.trim_end_matches('/').to_owned(),
+            database: self.database.clone(),
+            table: self.table.clone(),
+            user: self.user.clone(),
+            password,
+        })
     }
 }
 

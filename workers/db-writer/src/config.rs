@@ -1,11 +1,10 @@
 //! db-writer's flags: the shared consumer flags plus ClickHouse and batching.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
 use parley_shared::batcher::BatchLimits;
-use parley_shared::config::Secret;
+use parley_shared::config::{ClickHouseArgs, Secret};
 use parley_shared::runtime::{ConsumerArgs, ConsumerSettings, WorkerIdentity};
 
 /// Worker name and default group.
@@ -21,38 +20,9 @@ pub struct DbWriterConfig {
     #[command(flatten)]
     pub consumer: ConsumerArgs,
 
-    /// ClickHouse HTTP endpoint.
-    #[arg(
-        long,
-        env = "PARLEY_CLICKHOUSE_URL",
-        default_value = "http://127.0.0.1:8123"
-    )]
-    pub clickhouse_url: String,
-
-    /// ClickHouse database.
-    #[arg(long, env = "PARLEY_CLICKHOUSE_DATABASE", default_value = "parley")]
-    pub clickhouse_database: String,
-
-    /// ClickHouse table.
-    #[arg(long, env = "PARLEY_CLICKHOUSE_TABLE", default_value = "messages")]
-    pub clickhouse_table: String,
-
-    /// ClickHouse user.
-    #[arg(long, env = "PARLEY_CLICKHOUSE_USER", default_value = "default")]
-    pub clickhouse_user: String,
-
-    /// ClickHouse password (prefer the env var or --clickhouse-password-file).
-    #[arg(
-        long,
-        env = "PARLEY_CLICKHOUSE_PASSWORD",
-        hide_env_values = true,
-        default_value = ""
-    )]
-    pub clickhouse_password: Secret,
-
-    /// File holding the ClickHouse password.
-    #[arg(long, env = "PARLEY_CLICKHOUSE_PASSWORD_FILE")]
-    pub clickhouse_password_file: Option<PathBuf>,
+    /// ClickHouse connection.
+    #[command(flatten)]
+    pub clickhouse: ClickHouseArgs,
 
     /// Rows per insert. Where batches are per partition (servers with
     /// insert deduplication tokens) they also end at offset multiples of
@@ -147,42 +117,13 @@ impl DbWriterConfig {
 
     /// ClickHouse settings alone (enough for --migrate).
     pub fn clickhouse(&self) -> Result<ClickHouseSettings, String> {
-        if !(self.clickhouse_url.starts_with("http://")
-            || self.clickhouse_url.starts_with("https://"))
-        {
-            return Err(format!(
-                "--clickhouse-url must be http(s)://…, got {:?}",
-                self.clickhouse_url
-            ));
-        }
-        for (flag, name) in [
-            ("database", &self.clickhouse_database),
-            ("table", &self.clickhouse_table),
-        ] {
-            let valid = name
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !valid {
-                return Err(format!("--clickhouse-{flag} must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*), got {name:?}"));
-            }
-        }
-        let password = match &self.clickhouse_password_file {
-            Some(path) => Secret::from_file(path).map_err(|e| {
-                format!(
-                    "cannot read --clickhouse-password-file {}: {e}",
-                    path.display()
-                )
-            })?,
-            None => self.clickhouse_password.clone(),
-        };
+        let connection = self.clickhouse.connection()?;
         Ok(ClickHouseSettings {
-            url: self.clickhouse_url.trim_end_matches('/').to_owned(),
-            database: self.clickhouse_database.clone(),
-            table: self.clickhouse_table.clone(),
-            user: self.clickhouse_user.clone(),
-            password,
+            url: connection.url,
+            database: connection.database,
+            table: connection.table,
+            user: connection.user,
+            password: connection.password,
             insert_timeout: self.insert_timeout,
             compression: self.clickhouse_compression,
         })

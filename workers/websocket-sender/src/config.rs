@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use parley_shared::config::Secret;
+use parley_shared::config::{ClickHouseArgs, ClickHouseConnection, Secret};
 use parley_shared::runtime::{ConsumerArgs, ConsumerSettings, StartFrom, WorkerIdentity};
 use parley_shared::topics;
 
@@ -89,7 +89,7 @@ pub struct SenderConfig {
 
     /// ClickHouse for `GET /rooms/{room}/messages` (db-writer's table).
     #[command(flatten)]
-    pub history: HistoryArgs,
+    pub history: ClickHouseArgs,
 
     /// A helper command instead of running the worker.
     #[command(subcommand)]
@@ -103,39 +103,6 @@ pub enum Partitioner {
     Consistent,
     /// murmur2 of the key (Java client default).
     Murmur2,
-}
-
-/// Where history is read.
-#[derive(Debug, Clone, Args)]
-pub struct HistoryArgs {
-    /// ClickHouse HTTP endpoint.
-    #[arg(
-        long,
-        env = "PARLEY_CLICKHOUSE_URL",
-        default_value = "http://127.0.0.1:8123"
-    )]
-    pub clickhouse_url: String,
-
-    /// ClickHouse database.
-    #[arg(long, env = "PARLEY_CLICKHOUSE_DATABASE", default_value = "parley")]
-    pub clickhouse_database: String,
-
-    /// ClickHouse table.
-    #[arg(long, env = "PARLEY_CLICKHOUSE_TABLE", default_value = "messages")]
-    pub clickhouse_table: String,
-
-    /// ClickHouse user.
-    #[arg(long, env = "PARLEY_CLICKHOUSE_USER", default_value = "default")]
-    pub clickhouse_user: String,
-
-    /// ClickHouse password.
-    #[arg(
-        long,
-        env = "PARLEY_CLICKHOUSE_PASSWORD",
-        hide_env_values = true,
-        default_value = ""
-    )]
-    pub clickhouse_password: Secret,
 }
 
 /// Helper commands.
@@ -179,7 +146,7 @@ pub struct SenderSettings {
     /// Producer partitioner.
     pub partitioner: Partitioner,
     /// History source.
-    pub history: HistoryArgs,
+    pub history: ClickHouseConnection,
 }
 
 /// Buffer, queue and recovery limits.
@@ -252,7 +219,7 @@ impl SenderConfig {
                 max_subscriptions: nonzero(self.max_subscriptions, "--max-subscriptions")?.get(),
             },
             partitioner: self.partitioner,
-            history: self.history.clone(),
+            history: self.history.connection()?,
         })
     }
 }

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::config::HistoryArgs;
+use parley_shared::config::ClickHouseConnection;
 
 /// Most messages one request returns.
 pub const MAX_LIMIT: u32 = 500;
@@ -88,19 +88,19 @@ pub struct HistoryStore {
 
 impl HistoryStore {
     /// A store for the configured table.
-    pub fn new(args: &HistoryArgs) -> Self {
+    pub fn new(args: &ClickHouseConnection) -> Self {
         let mut client = clickhouse::Client::default()
-            .with_url(&args.clickhouse_url)
-            .with_user(&args.clickhouse_user);
-        if !args.clickhouse_password.is_empty() {
-            client = client.with_password(args.clickhouse_password.expose());
+            .with_url(&args.url)
+            .with_user(&args.user);
+        if !args.password.is_empty() {
+            client = client.with_password(args.password.expose());
         }
         HistoryStore {
             client,
             table: format!(
                 "{}.{}",
-                quote_ident(&args.clickhouse_database),
-                quote_ident(&args.clickhouse_table)
+                quote_ident(&args.database),
+                quote_ident(&args.table)
             ),
         }
     }

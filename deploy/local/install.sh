@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Parley's local stack and tests need, skipping what is there:
 #   - Debian packages: clickhouse-server/-client, prometheus,
-#     prometheus-alertmanager, a JDK and Maven, curl, build tools for librdkafka
+#     prometheus-alertmanager, a JDK and Maven, curl, build tools for librdkafka,
+#     chromium (headless, for the websocket-sender console test)
 #   - Apache Kafka 4.1.1 jars (Maven Central) into .local/kafka/libs
 #   - duckdb, pyarrow and moto[server] (PyPI) to read the Parquet exports and
 #     to serve S3 locally in tests
@@ -26,6 +27,7 @@ declare -A NEED=(
   [make]=make
   [pkg-config]=pkg-config
   [python3]=python3
+  [chromium]=chromium
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

@@ -354,7 +354,8 @@ async fn history_pages_through_clickhouse_without_duplicates_or_hidden_records()
         rows.push(json!({
             "message_id": format!("m{i:02}"), "v": 1, "game_id": "g1", "room_id": "h1",
             "user_id": "u1", "user_name": null, "kind": "chat", "content": format!("hello {i}"),
-            "sent_at": 1_700_000_000_000i64 + i * 1000, "visibility": visibility,
+            // Pairs share a millisecond: pages must not skip either.
+            "sent_at": 1_700_000_000_000i64 + (i / 2) * 1000, "visibility": visibility,
             "meta": if i == 3 { r#"{"locale":"fi"}"# } else { "" },
             "kafka_partition": 0, "kafka_offset": i, "ingested_at": "2026-01-01 00:00:00",
         }));
@@ -390,9 +391,9 @@ async fn history_pages_through_clickhouse_without_duplicates_or_hidden_records()
             seen.push(m["message_id"].as_str().unwrap_or_default().to_owned());
             assert_eq!(m["room_id"], "h1");
         }
-        match p["next_before"].as_i64() {
-            Some(b) => before = format!("&before={b}"),
-            None => break,
+        match (p["next_before"].as_i64(), p["next_before_id"].as_str()) {
+            (Some(b), Some(id)) => before = format!("&before={b}&before_id={id}"),
+            _ => break,
         }
     }
     let expected: Vec<String> = (0..30)
@@ -407,7 +408,7 @@ async fn history_pages_through_clickhouse_without_duplicates_or_hidden_records()
         .and_then(|a| a.iter().find(|m| m["message_id"] == "m03").cloned())
         .expect("m03");
     assert_eq!(m03["meta"]["locale"], "fi", "meta comes back as JSON");
-    assert_eq!(m03["sent_at"], 1_700_000_003_000i64);
+    assert_eq!(m03["sent_at"], 1_700_000_001_000i64);
     // A moderator sees the moderators-only record too.
     let all = page(&moderator, "&limit=100");
     assert_eq!(all["messages"].as_array().map(Vec::len), Some(30));

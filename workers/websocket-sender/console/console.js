@@ -755,6 +755,9 @@
           ? room.oldestSentAt + 1
           : undefined;
     if (before !== undefined) url.searchParams.set('before', String(before));
+    if (room.olderCursor !== undefined && room.olderCursorId) {
+      url.searchParams.set('before_id', room.olderCursorId);
+    }
     try {
       const response = await fetch(url, {
         headers: { Authorization: 'Bearer ' + state.token, Accept: 'application/json' },
@@ -787,6 +790,7 @@
       list.scrollTop = list.scrollHeight - keepFromBottom;
       const next = page.next_before;
       room.olderCursor = next === null || next === undefined ? null : next;
+      room.olderCursorId = typeof page.next_before_id === 'string' ? page.next_before_id : undefined;
       notice('info', 'Room ' + room.id + ': ' + added + ' older message' + (added === 1 ? '' : 's') + ' loaded');
     } catch (err) {
       notice('error', 'Room ' + room.id + ': could not load older messages: ' + err.message);

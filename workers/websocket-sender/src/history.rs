@@ -18,6 +18,9 @@ pub const DEFAULT_LIMIT: u32 = 50;
 pub struct HistoryQuery {
     /// Only messages sent before this time (ms); default: now.
     pub before: Option<i64>,
+    /// With `before`: also messages sent at exactly `before` whose id sorts
+    /// below this one (the page cursor, so equal timestamps are not skipped).
+    pub before_id: Option<String>,
     /// How many (1–500, default 50).
     pub limit: Option<u32>,
     /// Token, when no `Authorization` header is sent.
@@ -66,6 +69,8 @@ pub struct HistoryPage {
     messages: Vec<Box<RawValue>>,
     /// Pass as `before` for the next page; `null` at the start.
     next_before: Option<i64>,
+    /// Pass as `before_id` for the next page.
+    next_before_id: Option<String>,
 }
 
 /// Why history could not be served.
@@ -111,6 +116,7 @@ impl HistoryStore {
         &self,
         room_id: &str,
         before: i64,
+        before_id: Option<&str>,
         limit: u32,
         moderators: bool,
     ) -> Result<HistoryPage, HistoryError> {
@@ -122,7 +128,7 @@ impl HistoryStore {
         let sql = format!(
             "SELECT message_id, v, game_id, room_id, user_id, user_name, kind, content, \
              sent_at, visibility, meta FROM {} \
-             WHERE room_id = ? AND sent_at < ? {visibility} \
+             WHERE room_id = ? AND (sent_at < ? OR (sent_at = ? AND message_id < ?)) {visibility} \
              ORDER BY sent_at DESC, message_id DESC LIMIT 1 BY message_id LIMIT ?",
             self.table
         );
@@ -131,6 +137,8 @@ impl HistoryStore {
             .query(&sql)
             .bind(room_id)
             .bind(before)
+            .bind(before)
+            .bind(before_id.unwrap_or(""))
             .bind(limit)
             .fetch_bytes("JSONEachRow")?
             .collect()
@@ -139,18 +147,18 @@ impl HistoryStore {
         let mut oldest = None;
         for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let row: Row = serde_json::from_slice(line)?;
-            oldest = Some(row.sent_at);
+            oldest = Some((row.sent_at, row.message_id.clone()));
             messages.push(serde_json::value::to_raw_value(&Message::from(row))?);
         }
-        let next_before = if messages.len() as u32 == limit {
-            oldest
-        } else {
-            None
+        let (next_before, next_before_id) = match oldest {
+            Some((at, id)) if messages.len() as u32 == limit => (Some(at), Some(id)),
+            _ => (None, None),
         };
         Ok(HistoryPage {
             room_id: room_id.to_owned(),
             messages,
             next_before,
+            next_before_id,
         })
     }
 }

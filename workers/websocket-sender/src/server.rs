@@ -19,6 +19,11 @@ use crate::metrics::SenderMetrics;
 use crate::recovery::KafkaReplay;
 use crate::registry::RoomRegistry;
 
+/// The console loads only its own script and style, and talks only to
+/// this server.
+const CONSOLE_CSP: &str =
+    "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'";
+
 /// Largest client frame accepted.
 const MAX_CLIENT_FRAME: usize = 16 * 1024;
 
@@ -159,7 +164,13 @@ async fn history(
     let before = query.before.unwrap_or(i64::MAX);
     match app
         .history
-        .page(&room_id, before, limit, grant.sees_moderators())
+        .page(
+            &room_id,
+            before,
+            query.before_id.as_deref(),
+            limit,
+            grant.sees_moderators(),
+        )
         .await
     {
         Ok(page) => {
@@ -180,21 +191,33 @@ async fn history(
 
 async fn console_page() -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, CONSOLE_CSP),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
         include_str!("../console/index.html"),
     )
 }
 
 async fn console_script() -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, CONSOLE_CSP),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
         include_str!("../console/console.js"),
     )
 }
 
 async fn console_style() -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, CONSOLE_CSP),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
         include_str!("../console/console.css"),
     )
 }

@@ -8,12 +8,21 @@ use std::sync::{Arc, RwLock};
 /// Label of games past the cap.
 pub const OTHER: &str = "other";
 
+/// A game's label and its dense index (0 = `other`), for per-game arrays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GameLabel {
+    /// Dense index; `other` is 0.
+    pub index: usize,
+    /// Label value.
+    pub name: Arc<str>,
+}
+
 /// Process-wide game → label map.
 #[derive(Debug)]
 pub struct GameLabels {
     max: usize,
-    labels: RwLock<HashMap<String, Arc<str>>>,
-    other: Arc<str>,
+    labels: RwLock<HashMap<String, GameLabel>>,
+    other: GameLabel,
 }
 
 impl GameLabels {
@@ -22,29 +31,35 @@ impl GameLabels {
         GameLabels {
             max,
             labels: RwLock::new(HashMap::new()),
-            other: Arc::from(OTHER),
+            other: GameLabel {
+                index: 0,
+                name: Arc::from(OTHER),
+            },
         }
     }
 
     /// The label of `game_id`.
-    pub fn label(&self, game_id: &str) -> Arc<str> {
+    pub fn label(&self, game_id: &str) -> GameLabel {
         if let Some(label) = self
             .labels
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(game_id)
         {
-            return Arc::clone(label);
+            return label.clone();
         }
         let mut labels = self.labels.write().unwrap_or_else(|p| p.into_inner());
         if let Some(label) = labels.get(game_id) {
-            return Arc::clone(label);
+            return label.clone();
         }
         if labels.len() >= self.max || game_id == OTHER {
-            return Arc::clone(&self.other);
+            return self.other.clone();
         }
-        let label: Arc<str> = Arc::from(game_id);
-        labels.insert(game_id.to_owned(), Arc::clone(&label));
+        let label = GameLabel {
+            index: labels.len() + 1,
+            name: Arc::from(game_id),
+        };
+        labels.insert(game_id.to_owned(), label.clone());
         label
     }
 
@@ -61,10 +76,13 @@ mod tests {
     #[test]
     fn games_past_the_cap_fold_into_other() {
         let games = GameLabels::new(2);
-        assert_eq!(&*games.label("a"), "a");
-        assert_eq!(&*games.label("b"), "b");
-        assert_eq!(&*games.label("c"), "other");
-        assert_eq!(&*games.label("a"), "a", "known games keep their label");
+        assert_eq!((&*games.label("a").name, games.label("a").index), ("a", 1));
+        assert_eq!(&*games.label("b").name, "b");
+        assert_eq!(
+            (&*games.label("c").name, games.label("c").index),
+            ("other", 0)
+        );
+        assert_eq!(&*games.label("a").name, "a", "known games keep their label");
         assert_eq!(games.tracked(), 2);
     }
 }

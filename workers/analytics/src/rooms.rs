@@ -45,7 +45,7 @@ pub struct BusyRoom {
 /// Rooms of one partition.
 #[derive(Debug)]
 pub struct Rooms {
-    rooms: HashMap<String, RoomStats>,
+    rooms: HashMap<String, RoomStats, foldhash::fast::RandomState>,
     max_rooms: usize,
 }
 
@@ -53,7 +53,7 @@ impl Rooms {
     /// Holding at most `max_rooms` rooms (the least recently active go first).
     pub fn new(max_rooms: usize) -> Self {
         Rooms {
-            rooms: HashMap::new(),
+            rooms: HashMap::default(),
             max_rooms: max_rooms.max(1),
         }
     }

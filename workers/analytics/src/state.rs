@@ -15,7 +15,7 @@ pub struct PartitionState {
     /// When this state started (ms).
     pub started_at: i64,
     /// Active users per game label.
-    pub users: HashMap<Arc<str>, UserWindows>,
+    pub users: HashMap<Arc<str>, UserWindows, foldhash::fast::RandomState>,
     /// Room activity.
     pub rooms: Rooms,
 }
@@ -25,7 +25,7 @@ impl PartitionState {
     pub fn new(now: i64, max_rooms: usize) -> Self {
         PartitionState {
             started_at: now,
-            users: HashMap::new(),
+            users: HashMap::default(),
             rooms: Rooms::new(max_rooms),
         }
     }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Parley's local stack and tests need, skipping what is there:
-#   - Debian packages: clickhouse-server/-client, prometheus,
+#   - Debian packages: clickhouse-server/-client, prometheus (and promtool),
 #     prometheus-alertmanager, a JDK and Maven, curl, build tools for librdkafka,
 #     chromium (headless, for the websocket-sender console test)
 #   - Apache Kafka 4.1.1 jars (Maven Central) into .local/kafka/libs
@@ -18,6 +18,7 @@ log() { printf '[install] %s\n' "$*" >&2; }
 declare -A NEED=(
   [clickhouse-client]=clickhouse-client
   [prometheus]=prometheus
+  [promtool]=prometheus
   [prometheus-alertmanager]=prometheus-alertmanager
   [java]=openjdk-17-jre-headless
   [mvn]=maven

@@ -438,7 +438,6 @@ where
             &self.consumer,
             &self.topic,
             &commits,
-            &self.metrics,
             self.index,
             "at shutdown",
         );

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::statistics::Statistics;
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
@@ -59,6 +60,19 @@ impl<P: Pipeline> ClientContext for ParleyContext<P> {
 }
 
 impl<P: Pipeline> ConsumerContext for ParleyContext<P> {
+    /// Every commit, background or synchronous, is counted here once.
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        match result {
+            Ok(()) => self.metrics.commits.with_label_values(&["ok"]).inc(),
+            // The background commit found nothing new to commit.
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(e) => {
+                self.metrics.commits.with_label_values(&["error"]).inc();
+                tracing::warn!(consumer = self.index, error = %e, "offset commit failed; uncommitted records will be read again");
+            }
+        }
+    }
+
     fn rebalance(
         &self,
         consumer: &BaseConsumer<Self>,
@@ -155,7 +169,6 @@ impl<P: Pipeline> ParleyContext<P> {
             consumer,
             &self.topic,
             &commits,
-            &self.metrics,
             self.index,
             "on revoke",
         );
@@ -171,13 +184,13 @@ pub(crate) fn offsets_list(topic: &str, offsets: &[(i32, i64)]) -> TopicPartitio
     tpl
 }
 
-/// Commits `offsets` synchronously, counting and logging the outcome. A
-/// failure is not fatal: the next owner re-reads from the last commit.
+/// Commits `offsets` synchronously and logs the outcome (the commit
+/// callback counts it). A failure is not fatal: the next owner re-reads
+/// from the last commit.
 pub(crate) fn commit_sync<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     topic: &str,
     offsets: &[(i32, i64)],
-    metrics: &RuntimeMetrics,
     index: usize,
     when: &str,
 ) {
@@ -186,11 +199,9 @@ pub(crate) fn commit_sync<C: ConsumerContext>(
     }
     match consumer.commit(&offsets_list(topic, offsets), CommitMode::Sync) {
         Ok(()) => {
-            metrics.commits.with_label_values(&["ok"]).inc();
             tracing::info!(consumer = index, ?offsets, "committed {when}");
         }
         Err(e) => {
-            metrics.commits.with_label_values(&["error"]).inc();
             tracing::warn!(consumer = index, error = %e, "commit {when} failed; uncommitted records will be read again");
         }
     }

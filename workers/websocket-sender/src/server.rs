@@ -90,8 +90,10 @@ impl AppState {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
-        let token = bearer.or(query_token).ok_or(AuthError::Missing)?;
-        let result = self.keys.verify(token);
+        let result = bearer
+            .or(query_token)
+            .ok_or(AuthError::Missing)
+            .and_then(|token| self.keys.verify(token));
         if let Err(e) = &result {
             self.metrics.refusals.with_label_values(&[e.label()]).inc();
         }

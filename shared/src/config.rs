@@ -141,6 +141,16 @@ impl ClickHouseArgs {
     }
 }
 
+/// A librdkafka client configuration holding `properties` (bootstrap
+/// servers, TLS, SASL…); callers add their own settings after.
+pub fn client_config(properties: &BTreeMap<String, String>) -> rdkafka::config::ClientConfig {
+    let mut config = rdkafka::config::ClientConfig::new();
+    for (key, value) in properties {
+        config.set(key, value);
+    }
+    config
+}
+
 /// Parses one `--kafka-prop key=value`.
 pub fn parse_kafka_prop(raw: &str) -> Result<(String, String), String> {
     match raw.split_once('=') {

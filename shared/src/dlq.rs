@@ -128,10 +128,7 @@ pub fn refetch(
 ) -> Result<KeyAndPayload, KafkaError> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::Message;
-    let mut config = ClientConfig::new();
-    for (k, v) in properties {
-        config.set(k, v);
-    }
+    let mut config = crate::config::client_config(properties);
     config
         .set("group.id", "parley-refetch")
         .set("enable.auto.commit", "false")

@@ -9,8 +9,8 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
-use rdkafka::statistics::Statistics;
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
@@ -165,13 +165,7 @@ impl<P: Pipeline> ParleyContext<P> {
                 .remove_label_values(&[self.topic.as_str(), &p.to_string()]);
         }
         self.metrics.partitions.sub(partitions.len() as i64);
-        commit_sync(
-            consumer,
-            &self.topic,
-            &commits,
-            self.index,
-            "on revoke",
-        );
+        commit_sync(consumer, &self.topic, &commits, self.index, "on revoke");
     }
 }
 

@@ -20,7 +20,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaRespErr;
@@ -318,11 +317,7 @@ pub async fn check_topic(settings: &ConsumerSettings) -> Result<(), RuntimeError
         .collect();
     let wanted = topics.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let mut config = ClientConfig::new();
-        for (k, v) in &properties {
-            config.set(k, v);
-        }
-        let consumer: BaseConsumer = config.create()?;
+        let consumer: BaseConsumer = crate::config::client_config(&properties).create()?;
         wanted
             .iter()
             .map(|topic| consumer.fetch_metadata(Some(topic), Duration::from_secs(15)))

@@ -91,6 +91,21 @@ pub struct WorkerIdentity {
     pub dead_letters: bool,
 }
 
+impl WorkerIdentity {
+    /// A worker whose instances share one group named after it and whose
+    /// bad records go to the DLQ; `metrics_addr` is its default address.
+    pub fn shared_group(name: &'static str, metrics_addr: &str) -> Result<Self, String> {
+        Ok(WorkerIdentity {
+            name,
+            group: name.to_owned(),
+            metrics_addr: metrics_addr
+                .parse()
+                .map_err(|e| format!("metrics address {metrics_addr:?}: {e}"))?,
+            dead_letters: true,
+        })
+    }
+}
+
 /// Consumer settings that passed validation.
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {

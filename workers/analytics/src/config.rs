@@ -56,12 +56,7 @@ pub struct AnalyticsSettings {
 impl AnalyticsConfig {
     /// Validates everything.
     pub fn settings(&self) -> Result<AnalyticsSettings, String> {
-        let identity = WorkerIdentity {
-            name: WORKER,
-            group: WORKER.to_owned(),
-            metrics_addr: METRICS_ADDR.parse().map_err(|e| format!("{e}"))?,
-            dead_letters: true,
-        };
+        let identity = WorkerIdentity::shared_group(WORKER, METRICS_ADDR)?;
         let consumer = self.consumer.settings(&identity).map_err(|e| e.0)?;
         if self.max_games == 0 || self.max_games > 1000 {
             return Err("--max-games must be 1–1000".into());

@@ -107,12 +107,7 @@ pub struct ClickHouseSettings {
 impl DbWriterConfig {
     /// The identity the shared runtime needs.
     pub fn identity() -> Result<WorkerIdentity, String> {
-        Ok(WorkerIdentity {
-            name: WORKER,
-            group: WORKER.to_owned(),
-            metrics_addr: METRICS_ADDR.parse().map_err(|e| format!("{e}"))?,
-            dead_letters: true,
-        })
+        WorkerIdentity::shared_group(WORKER, METRICS_ADDR)
     }
 
     /// ClickHouse settings alone (enough for --migrate).

@@ -74,12 +74,7 @@ pub struct ExporterSettings {
 impl ExporterConfig {
     /// Validates everything.
     pub fn settings(&self) -> Result<ExporterSettings, String> {
-        let identity = WorkerIdentity {
-            name: WORKER,
-            group: WORKER.to_owned(),
-            metrics_addr: METRICS_ADDR.parse().map_err(|e| format!("{e}"))?,
-            dead_letters: true,
-        };
+        let identity = WorkerIdentity::shared_group(WORKER, METRICS_ADDR)?;
         let consumer = self.consumer.settings(&identity).map_err(|e| e.0)?;
         let out = OutputTarget::parse(&self.out)?;
         if self.file_rows == 0 || self.file_bytes == 0 || self.file_age.is_zero() {

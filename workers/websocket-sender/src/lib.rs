@@ -38,7 +38,6 @@ use std::time::Duration;
 use parley_shared::health::Health;
 use parley_shared::metrics::{MetricsError, RuntimeMetrics};
 use parley_shared::runtime::{self, ConsumerSettings, HealthSlots, RuntimeError};
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use alerts::AlertHub;
@@ -197,11 +196,7 @@ async fn partition_count(settings: &ConsumerSettings) -> Result<usize, SenderErr
         .cloned()
         .unwrap_or_default();
     let count = tokio::task::spawn_blocking(move || {
-        let mut config = ClientConfig::new();
-        for (k, v) in &properties {
-            config.set(k, v);
-        }
-        let consumer: BaseConsumer = config.create()?;
+        let consumer: BaseConsumer = parley_shared::config::client_config(&properties).create()?;
         let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(15))?;
         Ok::<_, rdkafka::error::KafkaError>(
             metadata

@@ -12,7 +12,6 @@ use std::time::Duration;
 use parley_shared::metrics::{now_ms, RuntimeMetrics};
 use parley_shared::runtime::{Decode, DecodeFailure, Envelope, Pipeline, Progress};
 use parley_shared::{GameMessage, Visibility};
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use crate::alerts::AlertHub;
@@ -69,11 +68,7 @@ impl RoomFanout {
         sender_metrics: SenderMetrics,
         kafka: &BTreeMap<String, String>,
     ) -> Self {
-        let mut config = ClientConfig::new();
-        for (k, v) in kafka {
-            config.set(k, v);
-        }
-        let watermarks = config
+        let watermarks = parley_shared::config::client_config(kafka)
             .create()
             .map_err(|e| tracing::warn!(error = %e, "no watermark client; live start learned from the first record"))
             .ok();

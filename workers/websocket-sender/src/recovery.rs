@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parley_shared::runtime::Decode;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -74,10 +73,7 @@ impl KafkaReplay {
     }
 
     fn consumer(properties: &BTreeMap<String, String>) -> Result<BaseConsumer, ReplayError> {
-        let mut config = ClientConfig::new();
-        for (k, v) in properties {
-            config.set(k, v);
-        }
+        let mut config = parley_shared::config::client_config(properties);
         config
             .set("group.id", "websocket-sender-recovery")
             .set("enable.auto.commit", "false")

@@ -60,6 +60,7 @@ worker_args() {
   case $1 in
     parquet-exporter) echo "--out $STATE/export --file-age 1m" ;;
     websocket-sender) echo "--instance-id local" ;;
+    anomaly-detector) echo "--rules $REPO/deploy/anomaly-detector/rules.toml --alertmanager-url http://127.0.0.1:9093" ;;
   esac
 }
 for worker in "${WORKERS[@]}"; do

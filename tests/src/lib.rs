@@ -149,6 +149,7 @@ pub fn read_all(topic: &str, timeout: Duration) -> Vec<ConsumedRecord> {
     records
 }
 
+pub mod alert_quality;
 pub mod browser;
 pub mod clickhouse;
 pub mod process;

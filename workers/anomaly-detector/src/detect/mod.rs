@@ -1,0 +1,340 @@
+//! Rule evaluation. Each message updates the bounded state of its user and
+//! room (per partition: the key is the room) and of the process (first-seen
+//! users, cross-room copies), then every enabled rule looks at that state
+//! and may report a [`Hit`]. Time is event time (`sent_at`, future times
+//! clamped to now), so replays judge traffic as it happened.
+
+pub mod links;
+mod state;
+
+use std::hash::BuildHasher;
+use std::sync::Mutex;
+
+use parley_shared::{GameMessage, MessageKind};
+
+pub use state::{GlobalState, PartitionState, StateSizes};
+use state::{Recent, SpamTrack};
+
+use crate::rules::{Kind, RuleSet, Scope};
+use crate::text::normalize::Normalized;
+
+/// Evidence kept per alert (Alert v1: at most 50).
+pub const MAX_EVIDENCE: usize = 50;
+
+/// A rule that fired on a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// Index of the rule in the rule set.
+    pub rule: usize,
+    /// Extra incident key (e.g. the copied text), besides the scope key.
+    pub subject: String,
+    /// `message_id`s that show it, oldest first (≤ 50).
+    pub evidence: Vec<String>,
+    /// How far past the threshold (1.0 = at it).
+    pub score: f64,
+    /// One human sentence.
+    pub summary: String,
+    /// Earliest `sent_at` of the evidence.
+    pub window_start: i64,
+}
+
+/// A stable hash of normalized text (identity of "the same line").
+pub fn text_hash(squeezed: &str) -> u64 {
+    foldhash::fast::FixedState::with_seed(0x5041_524c).hash_one(squeezed)
+}
+
+/// The message author's role for exemptions: `system` for system messages,
+/// else `meta.role` when present.
+pub fn role_of(message: &GameMessage) -> Option<String> {
+    if message.kind == MessageKind::System {
+        return Some("system".into());
+    }
+    let meta = message.meta.as_ref()?.as_json();
+    if !meta.contains("\"role\"") {
+        return None;
+    }
+    #[derive(serde::Deserialize)]
+    struct RoleMeta {
+        role: Option<String>,
+    }
+    serde_json::from_str::<RoleMeta>(meta).ok()?.role
+}
+
+/// Evaluates every rule on one message; hits are appended to `hits`.
+pub fn evaluate(
+    rules: &RuleSet,
+    partition: &mut PartitionState,
+    global: &Mutex<GlobalState>,
+    message: &GameMessage,
+    norm: &Normalized,
+    now: i64,
+    hits: &mut Vec<Hit>,
+) {
+    let at = message.sent_at.min(now);
+    let hash = text_hash(&norm.squeezed);
+    let chars = norm.folded.chars().count();
+    let domains = links::domains(&message.content);
+    let role = role_of(message);
+    let is_chat = !matches!(message.kind, MessageKind::Join | MessageKind::Leave);
+
+    // First-seen users and cross-room copies are process-wide.
+    let first_seen = {
+        let mut g = global.lock().unwrap_or_else(|p| p.into_inner());
+        g.observe_user(&message.game_id, &message.user_id, at)
+    };
+
+    let caps = |ratio: f64, min_letters: usize| {
+        norm.letters >= min_letters && norm.upper as f64 >= ratio * norm.letters as f64
+    };
+    let user_key = format!("{}\u{1f}{}", message.game_id, message.user_id);
+    let user = partition.user(&user_key, at);
+    if is_chat {
+        user.push(Recent {
+            at,
+            id: message.message_id.clone(),
+            hash,
+            chars,
+            upper: norm.upper,
+            letters: norm.letters,
+            foreign_links: 0,
+        });
+    }
+    let room = partition.room(&message.room_id, at);
+    room.count(at, &message.message_id);
+    if message.kind == MessageKind::Join && first_seen {
+        room.joined(at, &message.user_id);
+    } else if is_chat {
+        room.posted(at, &message.user_id, hash, &message.message_id);
+    }
+
+    let mut content = Vec::new();
+    if is_chat && !rules.content_rules.is_empty() {
+        rules.content.matches(norm, &mut content);
+    }
+    for (index, rule) in rules.rules.iter().enumerate() {
+        if rule
+            .exempt
+            .covers(&message.user_id, &message.room_id, role.as_deref())
+        {
+            continue;
+        }
+        let user = partition.user(&user_key, at);
+        let hit = match &rule.kind {
+            Kind::Content { spec } if content.contains(spec) => Some(Hit {
+                rule: index,
+                subject: String::new(),
+                evidence: vec![message.message_id.clone()],
+                score: 1.0,
+                summary: format!(
+                    "{} posted {} content in {}",
+                    message.user_id,
+                    rule.category.as_str(),
+                    message.room_id
+                ),
+                window_start: at,
+            }),
+            Kind::Content { .. } => None,
+            Kind::Flood { threshold, window } if is_chat => {
+                let (n, ids, start) = user.matching(at - window, |_| true);
+                (n >= *threshold as usize).then(|| Hit {
+                    rule: index,
+                    subject: String::new(),
+                    evidence: ids,
+                    score: n as f64 / *threshold as f64,
+                    summary: format!(
+                        "{} sent {n} messages in {}s in {}",
+                        message.user_id,
+                        window / 1000,
+                        message.room_id
+                    ),
+                    window_start: start,
+                })
+            }
+            Kind::Repetition {
+                threshold,
+                window,
+                min_chars,
+            } if is_chat && chars >= *min_chars => {
+                let (n, ids, start) = user.matching(at - window, |r| r.hash == hash);
+                (n >= *threshold as usize).then(|| Hit {
+                    rule: index,
+                    subject: format!("{hash:016x}"),
+                    evidence: ids,
+                    score: n as f64 / *threshold as f64,
+                    summary: format!(
+                        "{} repeated the same line {n} times in {}",
+                        message.user_id, message.room_id
+                    ),
+                    window_start: start,
+                })
+            }
+            Kind::Caps {
+                ratio,
+                min_letters,
+                threshold,
+                window,
+            } if is_chat && caps(*ratio, *min_letters) => {
+                let (n, ids, start) = user.matching(at - window, |r| {
+                    r.letters >= *min_letters && r.upper as f64 >= ratio * r.letters as f64
+                });
+                (n >= *threshold as usize).then(|| Hit {
+                    rule: index,
+                    subject: String::new(),
+                    evidence: ids,
+                    score: n as f64 / *threshold as f64,
+                    summary: format!(
+                        "{} shouted in capitals {n} times in {}",
+                        message.user_id, message.room_id
+                    ),
+                    window_start: start,
+                })
+            }
+            Kind::Links {
+                allow_domains,
+                threshold,
+                window,
+            } if is_chat => {
+                let foreign: Vec<&String> = domains
+                    .iter()
+                    .filter(|d| !links::allowed(d, allow_domains))
+                    .collect();
+                if foreign.is_empty() {
+                    None
+                } else {
+                    user.mark_foreign_link(&message.message_id);
+                    let (n, ids, start) = user.matching(at - window, |r| r.foreign_links > 0);
+                    (n >= *threshold as usize).then(|| Hit {
+                        rule: index,
+                        subject: String::new(),
+                        evidence: ids,
+                        score: n as f64 / *threshold as f64,
+                        summary: format!(
+                            "{} posted links to {} in {}",
+                            message.user_id, foreign[0], message.room_id
+                        ),
+                        window_start: start,
+                    })
+                }
+            }
+            Kind::Length { max_chars }
+                if message.content.len() > *max_chars
+                    && message.content.chars().count() > *max_chars =>
+            {
+                let length = message.content.chars().count();
+                Some(Hit {
+                    rule: index,
+                    subject: String::new(),
+                    evidence: vec![message.message_id.clone()],
+                    score: length as f64 / *max_chars as f64,
+                    summary: format!(
+                        "{} posted a {length}-character message in {}",
+                        message.user_id, message.room_id
+                    ),
+                    window_start: at,
+                })
+            }
+            Kind::RateSpike {
+                sigmas,
+                min_messages,
+                alpha,
+            } => partition
+                .room(&message.room_id, at)
+                .spike(*sigmas, *min_messages, *alpha)
+                .map(|(n, mean, ids, start)| Hit {
+                    rule: index,
+                    subject: String::new(),
+                    evidence: ids,
+                    score: n as f64 / mean.max(1.0),
+                    summary: format!(
+                        "{} had {n} messages in 10s (usual {mean:.1})",
+                        message.room_id
+                    ),
+                    window_start: start,
+                }),
+            Kind::Raid {
+                min_new_users,
+                min_same_text,
+                window,
+            } if is_chat => partition
+                .room(&message.room_id, at)
+                .raid(at - window, hash, *min_new_users, *min_same_text)
+                .map(|(joined, same, ids, start)| Hit {
+                    rule: index,
+                    subject: String::new(),
+                    evidence: ids,
+                    score: same as f64 / *min_same_text as f64,
+                    summary: format!(
+                        "{joined} new users joined {} and {same} posted the same text",
+                        message.room_id
+                    ),
+                    window_start: start,
+                }),
+            Kind::CrossRoom {
+                min_users,
+                min_rooms,
+                window,
+                min_chars,
+                signals,
+                min_signals,
+                allow_domains,
+            } if is_chat
+                && chars >= *min_chars
+                && (domains.iter().any(|d| !links::allowed(d, allow_domains))
+                    || signals
+                        .iter()
+                        .filter(|s| contains_word(&norm.folded, s))
+                        .count()
+                        >= *min_signals) =>
+            {
+                let mut g = global.lock().unwrap_or_else(|p| p.into_inner());
+                let track: &mut SpamTrack = g.copy(&message.game_id, hash, at - window);
+                track.add(at, &message.user_id, &message.room_id, &message.message_id);
+                (track.users.len() >= *min_users as usize
+                    && track.rooms.len() >= *min_rooms as usize)
+                    .then(|| Hit {
+                        rule: index,
+                        subject: format!("{hash:016x}"),
+                        evidence: track.ids.clone(),
+                        score: track.users.len() as f64 / *min_users as f64,
+                        summary: format!(
+                            "{} users pasted the same text in {} rooms",
+                            track.users.len(),
+                            track.rooms.len()
+                        ),
+                        window_start: track.first_at,
+                    })
+            }
+            _ => None,
+        };
+        if let Some(hit) = hit {
+            hits.push(hit);
+        }
+    }
+}
+
+/// Whether `word` occurs in `text` as a whole word.
+fn contains_word(text: &str, word: &str) -> bool {
+    if word.is_empty() {
+        return false;
+    }
+    text.match_indices(word).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + word.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
+}
+
+/// The incident key of a hit: scope key plus subject.
+pub fn incident_key(rules: &RuleSet, hit: &Hit, message: &GameMessage) -> String {
+    let rule = &rules.rules[hit.rule];
+    let scope = match rule.scope {
+        Scope::User => format!("user:{}:{}", message.game_id, message.user_id),
+        Scope::Room => format!("room:{}", message.room_id),
+        Scope::Game => format!("game:{}", message.game_id),
+        Scope::Global => "global".to_owned(),
+    };
+    format!("{}|{scope}|{}", rule.name, hit.subject)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,406 @@
+//! Bounded detection state: recent messages per user, activity per room
+//! (per partition), first-seen users and cross-room copies (per process).
+//! Every structure is capped in entries and pruned by age, so memory stays
+//! bounded whatever the traffic; sizes are exported as metrics.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::MAX_EVIDENCE;
+use crate::rules::MAX_WINDOW;
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Recent messages kept per user (the largest flood threshold).
+pub const USER_RECENT: usize = 100;
+/// First-seen joins kept per room.
+const ROOM_JOINS: usize = 512;
+/// Size of one rate bucket (ms).
+const BUCKET_MS: i64 = 10_000;
+
+/// One recent message of a user.
+#[derive(Debug, Clone)]
+pub struct Recent {
+    /// Event time.
+    pub at: i64,
+    /// `message_id`.
+    pub id: String,
+    /// Normalized text hash.
+    pub hash: u64,
+    /// Characters.
+    pub chars: usize,
+    /// Uppercase letters.
+    pub upper: usize,
+    /// Letters.
+    pub letters: usize,
+    /// Links to non-allowed domains.
+    pub foreign_links: u32,
+}
+
+/// A user's recent messages.
+#[derive(Debug, Default)]
+pub struct UserState {
+    recent: VecDeque<Recent>,
+    last_at: i64,
+}
+
+impl UserState {
+    /// Adds a message (oldest dropped past the cap).
+    pub fn push(&mut self, recent: Recent) {
+        if self.recent.len() >= USER_RECENT {
+            self.recent.pop_front();
+        }
+        self.last_at = self.last_at.max(recent.at);
+        self.recent.push_back(recent);
+    }
+
+    /// Marks the newest message as carrying a foreign link.
+    pub fn mark_foreign_link(&mut self, id: &str) {
+        if let Some(last) = self.recent.back_mut().filter(|r| r.id == id) {
+            last.foreign_links = 1;
+        }
+    }
+
+    /// Messages since `since` matching `pred`: count, evidence ids (newest
+    /// 50, oldest first) and the earliest time.
+    pub fn matching(
+        &self,
+        since: i64,
+        pred: impl Fn(&Recent) -> bool,
+    ) -> (usize, Vec<String>, i64) {
+        let found: Vec<&Recent> = self
+            .recent
+            .iter()
+            .filter(|r| r.at >= since && pred(r))
+            .collect();
+        let start = found.first().map_or(since, |r| r.at);
+        let ids = found
+            .iter()
+            .skip(found.len().saturating_sub(MAX_EVIDENCE))
+            .map(|r| r.id.clone())
+            .collect();
+        (found.len(), ids, start)
+    }
+}
+
+/// A room's activity.
+#[derive(Debug, Default)]
+pub struct RoomState {
+    bucket_start: i64,
+    bucket_count: u32,
+    bucket_ids: Vec<String>,
+    mean: f64,
+    var: f64,
+    buckets_seen: u32,
+    spiked: bool,
+    /// First-seen users who joined: (time, user).
+    joins: VecDeque<(i64, String)>,
+    /// What recently joined users posted: (time, user, text hash, id).
+    posts: VecDeque<(i64, String, u64, String)>,
+    last_at: i64,
+}
+
+impl RoomState {
+    /// Counts a message into the current 10 s bucket.
+    pub fn count(&mut self, at: i64, id: &str) {
+        let start = at - at.rem_euclid(BUCKET_MS);
+        if start > self.bucket_start {
+            self.roll(start);
+        }
+        self.bucket_count += 1;
+        if self.bucket_ids.len() < MAX_EVIDENCE {
+            self.bucket_ids.push(id.to_owned());
+        }
+        self.last_at = self.last_at.max(at);
+    }
+
+    fn roll(&mut self, start: i64) {
+        if self.bucket_start > 0 {
+            // Completed bucket, then the empty ones in between, into the EWMA.
+            let empty = ((start - self.bucket_start) / BUCKET_MS - 1).clamp(0, 60);
+            self.learn(self.bucket_count as f64);
+            for _ in 0..empty {
+                self.learn(0.0);
+            }
+        }
+        self.bucket_start = start;
+        self.bucket_count = 0;
+        self.bucket_ids.clear();
+        self.spiked = false;
+    }
+
+    fn learn(&mut self, x: f64) {
+        const ALPHA: f64 = 0.1;
+        if self.buckets_seen == 0 {
+            self.mean = x;
+            self.var = 0.0;
+        } else {
+            let diff = x - self.mean;
+            self.mean += ALPHA * diff;
+            self.var = (1.0 - ALPHA) * (self.var + ALPHA * diff * diff);
+        }
+        self.buckets_seen = self.buckets_seen.saturating_add(1);
+    }
+
+    /// A spike in the current bucket (once per bucket), after a minute of
+    /// history: (count, usual mean, evidence, bucket start).
+    pub fn spike(
+        &mut self,
+        sigmas: f64,
+        min: u32,
+        _alpha: f64,
+    ) -> Option<(u32, f64, Vec<String>, i64)> {
+        if self.spiked || self.buckets_seen < 6 || self.bucket_count < min {
+            return None;
+        }
+        let limit = self.mean + sigmas * self.var.sqrt().max(1.0);
+        if f64::from(self.bucket_count) <= limit {
+            return None;
+        }
+        self.spiked = true;
+        Some((
+            self.bucket_count,
+            self.mean,
+            self.bucket_ids.clone(),
+            self.bucket_start,
+        ))
+    }
+
+    /// A first-seen user joined.
+    pub fn joined(&mut self, at: i64, user: &str) {
+        if self.joins.len() >= ROOM_JOINS {
+            self.joins.pop_front();
+        }
+        self.joins.push_back((at, user.to_owned()));
+        self.last_at = self.last_at.max(at);
+    }
+
+    /// A user posted; kept only if the user joined recently as first-seen.
+    pub fn posted(&mut self, at: i64, user: &str, hash: u64, id: &str) {
+        if !self.joins.iter().any(|(_, u)| u == user) {
+            return;
+        }
+        if self.posts.len() >= ROOM_JOINS {
+            self.posts.pop_front();
+        }
+        self.posts
+            .push_back((at, user.to_owned(), hash, id.to_owned()));
+    }
+
+    /// A raid: at least `min_new` first-seen joins since `since`, and at
+    /// least `min_same` of those users posting text `hash`.
+    pub fn raid(
+        &mut self,
+        since: i64,
+        hash: u64,
+        min_new: u32,
+        min_same: u32,
+    ) -> Option<(usize, usize, Vec<String>, i64)> {
+        while self.joins.front().is_some_and(|(t, _)| *t < since) {
+            self.joins.pop_front();
+        }
+        while self.posts.front().is_some_and(|(t, ..)| *t < since) {
+            self.posts.pop_front();
+        }
+        if self.joins.len() < min_new as usize {
+            return None;
+        }
+        // The burst: among the latest posts of first-seen joiners, enough
+        // distinct users with this same text. (Right after a restart every
+        // regular is first-seen; they say many different things.)
+        let burst = 4 * min_same as usize;
+        let mut users: Vec<&str> = self
+            .posts
+            .iter()
+            .rev()
+            .take(burst)
+            .filter(|(_, _, h, _)| *h == hash)
+            .map(|(_, u, ..)| u.as_str())
+            .collect();
+        users.sort_unstable();
+        users.dedup();
+        if users.len() < min_same as usize {
+            return None;
+        }
+        let same: Vec<&(i64, String, u64, String)> = self
+            .posts
+            .iter()
+            .filter(|(_, _, h, _)| *h == hash)
+            .collect();
+        let start = self.joins.front().map_or(since, |(t, _)| *t);
+        let ids = same
+            .iter()
+            .skip(same.len().saturating_sub(MAX_EVIDENCE))
+            .map(|(.., id)| id.clone())
+            .collect();
+        Some((self.joins.len(), same.len(), ids, start))
+    }
+}
+
+/// Sizes for the state metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateSizes {
+    /// Users tracked.
+    pub users: usize,
+    /// Rooms tracked.
+    pub rooms: usize,
+    /// First-seen set entries.
+    pub seen_users: usize,
+    /// Cross-room copies tracked.
+    pub copies: usize,
+}
+
+/// One partition's users and rooms.
+#[derive(Debug)]
+pub struct PartitionState {
+    users: FastMap<String, UserState>,
+    rooms: FastMap<String, RoomState>,
+    max_users: usize,
+    clock: i64,
+}
+
+impl PartitionState {
+    /// Empty state holding at most `max_users` users (and as many rooms).
+    pub fn new(max_users: usize) -> Self {
+        PartitionState {
+            users: FastMap::default(),
+            rooms: FastMap::default(),
+            max_users: max_users.max(16),
+            clock: 0,
+        }
+    }
+
+    /// A user's state (created if new).
+    pub fn user(&mut self, key: &str, at: i64) -> &mut UserState {
+        self.clock = self.clock.max(at);
+        if !self.users.contains_key(key) {
+            if self.users.len() >= self.max_users {
+                self.prune(true);
+            }
+            self.users.insert(key.to_owned(), UserState::default());
+        }
+        self.users.entry(key.to_owned()).or_default()
+    }
+
+    /// A room's state (created if new).
+    pub fn room(&mut self, room: &str, at: i64) -> &mut RoomState {
+        self.clock = self.clock.max(at);
+        if !self.rooms.contains_key(room) {
+            if self.rooms.len() >= self.max_users {
+                self.prune(true);
+            }
+            self.rooms.insert(room.to_owned(), RoomState::default());
+        }
+        self.rooms.entry(room.to_owned()).or_default()
+    }
+
+    /// Drops users and rooms idle past the longest window (all but the
+    /// most recent half when `hard`).
+    pub fn prune(&mut self, hard: bool) {
+        let mut horizon = self.clock - MAX_WINDOW.as_millis() as i64;
+        if hard {
+            // Keep the more recently active half.
+            let mut times: Vec<i64> = self.users.values().map(|u| u.last_at).collect();
+            times.sort_unstable();
+            horizon = horizon.max(times.get(times.len() / 2).copied().unwrap_or(horizon));
+        }
+        self.users.retain(|_, u| u.last_at > horizon);
+        self.rooms.retain(|_, r| r.last_at > horizon);
+    }
+
+    /// Users and rooms held.
+    pub fn sizes(&self) -> (usize, usize) {
+        (self.users.len(), self.rooms.len())
+    }
+}
+
+/// The same text seen from several users and rooms.
+#[derive(Debug, Default)]
+pub struct SpamTrack {
+    /// First time.
+    pub first_at: i64,
+    /// Last time.
+    pub last_at: i64,
+    /// Distinct users (capped).
+    pub users: Vec<String>,
+    /// Distinct rooms (capped).
+    pub rooms: Vec<String>,
+    /// Evidence.
+    pub ids: Vec<String>,
+}
+
+impl SpamTrack {
+    /// Adds one copy.
+    pub fn add(&mut self, at: i64, user: &str, room: &str, id: &str) {
+        if self.first_at == 0 {
+            self.first_at = at;
+        }
+        self.last_at = self.last_at.max(at);
+        if self.users.len() < 64 && !self.users.iter().any(|u| u == user) {
+            self.users.push(user.to_owned());
+        }
+        if self.rooms.len() < 64 && !self.rooms.iter().any(|r| r == room) {
+            self.rooms.push(room.to_owned());
+        }
+        if self.ids.len() < MAX_EVIDENCE {
+            self.ids.push(id.to_owned());
+        }
+    }
+}
+
+/// Process-wide state: who has been seen, and cross-room copies.
+#[derive(Debug)]
+pub struct GlobalState {
+    seen: FastMap<u64, i64>,
+    copies: FastMap<u64, SpamTrack>,
+    max_seen: usize,
+    clock: i64,
+}
+
+impl GlobalState {
+    /// Remembering at most `max_seen` users.
+    pub fn new(max_seen: usize) -> Self {
+        GlobalState {
+            seen: FastMap::default(),
+            copies: FastMap::default(),
+            max_seen: max_seen.max(1024),
+            clock: 0,
+        }
+    }
+
+    /// Records that a user was active; true if never seen before.
+    pub fn observe_user(&mut self, game: &str, user: &str, at: i64) -> bool {
+        use std::hash::BuildHasher;
+        self.clock = self.clock.max(at);
+        let key = foldhash::fast::FixedState::with_seed(7).hash_one((game, user));
+        if self.seen.len() >= self.max_seen && !self.seen.contains_key(&key) {
+            // Forget the least recently active half.
+            let mut times: Vec<i64> = self.seen.values().copied().collect();
+            times.sort_unstable();
+            let horizon = times.get(times.len() / 2).copied().unwrap_or(0);
+            self.seen.retain(|_, t| *t > horizon);
+        }
+        self.seen.insert(key, at).is_none()
+    }
+
+    /// The copy track of text `hash` in `game`, restarted if older than `since`.
+    pub fn copy(&mut self, game: &str, hash: u64, since: i64) -> &mut SpamTrack {
+        use std::hash::BuildHasher;
+        let key = foldhash::fast::FixedState::with_seed(11).hash_one((game, hash));
+        let track = self.copies.entry(key).or_default();
+        if track.last_at < since {
+            *track = SpamTrack::default();
+        }
+        track
+    }
+
+    /// Drops copy tracks idle past the longest window.
+    pub fn prune(&mut self) {
+        let horizon = self.clock - MAX_WINDOW.as_millis() as i64;
+        self.copies.retain(|_, t| t.last_at > horizon);
+    }
+
+    /// First-seen entries and copy tracks held.
+    pub fn sizes(&self) -> (usize, usize) {
+        (self.seen.len(), self.copies.len())
+    }
+}

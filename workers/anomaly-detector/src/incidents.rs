@@ -1,0 +1,179 @@
+//! Incidents: hits of one rule on one key (user, room, game or copied
+//! text) fold into one open incident. An incident is alerted once, when it
+//! opens; later evidence folds into it (an update with the same `alert_id`
+//! is published at most every few seconds while evidence grows, so
+//! moderators see it); it is resolved after `cooldown` without new
+//! evidence, and only then can the same key alert again.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use parley_shared::GameMessage;
+use serde::Serialize;
+
+use crate::detect::{Hit, MAX_EVIDENCE};
+use crate::rules::{Rule, Scope};
+
+/// Alert v1 (INTERFACES.md).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    /// Schema version.
+    pub v: u32,
+    /// Stable id of the incident.
+    pub alert_id: String,
+    /// Rule name.
+    pub rule: String,
+    /// Category.
+    pub category: &'static str,
+    /// Severity.
+    pub severity: &'static str,
+    /// Game.
+    pub game_id: String,
+    /// Room (of the message that opened the incident).
+    pub room_id: String,
+    /// User, absent for room-wide alerts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// Evidence, at most 50.
+    pub message_ids: Vec<String>,
+    /// Earliest evidence time (ms).
+    pub window_start: i64,
+    /// Latest evidence time (ms).
+    pub window_end: i64,
+    /// When detected (ms).
+    pub detected_at: i64,
+    /// How far past the threshold.
+    pub score: f64,
+    /// One human sentence.
+    pub summary: String,
+}
+
+/// One open incident.
+#[derive(Debug, Clone)]
+struct Incident {
+    alert: Alert,
+    last_evidence: Instant,
+    cooldown: Duration,
+    /// Evidence arrived since the alert was last published.
+    changed: bool,
+    last_published: Instant,
+}
+
+/// Evidence kept from the start of an incident when it outgrows 50 ids
+/// (the rest are the most recent).
+const FIRST_EVIDENCE: usize = 10;
+
+/// Every open incident of the process.
+#[derive(Debug, Default)]
+pub struct Incidents {
+    open: HashMap<String, Incident>,
+}
+
+/// Namespace of alert ids.
+const ALERT_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x7061_726c_6579_2d61_6c65_7274_2d76_3100);
+
+impl Incidents {
+    /// Folds a hit into its incident; returns the alert when it opens one.
+    pub fn observe(
+        &mut self,
+        key: &str,
+        rule: &Rule,
+        hit: &Hit,
+        message: &GameMessage,
+        now_ms: i64,
+        wall: Instant,
+    ) -> Option<Alert> {
+        if let Some(incident) = self.open.get_mut(key) {
+            let alert = &mut incident.alert;
+            for id in &hit.evidence {
+                if alert.message_ids.contains(id) {
+                    continue;
+                }
+                if alert.message_ids.len() >= MAX_EVIDENCE {
+                    alert.message_ids.remove(FIRST_EVIDENCE);
+                }
+                alert.message_ids.push(id.clone());
+                incident.changed = true;
+            }
+            alert.window_end = alert.window_end.max(message.sent_at.min(now_ms));
+            alert.score = alert.score.max(hit.score);
+            alert.summary.clone_from(&hit.summary);
+            incident.last_evidence = wall;
+            return None;
+        }
+        let first = hit.evidence.first().map_or("", String::as_str);
+        let alert_id =
+            uuid::Uuid::new_v5(&ALERT_NAMESPACE, format!("{key}|{first}").as_bytes()).to_string();
+        let alert = Alert {
+            v: 1,
+            alert_id,
+            rule: rule.name.clone(),
+            category: rule.category.as_str(),
+            severity: rule.severity.as_str(),
+            game_id: message.game_id.clone(),
+            room_id: message.room_id.clone(),
+            user_id: matches!(rule.scope, Scope::User).then(|| message.user_id.clone()),
+            message_ids: hit.evidence.iter().take(MAX_EVIDENCE).cloned().collect(),
+            window_start: hit.window_start,
+            window_end: message.sent_at.min(now_ms),
+            detected_at: now_ms,
+            score: hit.score,
+            summary: hit.summary.clone(),
+        };
+        self.open.insert(
+            key.to_owned(),
+            Incident {
+                alert: alert.clone(),
+                last_evidence: wall,
+                cooldown: rule.cooldown,
+                changed: false,
+                last_published: wall,
+            },
+        );
+        Some(alert)
+    }
+
+    /// Removes and returns incidents quiet for their cooldown at `wall`.
+    pub fn resolve_quiet(&mut self, wall: Instant) -> Vec<Alert> {
+        let mut resolved = Vec::new();
+        self.open.retain(|_, incident| {
+            let quiet = wall.saturating_duration_since(incident.last_evidence) >= incident.cooldown;
+            if quiet {
+                resolved.push(incident.alert.clone());
+            }
+            !quiet
+        });
+        resolved
+    }
+
+    /// Incidents whose evidence grew since they were last published, at
+    /// most once per `every`: their updated alerts (same `alert_id`).
+    pub fn due_updates(&mut self, wall: Instant, every: Duration) -> Vec<Alert> {
+        let mut due = Vec::new();
+        for incident in self.open.values_mut() {
+            if incident.changed && wall.saturating_duration_since(incident.last_published) >= every
+            {
+                incident.changed = false;
+                incident.last_published = wall;
+                due.push(incident.alert.clone());
+            }
+        }
+        due
+    }
+
+    /// The open incidents' alerts (latest evidence folded in).
+    pub fn active(&self) -> Vec<Alert> {
+        self.open.values().map(|i| i.alert.clone()).collect()
+    }
+
+    /// Open incidents.
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Whether none is open.
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+}

@@ -1,0 +1,296 @@
+//! The detector step: normalize, evaluate every rule, fold hits into
+//! incidents, and send a new incident's alert before committing the
+//! message that opened it (Pending until Kafka acknowledged the alert).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use parley_shared::metrics::now_ms;
+use parley_shared::runtime::{Acks, Completion, Envelope, Pipeline, PipelineContext, Progress};
+use parley_shared::GameMessage;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::detect::{evaluate, incident_key, GlobalState, Hit, PartitionState};
+use crate::incidents::{Alert, Incidents};
+use crate::metrics::DetectorMetrics;
+use crate::rules::RuleSet;
+use crate::sinks::{AmEvent, KafkaAlerts};
+use crate::text::normalize::normalize;
+
+/// The rules in force, swapped whole on reload.
+#[derive(Debug)]
+pub struct ActiveRules {
+    rules: RwLock<Arc<RuleSet>>,
+    generation: AtomicU64,
+}
+
+impl ActiveRules {
+    /// Starts with `rules`.
+    pub fn new(rules: RuleSet) -> Self {
+        ActiveRules {
+            rules: RwLock::new(Arc::new(rules)),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// Replaces the rules (state is kept).
+    pub fn replace(&self, rules: RuleSet) {
+        *self.rules.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rules);
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// The rules now.
+    pub fn current(&self) -> Arc<RuleSet> {
+        Arc::clone(&self.rules.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+}
+
+/// What every consumer of the process shares.
+#[derive(Clone)]
+pub struct Shared {
+    /// Rules in force.
+    pub rules: Arc<ActiveRules>,
+    /// First-seen users, cross-room copies.
+    pub global: Arc<Mutex<GlobalState>>,
+    /// Open incidents.
+    pub incidents: Arc<Mutex<Incidents>>,
+    /// The alert topic.
+    pub kafka: KafkaAlerts,
+    /// Alertmanager inbox, when configured.
+    pub alertmanager: Option<UnboundedSender<AmEvent>>,
+    /// Metrics.
+    pub metrics: DetectorMetrics,
+    /// Per-partition user cap.
+    pub max_users: usize,
+    /// Games with their own `game` label on alert counts.
+    pub games: Arc<Mutex<std::collections::HashSet<String>>>,
+}
+
+/// Least time between two updates of one incident's alert.
+const UPDATE_EVERY: Duration = Duration::from_secs(5);
+
+/// Games with their own label on `parley_anomaly_alerts_total`.
+const MAX_GAME_LABELS: usize = 50;
+
+/// One consumer's detector.
+pub struct DetectorPipeline {
+    shared: Shared,
+    rules: Arc<RuleSet>,
+    generation: u64,
+    partitions: HashMap<i32, PartitionState>,
+    acks: Acks,
+    stopping: Arc<AtomicBool>,
+    runtime: tokio::runtime::Handle,
+    hits: Vec<Hit>,
+    evaluated: u32,
+    last_tick: Instant,
+}
+
+impl DetectorPipeline {
+    /// A detector for one consumer.
+    pub fn new(shared: Shared, context: &PipelineContext) -> Self {
+        DetectorPipeline {
+            rules: shared.rules.current(),
+            generation: shared.rules.generation(),
+            shared,
+            partitions: HashMap::new(),
+            acks: context.acks.clone(),
+            stopping: Arc::clone(&context.stopping),
+            runtime: context.runtime.clone(),
+            hits: Vec::new(),
+            evaluated: 0,
+            last_tick: Instant::now(),
+        }
+    }
+
+    fn game_label(&self, game: &str) -> String {
+        let mut games = self.shared.games.lock().unwrap_or_else(|p| p.into_inner());
+        if games.contains(game) || (games.len() < MAX_GAME_LABELS && games.insert(game.to_owned()))
+        {
+            game.to_owned()
+        } else {
+            "other".to_owned()
+        }
+    }
+
+    /// Sends the alerts, then marks the record durable; retried until the
+    /// broker takes them or the worker stops (the record is then read again).
+    fn deliver(&self, alerts: Vec<Alert>, record: Completion) {
+        let kafka = self.shared.kafka.clone();
+        let metrics = self.shared.metrics.clone();
+        let acks = self.acks.clone();
+        let stopping = Arc::clone(&self.stopping);
+        self.runtime.spawn(async move {
+            for alert in &alerts {
+                loop {
+                    match kafka.send(alert).await {
+                        Ok(()) => {
+                            metrics.sends.with_label_values(&["kafka", "ok"]).inc();
+                            break;
+                        }
+                        Err(e) => {
+                            metrics.sends.with_label_values(&["kafka", "error"]).inc();
+                            tracing::warn!(error = %e, alert_id = %alert.alert_id, "alert not delivered; retrying");
+                            if stopping.load(Ordering::Relaxed) {
+                                return;
+                            }
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                }
+            }
+            acks.done(record);
+        });
+    }
+}
+
+impl Pipeline for DetectorPipeline {
+    type Item = GameMessage;
+
+    fn submit(&mut self, record: Envelope<GameMessage>) -> Result<Progress, Envelope<GameMessage>> {
+        if self.shared.rules.generation() != self.generation {
+            self.generation = self.shared.rules.generation();
+            self.rules = self.shared.rules.current();
+        }
+        let now = now_ms();
+        let message = &record.value;
+        let max_users = self.shared.max_users;
+        let state = self
+            .partitions
+            .entry(record.partition)
+            .or_insert_with(|| PartitionState::new(max_users));
+        self.evaluated = self.evaluated.wrapping_add(1);
+        let timed = self.evaluated.is_multiple_of(64).then(Instant::now);
+        let norm = normalize(&message.content);
+        self.hits.clear();
+        evaluate(
+            &self.rules,
+            state,
+            &self.shared.global,
+            message,
+            &norm,
+            now,
+            &mut self.hits,
+        );
+        if let Some(started) = timed {
+            self.shared
+                .metrics
+                .eval
+                .observe(started.elapsed().as_secs_f64());
+        }
+        if self.hits.is_empty() {
+            return Ok(Progress::Done);
+        }
+        let wall = Instant::now();
+        let mut alerts = Vec::new();
+        {
+            let mut incidents = self
+                .shared
+                .incidents
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            for hit in &self.hits {
+                let rule = &self.rules.rules[hit.rule];
+                self.shared
+                    .metrics
+                    .hits
+                    .with_label_values(&[&rule.name, rule.severity.as_str()])
+                    .inc();
+                let key = incident_key(&self.rules, hit, message);
+                if let Some(alert) = incidents.observe(&key, rule, hit, message, now, wall) {
+                    alerts.push(alert);
+                }
+            }
+        }
+        for alert in &alerts {
+            let game = self.game_label(&alert.game_id);
+            self.shared
+                .metrics
+                .alerts
+                .with_label_values(&[alert.category, alert.severity, &game])
+                .inc();
+            tracing::info!(alert_id = %alert.alert_id, rule = %alert.rule, room = %alert.room_id, partition = record.partition, offset = record.offset, "{}", alert.summary);
+            if let Some(am) = &self.shared.alertmanager {
+                let _ = am.send(AmEvent::Fire(alert.clone()));
+            }
+        }
+        if alerts.is_empty() {
+            return Ok(Progress::Done);
+        }
+        self.deliver(
+            alerts,
+            Completion {
+                tag: 0,
+                partition: record.partition,
+                epoch: record.epoch,
+                offsets: vec![record.offset],
+            },
+        );
+        Ok(Progress::Pending)
+    }
+
+    fn tick(&mut self, now: Instant) {
+        if now.duration_since(self.last_tick) < Duration::from_secs(1) {
+            return;
+        }
+        self.last_tick = now;
+        let resolved = self
+            .shared
+            .incidents
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .resolve_quiet(now);
+        let updates = self
+            .shared
+            .incidents
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .due_updates(now, UPDATE_EVERY);
+        for alert in updates {
+            if let Some(am) = &self.shared.alertmanager {
+                let _ = am.send(AmEvent::Fire(alert.clone()));
+            }
+            let kafka = self.shared.kafka.clone();
+            let metrics = self.shared.metrics.clone();
+            // Updates are best effort: the alert that opened the incident
+            // is already durable.
+            self.runtime.spawn(async move {
+                let result = if kafka.send(&alert).await.is_ok() {
+                    "ok"
+                } else {
+                    "error"
+                };
+                metrics.sends.with_label_values(&["kafka", result]).inc();
+            });
+        }
+        for alert in resolved {
+            tracing::info!(alert_id = %alert.alert_id, rule = %alert.rule, "incident resolved");
+            if let Some(am) = &self.shared.alertmanager {
+                let _ = am.send(AmEvent::Resolve(alert));
+            }
+        }
+        for state in self.partitions.values_mut() {
+            state.prune(false);
+        }
+    }
+
+    fn assigned(&mut self, partitions: &[i32]) -> Vec<(i32, i64)> {
+        for &p in partitions {
+            self.partitions
+                .insert(p, PartitionState::new(self.shared.max_users));
+        }
+        Vec::new()
+    }
+
+    fn revoked(&mut self, partitions: &[i32]) {
+        for p in partitions {
+            self.partitions.remove(p);
+        }
+    }
+}

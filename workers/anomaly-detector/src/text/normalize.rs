@@ -1,0 +1,601 @@
+//! Normalization of chat text before matching: one pass that undoes the
+//! usual ways of dodging a word filter (case, fullwidth and styled letters,
+//! accents, look-alike letters from other scripts, leetspeak, invisible
+//! characters, stretched letters, spacing). Pure and allocation-light: it
+//! runs on every message.
+//!
+//! Steps, in order:
+//! 1. (non-ASCII text only) drop invisible and bidi control characters,
+//!    apply compatibility decomposition (NFKD: fullwidth, math-styled and
+//!    circled letters become plain ones), drop Latin/Greek/Cyrillic
+//!    combining marks (é → e, Zalgo), lowercase, map homoglyphs to Latin.
+//!    Hangul and other scripts stay as decomposed; rules see them the same way.
+//! 2. Per word (letters, digits and `@ $ !`): if the word has a letter,
+//!    leetspeak digits and `$` become letters, `@ !` too when inside the
+//!    word (so `@name` and `idiot!` keep their meaning). Runs of 3+ identical
+//!    letters are cut to 2; whitespace runs become one space; control
+//!    characters go; other punctuation stays as a word separator.
+//! 3. `squeezed`: letters and digits only, runs of one letter cut to one.
+
+use unicode_normalization::char::decompose_compatible;
+
+/// A message's text in the forms the rules match on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Normalized {
+    /// Case-folded, compatibility-normalized, homoglyph- and leet-mapped text; words kept apart.
+    pub folded: String,
+    /// `folded` with only letters and digits, each run of one letter cut to one.
+    pub squeezed: String,
+    /// Alphabetic characters in the original text.
+    pub letters: usize,
+    /// Uppercase characters in the original text.
+    pub upper: usize,
+}
+
+/// Normalizes one message's text.
+pub fn normalize(text: &str) -> Normalized {
+    let mut out = Normalized::default();
+    normalize_into(text, &mut out);
+    out
+}
+
+/// Normalizes into `out`, reusing its buffers (no allocation once they are big enough).
+pub fn normalize_into(text: &str, out: &mut Normalized) {
+    if text.is_ascii() {
+        // Bytes in, ASCII bytes out: the same steps as below, without decoding.
+        let mut folded = std::mem::take(&mut out.folded).into_bytes();
+        let mut squeezed = std::mem::take(&mut out.squeezed).into_bytes();
+        (out.letters, out.upper) = fold_ascii(text.as_bytes(), &mut folded);
+        squeeze_ascii(&folded, &mut squeezed);
+        out.folded = ascii_string(folded);
+        out.squeezed = ascii_string(squeezed);
+    } else {
+        normalize_chars(text, out);
+    }
+}
+
+/// The general path, for any text.
+fn normalize_chars(text: &str, out: &mut Normalized) {
+    let (mut letters, mut upper) = (0, 0);
+    for c in text.chars() {
+        letters += usize::from(c.is_alphabetic());
+        upper += usize::from(c.is_uppercase());
+    }
+    out.letters = letters;
+    out.upper = upper;
+    out.folded.clear();
+    out.squeezed.clear();
+    // `squeezed` serves as scratch for the mapped characters.
+    map_chars(text, &mut out.squeezed);
+    fold_words(&out.squeezed, &mut out.folded);
+    out.squeezed.clear();
+    squeeze(&out.folded, &mut out.squeezed);
+}
+
+/// Turns bytes known to be ASCII back into a `String` (no copy).
+fn ascii_string(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+// Byte classes for the ASCII path (a table keeps the loop nearly branch-free).
+const WORD: u8 = 1;
+const ALPHA: u8 = 2;
+const UPPER: u8 = 4;
+const LEET: u8 = 8;
+const SPACE: u8 = 16;
+const CONTROL: u8 = 32;
+const ALNUM: u8 = 64;
+
+const CLASS: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        let mut k = 0;
+        if c.is_ascii_alphanumeric() || c == b'@' || c == b'$' || c == b'!' {
+            k |= WORD;
+        }
+        if c.is_ascii_alphanumeric() {
+            k |= ALNUM;
+        }
+        if c.is_ascii_alphabetic() {
+            k |= ALPHA;
+        }
+        if c.is_ascii_uppercase() {
+            k |= UPPER;
+        }
+        if matches!(
+            c,
+            b'0' | b'1' | b'3' | b'4' | b'5' | b'7' | b'$' | b'@' | b'!'
+        ) {
+            k |= LEET;
+        }
+        if matches!(c, b'\t'..=b'\r' | b' ') {
+            k |= SPACE;
+        } else if c.is_ascii_control() {
+            k |= CONTROL;
+        }
+        t[b] = k;
+        b += 1;
+    }
+    t
+};
+
+fn class(b: u8) -> u8 {
+    CLASS[usize::from(b & 0x7f)]
+}
+
+/// Step 2 for ASCII text; returns (letters, uppercase) of the input.
+/// A branch-free pass lowercases and collapses spaces; the words of the
+/// rarer message with leetspeak or a stretched letter are then fixed up.
+fn fold_ascii(src: &[u8], out: &mut Vec<u8>) -> (usize, usize) {
+    // Output is never longer than the input.
+    out.clear();
+    out.resize(src.len(), 0);
+    let (mut letters, mut upper) = (0, 0);
+    let mut n = 0;
+    let mut last_space = true;
+    let (mut leet, mut stretched) = (false, false);
+    let (mut p1, mut p2) = (0u8, 0u8);
+    for &b in src {
+        let k = class(b);
+        letters += usize::from(k & ALPHA != 0);
+        upper += usize::from(k & UPPER != 0);
+        let space = k & SPACE != 0;
+        let c = if space { b' ' } else { b.to_ascii_lowercase() };
+        // Controls go like invisible characters; spaces only after a non-space.
+        let keep = k & CONTROL == 0 && !(space && last_space);
+        out[n] = c;
+        n += usize::from(keep);
+        if keep {
+            last_space = space;
+            leet |= k & LEET != 0;
+            stretched |= c == p1 && c == p2 && k & ALPHA != 0;
+            (p2, p1) = (p1, c);
+        }
+    }
+    if n > 0 && out[n - 1] == b' ' {
+        n -= 1;
+    }
+    if leet || stretched {
+        n = fix_words(&mut out[..n]);
+    }
+    out.truncate(n);
+    (letters, upper)
+}
+
+/// Leet-maps words that hold a letter and cuts letter runs to 2, in place; returns the new length.
+fn fix_words(buf: &mut [u8]) -> usize {
+    let (mut r, mut w) = (0, 0);
+    let (mut p1, mut p2) = (0u8, 0u8);
+    while r < buf.len() {
+        let end = if class(buf[r]) & WORD != 0 {
+            let end = buf[r..]
+                .iter()
+                .position(|&c| class(c) & WORD == 0)
+                .map_or(buf.len(), |p| r + p);
+            leet_word(&mut buf[r..end]);
+            end
+        } else {
+            r + 1
+        };
+        for i in r..end {
+            let c = buf[i];
+            if c == p1 && c == p2 && c.is_ascii_alphabetic() {
+                continue;
+            }
+            (p2, p1) = (p1, c);
+            buf[w] = c;
+            w += 1;
+        }
+        r = end;
+    }
+    w
+}
+
+/// Leetspeak of one word, if it holds a letter ("1d10t" yes, "100" no).
+fn leet_word(word: &mut [u8]) {
+    if !word.iter().any(u8::is_ascii_alphabetic) {
+        return;
+    }
+    let first = word
+        .iter()
+        .position(|&c| c != b'@' && c != b'!')
+        .unwrap_or(0);
+    let last = word
+        .iter()
+        .rposition(|&c| c != b'@' && c != b'!')
+        .unwrap_or(0);
+    for (i, c) in word.iter_mut().enumerate() {
+        let inside = i > first && i < last;
+        *c = match *c {
+            b'0' => b'o',
+            b'1' => b'i',
+            b'3' => b'e',
+            b'4' => b'a',
+            b'5' | b'$' => b's',
+            b'7' => b't',
+            b'@' if inside => b'a',
+            b'!' if inside => b'i',
+            other => other,
+        };
+    }
+}
+
+/// Step 3 for ASCII: letters and digits, each letter run cut to one.
+fn squeeze_ascii(folded: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    out.resize(folded.len(), 0);
+    let mut n = 0;
+    let mut prev = 0u8;
+    for &c in folded {
+        let k = class(c);
+        let alnum = k & ALNUM != 0;
+        let repeat = c == prev && k & ALPHA != 0;
+        out[n] = c;
+        n += usize::from(alnum && !repeat);
+        if alnum {
+            prev = c;
+        }
+    }
+    out.truncate(n);
+}
+
+/// Step 1: per-character mapping of non-ASCII text (ASCII passes as is).
+fn map_chars(text: &str, out: &mut String) {
+    for c in text.chars() {
+        if c.is_control() && !c.is_whitespace() {
+        } else if c.is_ascii() {
+            out.push(c);
+        } else if is_invisible(c) {
+        } else if let Some(latin) = homoglyph(c) {
+            out.push(latin);
+        } else {
+            decompose_compatible(c, |d| push_decomposed(d, out));
+        }
+    }
+}
+
+fn push_decomposed(d: char, out: &mut String) {
+    if d.is_ascii() {
+        out.push(d.to_ascii_lowercase());
+    } else if is_strippable_mark(d) || is_invisible(d) {
+    } else if let Some(latin) = homoglyph(d) {
+        out.push(latin);
+    } else {
+        for l in d.to_lowercase() {
+            if l.is_ascii() {
+                out.push(l);
+            } else if !is_strippable_mark(l) {
+                out.push(homoglyph(l).unwrap_or(l));
+            }
+        }
+    }
+}
+
+/// Step 2: leetspeak per word, stretched letters, spaces.
+fn fold_words(src: &str, out: &mut String) {
+    let mut state = Emit::default();
+    let mut rest = src;
+    while let Some(c) = rest.chars().next() {
+        if is_word_char(c) {
+            let end = rest
+                .find(|ch: char| !is_word_char(ch))
+                .unwrap_or(rest.len());
+            fold_word(&rest[..end], out, &mut state);
+            rest = &rest[end..];
+        } else {
+            rest = &rest[c.len_utf8()..];
+            if c.is_whitespace() || c == '\u{2800}' {
+                state.pending_space = true;
+            } else if !c.is_control() {
+                state.push(c, out);
+            }
+        }
+    }
+}
+
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, '@' | '$' | '!')
+}
+
+/// One word: leet mapping only when it holds a letter ("1d10t" yes, "100" no).
+fn fold_word(word: &str, out: &mut String, state: &mut Emit) {
+    let mut has_letter = false;
+    let (mut first, mut last) = (usize::MAX, 0);
+    for (i, c) in word.char_indices() {
+        has_letter |= c.is_alphabetic();
+        // `$` anchors too, so the mapping is the same on a second pass.
+        if c != '@' && c != '!' {
+            first = first.min(i);
+            last = i;
+        }
+    }
+    for (i, c) in word.char_indices() {
+        let c = c.to_ascii_lowercase();
+        let mapped = if has_letter {
+            let inside = i > first && i < last;
+            match c {
+                '0' => 'o',
+                '1' => 'i',
+                '3' => 'e',
+                '4' => 'a',
+                '5' | '$' => 's',
+                '7' => 't',
+                '@' if inside => 'a',
+                '!' if inside => 'i',
+                other => other,
+            }
+        } else {
+            c
+        };
+        state.push(mapped, out);
+    }
+}
+
+/// Output state: a pending space and the current letter run.
+#[derive(Default)]
+struct Emit {
+    pending_space: bool,
+    prev: char,
+    run: u8,
+}
+
+impl Emit {
+    fn push(&mut self, c: char, out: &mut String) {
+        if self.pending_space {
+            self.pending_space = false;
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            self.prev = ' ';
+        }
+        if c.is_alphabetic() {
+            if c == self.prev {
+                if self.run >= 2 {
+                    return;
+                }
+                self.run += 1;
+            } else {
+                self.prev = c;
+                self.run = 1;
+            }
+        } else {
+            self.prev = c;
+            self.run = 0;
+        }
+        out.push(c);
+    }
+}
+
+/// Step 3: letters and digits only, runs of a letter cut to one.
+fn squeeze(folded: &str, out: &mut String) {
+    let mut prev = '\0';
+    for c in folded.chars() {
+        if c.is_alphanumeric() {
+            if c == prev && c.is_alphabetic() {
+                continue;
+            }
+            out.push(c);
+            prev = c;
+        }
+    }
+}
+
+/// Zero-width, bidi control, filler and tag characters (Default_Ignorable).
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}'
+        | '\u{17B4}' | '\u{17B5}' | '\u{180B}'..='\u{180F}'
+        | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}'
+        | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF0}'..='\u{FFFB}'
+        | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// Combining marks over Latin, Greek and Cyrillic letters (accents, Zalgo);
+/// marks that carry meaning in other scripts (Indic vowel signs…) stay.
+fn is_strippable_mark(c: char) -> bool {
+    matches!(c,
+        '\u{0300}'..='\u{036F}' | '\u{0483}'..='\u{0489}' | '\u{1AB0}'..='\u{1AFF}'
+        | '\u{1DC0}'..='\u{1DFF}' | '\u{20D0}'..='\u{20FF}' | '\u{FE20}'..='\u{FE2F}')
+}
+
+/// Letters from other scripts (and styled Latin) that read as a Latin letter.
+fn homoglyph(c: char) -> Option<char> {
+    Some(match c {
+        // Cyrillic
+        'А' | 'а' => 'a',
+        'В' | 'в' | 'Ь' | 'ь' => 'b',
+        'Е' | 'е' => 'e',
+        'К' | 'к' => 'k',
+        'М' | 'м' => 'm',
+        'Н' | 'н' | 'Һ' | 'һ' => 'h',
+        'О' | 'о' => 'o',
+        'Р' | 'р' => 'p',
+        'С' | 'с' => 'c',
+        'Т' | 'т' => 't',
+        'У' | 'у' | 'Ү' | 'ү' => 'y',
+        'Х' | 'х' => 'x',
+        'Ѕ' | 'ѕ' => 's',
+        'І' | 'і' => 'i',
+        'Ј' | 'ј' => 'j',
+        'Ԁ' | 'ԁ' => 'd',
+        'Ԛ' | 'ԛ' => 'q',
+        'Ԝ' | 'ԝ' => 'w',
+        'Ӏ' | 'ӏ' => 'l',
+        'Ѵ' | 'ѵ' => 'v',
+        'п' => 'n',
+        'ғ' => 'f',
+        // Greek
+        'Α' | 'α' => 'a',
+        'Β' | 'β' => 'b',
+        'Ε' | 'ε' => 'e',
+        'Ζ' => 'z',
+        'Η' => 'h',
+        'η' => 'n',
+        'Ι' | 'ι' => 'i',
+        'Κ' | 'κ' => 'k',
+        'Μ' => 'm',
+        'μ' | 'υ' => 'u',
+        'Ν' => 'n',
+        'ν' => 'v',
+        'Ο' | 'ο' => 'o',
+        'Ρ' | 'ρ' => 'p',
+        'Τ' | 'τ' => 't',
+        'Υ' | 'γ' => 'y',
+        'Χ' | 'χ' => 'x',
+        'ω' => 'w',
+        'ϲ' | 'Ϲ' => 'c',
+        'ϳ' => 'j',
+        // Armenian
+        'օ' => 'o',
+        'ս' => 'u',
+        'հ' => 'h',
+        'ո' => 'n',
+        'ց' => 'g',
+        // Latin small capitals and other variants without a decomposition
+        'ı' | 'ɩ' | 'ɪ' => 'i',
+        'ȷ' | 'ᴊ' => 'j',
+        'ɑ' | 'ᴀ' => 'a',
+        'ɡ' | 'ɢ' => 'g',
+        'ʟ' | 'ł' => 'l',
+        'ʙ' => 'b',
+        'ᴄ' => 'c',
+        'ᴅ' | 'đ' => 'd',
+        'ᴇ' => 'e',
+        'ƒ' => 'f',
+        'ʜ' | 'ħ' => 'h',
+        'ᴋ' => 'k',
+        'ᴍ' => 'm',
+        'ɴ' => 'n',
+        'ᴏ' | 'ø' => 'o',
+        'ᴘ' => 'p',
+        'ʀ' => 'r',
+        'ꜱ' => 's',
+        'ᴛ' | 'ŧ' => 't',
+        'ᴜ' => 'u',
+        'ᴠ' => 'v',
+        'ᴡ' => 'w',
+        'ʏ' => 'y',
+        'ᴢ' => 'z',
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn folded(s: &str) -> String {
+        normalize(s).folded
+    }
+
+    #[test]
+    fn ascii_case_and_spaces() {
+        assert_eq!(folded("  Nice   SHOT\t\n mate "), "nice shot mate");
+        let n = normalize("GG wp");
+        assert_eq!((n.letters, n.upper), (4, 2));
+    }
+
+    #[test]
+    fn leetspeak_inside_words_only() {
+        assert_eq!(folded("1d10t"), "idiot");
+        assert_eq!(folded("h3ll0 w0rld"), "hello world");
+        assert_eq!(folded("a$$ sh!t b@d"), "ass shit bad");
+        // Numbers, mentions, trailing punctuation keep their meaning.
+        assert_eq!(folded("won 10 to 7"), "won 10 to 7");
+        assert_eq!(folded("@bob idiot!!"), "@bob idiot!!");
+        assert_eq!(folded("$100 !help"), "$100 !help");
+    }
+
+    #[test]
+    fn stretched_letters_cut_to_two() {
+        assert_eq!(folded("fuuuuuck nooooo"), "fuuck noo");
+        assert_eq!(folded("h000t"), "hoot");
+        assert_eq!(folded("zzz 1000"), "zz 1000");
+    }
+
+    #[test]
+    fn unicode_tricks() {
+        // Fullwidth, math bold, circled.
+        assert_eq!(folded("ＩＤＩＯＴ"), "idiot");
+        assert_eq!(folded("𝐢𝐝𝐢𝐨𝐭"), "idiot");
+        assert_eq!(folded("ⓘⓓⓘⓞⓣ"), "idiot");
+        // Accents and Zalgo.
+        assert_eq!(folded("ídìöt"), "idiot");
+        assert_eq!(folded("i\u{0301}\u{0316}\u{0353}diot"), "idiot");
+        // Cyrillic and Greek look-alikes.
+        assert_eq!(folded("іdіоt"), "idiot");
+        assert_eq!(folded("ΙDΙΟΤ"), "idiot");
+        // Zero-width and bidi characters inside a word.
+        assert_eq!(folded("id\u{200D}i\u{200B}o\u{202E}t"), "idiot");
+        // Small capitals.
+        assert_eq!(folded("ɪᴅɪᴏᴛ"), "idiot");
+        // Unicode spaces.
+        assert_eq!(folded("a\u{00A0}\u{3000}b"), "a b");
+    }
+
+    #[test]
+    fn other_scripts_survive() {
+        let n = normalize("Привет 你好 مرحبا");
+        assert!(n.folded.contains("你好"));
+        assert!(n.folded.contains("مرحبا"));
+        assert_eq!(n.folded.split(' ').count(), 3);
+    }
+
+    #[test]
+    fn squeezed_removes_spacing() {
+        assert_eq!(normalize("i d i o t").squeezed, "idiot");
+        assert_eq!(normalize("i.d.i.o.t").squeezed, "idiot");
+        assert_eq!(normalize("iiiidiot").squeezed, "idiot");
+        assert_eq!(normalize("ii dd ii oo tt").squeezed, "idiot");
+    }
+
+    #[test]
+    fn counts_come_from_the_original() {
+        let n = normalize("ÉCOUTE 1337");
+        assert_eq!((n.letters, n.upper), (6, 6));
+        let n = normalize("");
+        assert_eq!(n, Normalized::default());
+    }
+
+    #[test]
+    fn reuses_buffers() {
+        let mut n = Normalized::default();
+        normalize_into("FIRST message here", &mut n);
+        normalize_into("2nd", &mut n);
+        assert_eq!(n, normalize("2nd"));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn never_panics_and_is_idempotent(s in any::<String>()) {
+            let n = normalize(&s);
+            let again = normalize(&n.folded);
+            prop_assert_eq!(&again.folded, &n.folded);
+            prop_assert_eq!(&again.squeezed, &n.squeezed);
+            // NFKD expands one character to at most 18.
+            prop_assert!(n.folded.chars().count() <= 18 * s.chars().count());
+            prop_assert!(n.squeezed.len() <= n.folded.len());
+            prop_assert!(n.upper <= n.letters);
+        }
+
+        #[test]
+        fn ascii_fast_path_agrees(s in "[ -~\t\n\x00\x7f]{0,60}") {
+            let mut slow = Normalized::default();
+            normalize_chars(&s, &mut slow);
+            prop_assert_eq!(normalize(&s), slow);
+        }
+
+        #[test]
+        fn chat_like_text_is_idempotent(s in "[a-zA-Z0-9@$! .,'İıЁёσΣ\u{200d}\u{301}]{0,40}") {
+            let n = normalize(&s);
+            prop_assert_eq!(normalize(&n.folded).folded, n.folded);
+        }
+    }
+}

@@ -138,6 +138,9 @@ async fn every_panel_query_returns_series_from_the_real_workers() {
                 }
             }
             "anomaly-detector" => {
+                let rules = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../deploy/anomaly-detector/rules.toml");
+                extra.extend(["--rules".into(), rules.to_string_lossy().into_owned()]);
                 if supports(&path, "--alerts-topic") {
                     extra.extend(["--alerts-topic".into(), alerts.clone()]);
                 }

@@ -25,6 +25,8 @@ pub enum Command {
     /// Copy a topic of GameMessages to another topic at a fixed rate,
     /// restamping `sent_at`, as Parley records or Centrifugo API commands.
     Replay(ReplayConfig),
+    /// Measure now − `sent_at` of a topic's records at a bare consumer.
+    KafkaLatency(KafkaLatencyConfig),
 }
 
 /// Flags of `run`.
@@ -172,4 +174,20 @@ pub struct ReplayConfig {
     /// Give up reading --from after this long.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "120s")]
     pub read_timeout: Duration,
+}
+
+/// Flags of `kafka-latency`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KafkaLatencyConfig {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "PARLEY_BROKERS", default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+
+    /// Topic to read from its start.
+    #[arg(long)]
+    pub topic: String,
+
+    /// Longest run; also stops on SIGINT/SIGTERM.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "120s")]
+    pub duration: Duration,
 }

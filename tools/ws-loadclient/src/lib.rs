@@ -6,7 +6,8 @@
 //! measures delivered frames/s, delivery latency from `sent_at`, and — given
 //! loadgen's `--truth` file — losses, duplicates, order violations and
 //! moderators-only leaks. It speaks Parley's protocol and Centrifugo's.
-//! `replay` feeds every server under test the same recorded traffic.
+//! `replay` feeds every server under test the same recorded traffic;
+//! `kafka-latency` measures the Kafka path alone, the floor of every latency.
 //!
 //! Steps of `run`: [`config::RunConfig`] → ramp ([`run`]) → per connection
 //! [`connection::run_connection`] (parse with [`protocol`], record into
@@ -15,6 +16,7 @@
 
 pub mod config;
 pub mod connection;
+pub mod kafka_latency;
 pub mod latency;
 pub mod ledger;
 pub mod protocol;

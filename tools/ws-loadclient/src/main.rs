@@ -37,6 +37,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Replay(config) => {
             serde_json::to_string(&ws_loadclient::replay::run(config, shutdown_signal()).await?)?
         }
+        Command::KafkaLatency(config) => serde_json::to_string(
+            &ws_loadclient::kafka_latency::run(config, shutdown_signal()).await?,
+        )?,
     };
     println!("{line}");
     Ok(())

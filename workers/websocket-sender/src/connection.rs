@@ -14,7 +14,6 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::auth::{now_secs, Grant};
-use crate::metrics::kind;
 use crate::outbox::{CloseReason, Outbox, Queued, ALERT};
 use crate::protocol::{
     code, error_frame, pong_frame, subscribed_alerts_frame, subscribed_frame, unsubscribed_frame,
@@ -87,33 +86,31 @@ impl Session {
         let expires_in = Duration::from_secs(self.grant.expires_at.saturating_sub(now_secs()));
         let expiry = tokio::time::sleep(expires_in);
         tokio::pin!(expiry);
-        let mut check = tokio::time::interval(Duration::from_millis(250));
-        let mut last_seen = Instant::now();
+        // A peer silent for two heartbeats is gone (idle connections cost
+        // no wake-ups: one timer, moved on activity).
+        let silence = tokio::time::sleep(heartbeat * 2);
+        tokio::pin!(silence);
+        let outbox = Arc::clone(&self.subscriber.outbox);
         let mut shutdown = self.app.shutdown.clone();
         loop {
             tokio::select! {
-                frame = stream.next() => match frame {
-                    Some(Ok(Message::Text(text))) => {
-                        last_seen = Instant::now();
-                        self.handle(text.as_str());
+                frame = stream.next() => {
+                    silence.as_mut().reset(Instant::now() + heartbeat * 2);
+                    match frame {
+                        Some(Ok(Message::Text(text))) => self.handle(text.as_str()),
+                        Some(Ok(Message::Binary(_))) => {
+                            self.reply(error_frame(code::BAD_REQUEST, "frames are JSON text", None));
+                        }
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
                     }
-                    Some(Ok(Message::Binary(_))) => {
-                        last_seen = Instant::now();
-                        self.reply(error_frame(code::BAD_REQUEST, "frames are JSON text", None));
-                    }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => last_seen = Instant::now(),
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
-                },
+                }
                 () = &mut expiry => {
                     return Some(CloseReason { code: code::TOKEN_EXPIRED, reason: "token expired" });
                 }
-                _ = check.tick() => {
-                    if self.subscriber.outbox.closed().is_some() {
-                        return None;
-                    }
-                    if last_seen.elapsed() > heartbeat * 2 {
-                        return Some(CloseReason { code: code::GOING_AWAY, reason: "heartbeat timeout" });
-                    }
+                () = outbox.wait_closed() => return None,
+                () = &mut silence => {
+                    return Some(CloseReason { code: code::GOING_AWAY, reason: "heartbeat timeout" });
                 }
                 _ = shutdown.changed() => {
                     return Some(CloseReason { code: code::GOING_AWAY, reason: "server shutting down" });
@@ -386,17 +383,9 @@ async fn write_loop(
             return 1006;
         }
         app.metrics.bytes.inc_by(bytes);
-        app.metrics
-            .frames
-            .with_label_values(&[kind::MESSAGE])
-            .inc_by(messages);
-        app.metrics
-            .frames
-            .with_label_values(&[kind::ALERT])
-            .inc_by(alerts);
-        app.metrics
-            .frames
-            .with_label_values(&[kind::CONTROL])
-            .inc_by(controls);
+        let [message_frames, alert_frames, control_frames] = &app.metrics.frames_by_kind;
+        message_frames.inc_by(messages);
+        alert_frames.inc_by(alerts);
+        control_frames.inc_by(controls);
     }
 }

@@ -50,6 +50,9 @@ pub struct SenderMetrics {
     pub subscriptions: IntGauge,
     /// See [`FRAMES`].
     pub frames: IntCounterVec,
+    /// `frames{kind="message"}`, `{kind="alert"}`, `{kind="control"}`,
+    /// looked up once (the writer counts every batch).
+    pub frames_by_kind: [IntCounter; 3],
     /// See [`BYTES`].
     pub bytes: IntCounter,
     /// See [`DISCONNECTS`].
@@ -75,10 +78,13 @@ pub struct SenderMetrics {
 impl SenderMetrics {
     /// Registers the worker's metrics beside the runtime's.
     pub fn register(runtime: &RuntimeMetrics) -> Result<Self, MetricsError> {
+        let frames = IntCounterVec::new(Opts::new(FRAMES, "Frames written, by kind."), &["kind"])?;
         let m = SenderMetrics {
+            frames_by_kind: [kind::MESSAGE, kind::ALERT, kind::CONTROL]
+                .map(|k| frames.with_label_values(&[k])),
+            frames,
             connections: IntGauge::new(CONNECTIONS, "Open WebSocket connections.")?,
             subscriptions: IntGauge::new(SUBSCRIPTIONS, "Room subscriptions held.")?,
-            frames: IntCounterVec::new(Opts::new(FRAMES, "Frames written, by kind."), &["kind"])?,
             bytes: IntCounter::new(BYTES, "Bytes of frames written.")?,
             disconnects: IntCounterVec::new(
                 Opts::new(DISCONNECTS, "Connections closed, by close code."),
@@ -128,9 +134,6 @@ impl SenderMetrics {
         r.register(Box::new(m.buffered_records.clone()))?;
         r.register(Box::new(m.buffered_bytes.clone()))?;
         r.register(Box::new(m.history.clone()))?;
-        for k in [kind::MESSAGE, kind::ALERT, kind::CONTROL] {
-            m.frames.with_label_values(&[k]);
-        }
         for outcome in ["buffer", "kafka", "gone", "failed"] {
             m.recoveries.with_label_values(&[outcome]);
         }

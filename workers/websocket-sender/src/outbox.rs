@@ -43,6 +43,7 @@ pub struct Outbox {
     state: Mutex<State>,
     ready: Notify,
     drained: Notify,
+    closing: Notify,
     capacity: usize,
 }
 
@@ -53,6 +54,7 @@ impl Outbox {
             state: Mutex::new(State::default()),
             ready: Notify::new(),
             drained: Notify::new(),
+            closing: Notify::new(),
             capacity,
         }
     }
@@ -77,6 +79,7 @@ impl Outbox {
             state.bytes = 0;
             drop(state);
             self.ready.notify_one();
+            self.closing.notify_one();
             return false;
         }
         state.bytes += frame.len();
@@ -109,6 +112,7 @@ impl Outbox {
         drop(state);
         self.ready.notify_one();
         self.drained.notify_waiters();
+        self.closing.notify_one();
     }
 
     /// The close reason, once closed.
@@ -138,6 +142,13 @@ impl Outbox {
     /// Waits until there is something to drain or the queue closed.
     pub async fn ready(&self) {
         self.ready.notified().await;
+    }
+
+    /// Waits until the queue is closed (by overflow or [`Outbox::close`]).
+    pub async fn wait_closed(&self) {
+        while self.closed().is_none() {
+            self.closing.notified().await;
+        }
     }
 
     /// Waits until fewer than `bytes` are queued (or the queue closed).

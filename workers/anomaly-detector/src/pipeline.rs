@@ -90,7 +90,12 @@ pub struct DetectorPipeline {
     hits: Vec<Hit>,
     evaluated: u32,
     last_tick: Instant,
+    now: i64,
+    since_clock: u32,
 }
+
+/// Records between two clock reads (ticks also refresh it).
+const CLOCK_EVERY: u32 = 64;
 
 impl DetectorPipeline {
     /// A detector for one consumer.
@@ -106,6 +111,8 @@ impl DetectorPipeline {
             hits: Vec::new(),
             evaluated: 0,
             last_tick: Instant::now(),
+            now: now_ms(),
+            since_clock: 0,
         }
     }
 
@@ -158,7 +165,12 @@ impl Pipeline for DetectorPipeline {
             self.generation = self.shared.rules.generation();
             self.rules = self.shared.rules.current();
         }
-        let now = now_ms();
+        self.since_clock += 1;
+        if self.since_clock >= CLOCK_EVERY {
+            self.since_clock = 0;
+            self.now = now_ms();
+        }
+        let now = self.now;
         let message = &record.value;
         let max_users = self.shared.max_users;
         let state = self
@@ -236,6 +248,8 @@ impl Pipeline for DetectorPipeline {
     }
 
     fn tick(&mut self, now: Instant) {
+        self.now = now_ms();
+        self.since_clock = 0;
         if now.duration_since(self.last_tick) < Duration::from_secs(1) {
             return;
         }

@@ -87,7 +87,7 @@ pub fn evaluate(
         norm.letters >= min_letters && norm.upper as f64 >= ratio * norm.letters as f64
     };
     let user_key = format!("{}\u{1f}{}", message.game_id, message.user_id);
-    let user = partition.user(&user_key, at);
+    let (user, room) = partition.entries(&user_key, &message.room_id, at);
     if is_chat {
         user.push(Recent {
             at,
@@ -99,7 +99,6 @@ pub fn evaluate(
             foreign_links: 0,
         });
     }
-    let room = partition.room(&message.room_id, at);
     room.count(at, &message.message_id);
     if message.kind == MessageKind::Join && first_seen {
         room.joined(at, &message.user_id);
@@ -107,20 +106,22 @@ pub fn evaluate(
         room.posted(at, &message.user_id, hash, &message.message_id);
     }
 
-    let mut content = Vec::new();
+    // Content rules: only those whose keywords or patterns matched.
     if is_chat && !rules.content_rules.is_empty() {
-        rules.content.matches(norm, &mut content);
-    }
-    for (index, rule) in rules.rules.iter().enumerate() {
-        if rule
-            .exempt
-            .covers(&message.user_id, &message.room_id, role.as_deref())
-        {
-            continue;
-        }
-        let user = partition.user(&user_key, at);
-        let hit = match &rule.kind {
-            Kind::Content { spec } if content.contains(spec) => Some(Hit {
+        let mut matched = Vec::new();
+        rules.content.matches(norm, &mut matched);
+        for spec in matched {
+            let Some(&index) = rules.content_rules.get(spec) else {
+                continue;
+            };
+            let rule = &rules.rules[index];
+            if rule
+                .exempt
+                .covers(&message.user_id, &message.room_id, role.as_deref())
+            {
+                continue;
+            }
+            hits.push(Hit {
                 rule: index,
                 subject: String::new(),
                 evidence: vec![message.message_id.clone()],
@@ -132,8 +133,18 @@ pub fn evaluate(
                     message.room_id
                 ),
                 window_start: at,
-            }),
-            Kind::Content { .. } => None,
+            });
+        }
+    }
+    for (index, rule) in rules.rules.iter().enumerate() {
+        if matches!(rule.kind, Kind::Content { .. })
+            || rule
+                .exempt
+                .covers(&message.user_id, &message.room_id, role.as_deref())
+        {
+            continue;
+        }
+        let hit = match &rule.kind {
             Kind::Flood { threshold, window } if is_chat => {
                 let (n, ids, start) = user.matching(at - window, |_| true);
                 (n >= *threshold as usize).then(|| Hit {
@@ -237,8 +248,7 @@ pub fn evaluate(
                 sigmas,
                 min_messages,
                 alpha,
-            } => partition
-                .room(&message.room_id, at)
+            } => room
                 .spike(*sigmas, *min_messages, *alpha)
                 .map(|(n, mean, ids, start)| Hit {
                     rule: index,
@@ -255,8 +265,7 @@ pub fn evaluate(
                 min_new_users,
                 min_same_text,
                 window,
-            } if is_chat => partition
-                .room(&message.room_id, at)
+            } if is_chat => room
                 .raid(at - window, hash, *min_new_users, *min_same_text)
                 .map(|(joined, same, ids, start)| Hit {
                     rule: index,
@@ -280,11 +289,7 @@ pub fn evaluate(
             } if is_chat
                 && chars >= *min_chars
                 && (domains.iter().any(|d| !links::allowed(d, allow_domains))
-                    || signals
-                        .iter()
-                        .filter(|s| contains_word(&norm.folded, s))
-                        .count()
-                        >= *min_signals) =>
+                    || signals.count(&norm.folded) >= *min_signals) =>
             {
                 let mut g = global.lock().unwrap_or_else(|p| p.into_inner());
                 let track: &mut SpamTrack = g.copy(&message.game_id, hash, at - window);
@@ -310,18 +315,6 @@ pub fn evaluate(
             hits.push(hit);
         }
     }
-}
-
-/// Whether `word` occurs in `text` as a whole word.
-fn contains_word(text: &str, word: &str) -> bool {
-    if word.is_empty() {
-        return false;
-    }
-    text.match_indices(word).any(|(i, _)| {
-        let before = text[..i].chars().next_back();
-        let after = text[i + word.len()..].chars().next();
-        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
-    })
 }
 
 /// The incident key of a hit: scope key plus subject.

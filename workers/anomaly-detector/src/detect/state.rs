@@ -5,6 +5,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use hashbrown::HashMap as EntryMap;
+
 use super::MAX_EVIDENCE;
 use crate::rules::MAX_WINDOW;
 
@@ -252,8 +254,8 @@ pub struct StateSizes {
 /// One partition's users and rooms.
 #[derive(Debug)]
 pub struct PartitionState {
-    users: FastMap<String, UserState>,
-    rooms: FastMap<String, RoomState>,
+    users: EntryMap<String, UserState>,
+    rooms: EntryMap<String, RoomState>,
     max_users: usize,
     clock: i64,
 }
@@ -262,35 +264,24 @@ impl PartitionState {
     /// Empty state holding at most `max_users` users (and as many rooms).
     pub fn new(max_users: usize) -> Self {
         PartitionState {
-            users: FastMap::default(),
-            rooms: FastMap::default(),
+            users: EntryMap::default(),
+            rooms: EntryMap::default(),
             max_users: max_users.max(16),
             clock: 0,
         }
     }
 
-    /// A user's state (created if new).
-    pub fn user(&mut self, key: &str, at: i64) -> &mut UserState {
+    /// A user's and a room's state (created if new), looked up once.
+    pub fn entries(&mut self, user: &str, room: &str, at: i64) -> (&mut UserState, &mut RoomState) {
         self.clock = self.clock.max(at);
-        if !self.users.contains_key(key) {
-            if self.users.len() >= self.max_users {
-                self.prune(true);
-            }
-            self.users.insert(key.to_owned(), UserState::default());
+        let full = self.users.len() >= self.max_users || self.rooms.len() >= self.max_users;
+        if full && (!self.users.contains_key(user) || !self.rooms.contains_key(room)) {
+            self.prune(true);
         }
-        self.users.entry(key.to_owned()).or_default()
-    }
-
-    /// A room's state (created if new).
-    pub fn room(&mut self, room: &str, at: i64) -> &mut RoomState {
-        self.clock = self.clock.max(at);
-        if !self.rooms.contains_key(room) {
-            if self.rooms.len() >= self.max_users {
-                self.prune(true);
-            }
-            self.rooms.insert(room.to_owned(), RoomState::default());
-        }
-        self.rooms.entry(room.to_owned()).or_default()
+        (
+            self.users.entry_ref(user).or_default(),
+            self.rooms.entry_ref(room).or_default(),
+        )
     }
 
     /// Drops users and rooms idle past the longest window (all but the

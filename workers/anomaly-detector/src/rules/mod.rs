@@ -116,8 +116,8 @@ pub enum Kind {
         window: i64,
         /// Minimum characters.
         min_chars: usize,
-        /// Spam signal words (normalized).
-        signals: Vec<String>,
+        /// Spam signal words (normalized), as one automaton.
+        signals: Signals,
         /// Signal words needed without a foreign link.
         min_signals: usize,
         /// Domains whose links are not advertising.
@@ -177,6 +177,8 @@ pub struct RuleSet {
     pub content: ContentMatcher,
     /// Matcher spec index → rule index.
     pub content_rules: Vec<usize>,
+    /// Indices of the rules that are not content rules.
+    pub other_rules: Vec<usize>,
     /// Rules in the file, enabled or not.
     pub defined: usize,
 }
@@ -246,10 +248,14 @@ impl RuleSet {
             rule: "content".into(),
             message: e.to_string(),
         })?;
+        let other_rules = (0..rules.len())
+            .filter(|i| !matches!(rules[*i].kind, Kind::Content { .. }))
+            .collect();
         Ok(RuleSet {
             rules,
             content,
             content_rules,
+            other_rules,
             defined,
         })
     }
@@ -292,6 +298,50 @@ fn read_words(base: &Path, files: &[String]) -> Result<Vec<String>, String> {
         );
     }
     Ok(words)
+}
+
+/// Words that make a copied text an advert, found in one pass.
+#[derive(Debug, Clone)]
+pub struct Signals {
+    words: Option<aho_corasick::AhoCorasick>,
+}
+
+impl Signals {
+    fn new(words: &[String]) -> Result<Signals, String> {
+        let folded: Vec<String> = words
+            .iter()
+            .map(|w| crate::text::normalize::normalize(w).folded)
+            .filter(|w| !w.is_empty())
+            .collect();
+        if folded.is_empty() {
+            return Ok(Signals { words: None });
+        }
+        let automaton = aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            .build(&folded)
+            .map_err(|e| format!("signals: {e}"))?;
+        Ok(Signals {
+            words: Some(automaton),
+        })
+    }
+
+    /// Distinct signal words occurring as whole words in `text`.
+    pub fn count(&self, text: &str) -> usize {
+        let Some(words) = &self.words else {
+            return 0;
+        };
+        let mut seen: Vec<usize> = Vec::new();
+        for m in words.find_iter(text) {
+            let before = text[..m.start()].chars().next_back();
+            let after = text[m.end()..].chars().next();
+            let whole = !before.is_some_and(char::is_alphanumeric)
+                && !after.is_some_and(char::is_alphanumeric);
+            if whole && !seen.contains(&m.pattern().as_usize()) {
+                seen.push(m.pattern().as_usize());
+            }
+        }
+        seen.len()
+    }
 }
 
 fn domains_lowercase(domains: &[String]) -> Vec<String> {
@@ -365,10 +415,7 @@ fn compile_kind(def: &RuleDef, base: &Path) -> Result<(Kind, Option<ContentSpec>
                 min_rooms: positive(*min_rooms, "min_rooms")?,
                 window: millis(*window, "window")?,
                 min_chars: *min_chars,
-                signals: signals
-                    .iter()
-                    .map(|s| crate::text::normalize::normalize(s).folded)
-                    .collect(),
+                signals: Signals::new(signals)?,
             },
             None,
         ),

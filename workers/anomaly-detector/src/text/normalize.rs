@@ -599,3 +599,26 @@ mod tests {
         }
     }
 }
+#[cfg(test)]
+mod tmp_timing {
+    #[test]
+    #[ignore]
+    fn split_timing() {
+        use std::hint::black_box;
+        let fixed = "anyone want to duo lol that was close lag again ez clap go".as_bytes();
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        let t = std::time::Instant::now();
+        for _ in 0..1_000_000 {
+            super::fold_ascii(black_box(fixed), &mut a);
+            black_box(a.len());
+        }
+        println!("fold {:?}", t.elapsed() / 1_000_000);
+        let t = std::time::Instant::now();
+        for _ in 0..1_000_000 {
+            super::squeeze_ascii(black_box(&a), &mut b);
+            black_box(b.len());
+        }
+        println!("squeeze {:?}", t.elapsed() / 1_000_000);
+    }
+}

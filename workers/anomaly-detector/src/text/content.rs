@@ -946,12 +946,23 @@ mod tests {
 
     #[test]
     fn word_tables_agree() {
-        for text in ["", "a", "aa bb  cc", "i d i o t", "as s sh it", "x.yy-zz!!q 12 33"] {
+        for text in [
+            "",
+            "a",
+            "aa bb  cc",
+            "i d i o t",
+            "as s sh it",
+            "x.yy-zz!!q 12 33",
+        ] {
             let folded = normalize(text).folded;
             let ascii = word_table_ascii(folded.as_bytes());
             // Force the general path with a trailing non-ASCII word.
             let wide = word_table(&format!("{folded} é"));
-            assert_eq!(format!("{ascii:?}"), format!("{:?}", &wide[..ascii.len()]), "{text:?}");
+            assert_eq!(
+                format!("{ascii:?}"),
+                format!("{:?}", &wide[..ascii.len()]),
+                "{text:?}"
+            );
         }
     }
 

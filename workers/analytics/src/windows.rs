@@ -73,6 +73,20 @@ impl Buckets {
         }
     }
 
+    /// Adds a closed finer bucket starting at `at` into this window's bucket.
+    fn merge_sketch(&mut self, window: Window, at: i64, sketch: &UserSketch) {
+        let start = at - at.rem_euclid(window.bucket());
+        match self.0.iter_mut().rev().find(|(s, _)| *s == start) {
+            Some((_, mine)) => mine.merge(sketch),
+            None => {
+                let index = self.0.partition_point(|(s, _)| *s < start);
+                let mut mine = UserSketch::new();
+                mine.merge(sketch);
+                self.0.insert(index, (start, mine));
+            }
+        }
+    }
+
     /// Drops buckets that ended before the window starting at `since`.
     fn expire(&mut self, window: Window, since: i64) {
         while self
@@ -100,10 +114,19 @@ impl Buckets {
     }
 }
 
-/// The active-user windows of one game in one partition.
+/// The active-user windows of one game in one partition. A message is
+/// inserted into one 10-second sketch only; when a newer 10-second bucket
+/// opens, the closed ones are merged once into the minute and 5-minute
+/// buckets of the longer windows (one dense insert per message instead of
+/// three).
 #[derive(Debug, Default)]
 pub struct UserWindows {
-    windows: [Buckets; 3],
+    /// 10 s buckets (the 1 min window): (start, sketch, merged upward).
+    fine: VecDeque<(i64, UserSketch, bool)>,
+    /// 1 min buckets (the 5 min window), closed fine buckets merged in.
+    minutes: Buckets,
+    /// 5 min buckets (the 1 h window), closed fine buckets merged in.
+    fives: Buckets,
 }
 
 impl UserWindows {
@@ -112,37 +135,96 @@ impl UserWindows {
     /// are not windowed).
     pub fn record(&mut self, user: &str, sent_at: i64, now: i64) {
         let at = sent_at.min(now);
-        for (i, window) in Window::ALL.into_iter().enumerate() {
-            if at > now - window.millis() {
-                self.windows[i].insert(window, at, user);
+        if at <= now - Window::OneHour.millis() {
+            return;
+        }
+        if at <= now - Window::OneMinute.millis() {
+            // Late: straight into the longer windows.
+            if at > now - Window::FiveMinutes.millis() {
+                self.minutes.insert(Window::FiveMinutes, at, user);
+            }
+            self.fives.insert(Window::OneHour, at, user);
+            return;
+        }
+        let width = Window::OneMinute.bucket();
+        let start = at - at.rem_euclid(width);
+        if let Some((_, sketch, merged)) = self.fine.iter_mut().rev().find(|(s, ..)| *s == start) {
+            sketch.insert(user);
+            if *merged {
+                // A late event into a bucket already merged upward.
+                self.minutes.insert(Window::FiveMinutes, at, user);
+                self.fives.insert(Window::OneHour, at, user);
+            }
+            return;
+        }
+        self.merge_closed(start);
+        let mut sketch = UserSketch::new();
+        sketch.insert(user);
+        let index = self.fine.partition_point(|(s, ..)| *s < start);
+        self.fine.insert(index, (start, sketch, false));
+    }
+
+    /// Merges every fine bucket older than `before` into the longer windows.
+    fn merge_closed(&mut self, before: i64) {
+        for (start, sketch, merged) in self.fine.iter_mut() {
+            if !*merged && *start < before {
+                self.minutes
+                    .merge_sketch(Window::FiveMinutes, *start, sketch);
+                self.fives.merge_sketch(Window::OneHour, *start, sketch);
+                *merged = true;
             }
         }
     }
 
     /// Drops what no window needs at `now`.
     pub fn expire(&mut self, now: i64) {
-        for (i, window) in Window::ALL.into_iter().enumerate() {
-            self.windows[i].expire(window, now - window.millis());
+        let since = now - Window::OneMinute.millis();
+        let width = Window::OneMinute.bucket();
+        self.merge_closed(since - since.rem_euclid(width) + width);
+        while self
+            .fine
+            .front()
+            .is_some_and(|(start, ..)| start + width <= since)
+        {
+            self.fine.pop_front();
         }
+        self.minutes
+            .expire(Window::FiveMinutes, now - Window::FiveMinutes.millis());
+        self.fives
+            .expire(Window::OneHour, now - Window::OneHour.millis());
     }
 
     /// Adds this game's users in `window` to `out`.
     pub fn merge_into(&self, window: Window, now: i64, out: &mut UserSketch) {
-        let i = Window::ALL
-            .iter()
-            .position(|w| *w == window)
-            .unwrap_or_default();
-        self.windows[i].merge_into(window, now, out);
+        let since = now - window.millis();
+        let width = Window::OneMinute.bucket();
+        for (start, sketch, merged) in &self.fine {
+            // The 1 min window reads every fine bucket; longer ones only
+            // those not merged upward yet.
+            if start + width > since && (window == Window::OneMinute || !*merged) {
+                out.merge(sketch);
+            }
+        }
+        match window {
+            Window::OneMinute => {}
+            Window::FiveMinutes => self.minutes.merge_into(window, now, out),
+            Window::OneHour => self.fives.merge_into(window, now, out),
+        }
     }
 
     /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
-        self.windows.iter().all(|b| b.0.is_empty())
+        self.fine.is_empty() && self.minutes.0.is_empty() && self.fives.0.is_empty()
     }
 
     /// Approximate heap bytes held.
     pub fn bytes(&self) -> usize {
-        self.windows.iter().map(Buckets::bytes).sum()
+        self.fine
+            .iter()
+            .map(|(_, s, _)| s.size_of() + 24)
+            .sum::<usize>()
+            + self.minutes.bytes()
+            + self.fives.bytes()
     }
 }
 

@@ -3,14 +3,16 @@
 //! Per message, whatever the number of rules:
 //! - **exact**: one Aho-Corasick automaton over every rule's normalized
 //!   keywords, run on `folded`; a hit counts when it stands as whole words.
-//! - **evasion**: a second automaton over the keywords' squeezed forms, run on
-//!   `squeezed`. A candidate is checked against the words of `folded` it
-//!   covers: it counts when those words *are* the keyword with letters
-//!   stretched ("iidiot", "idiiot" for "idiot"), or the keyword spread over
-//!   letter-sized fragments ("i d i o t", "i.d.i.o.t", "fu ck"; keywords of
-//!   four letters or more). A keyword inside a longer word never counts
-//!   ("pass", "class", "Scunthorpe"), nor across ordinary words ("push it",
-//!   "he's hit", "so do my").
+//!   Keywords under four letters are also listed with each single letter
+//!   doubled ("aass" for "ass"), which is all the stretching `folded` keeps.
+//! - **evasion** (keywords of four letters or more): a second automaton over
+//!   their squeezed forms, run on `squeezed`. A candidate is checked against
+//!   the words of `folded` it covers: it counts when those words *are* the
+//!   keyword with letters stretched ("iidiot", "idiiot" for "idiot"), the
+//!   keyword spread over letter-sized fragments ("i d i o t", "i.d.i.o.t",
+//!   "fu ck"), or a phrase keyword with other separators ("kill-yourself").
+//!   A keyword inside a longer word never counts ("pass", "class",
+//!   "Scunthorpe"), nor across ordinary words ("push it", "he's hit", "so do my").
 //! - **patterns**: one `RegexSet` over every rule's regexes, run on `folded`.
 //!
 //! A keyword hit lying inside an occurrence of one of its rule's allow-listed
@@ -88,8 +90,9 @@ struct Keyword {
 pub struct ContentMatcher {
     rules: usize,
     keywords: Vec<Keyword>,
-    /// Pattern id = index in `keywords`.
+    /// Pattern id = index in `exact_keys`.
     exact: Option<AhoCorasick>,
+    exact_keys: Vec<Box<[u32]>>,
     /// Pattern id = index in `squeezed_keys`.
     squeezed: Option<AhoCorasick>,
     squeezed_keys: Vec<Box<[u32]>>,
@@ -218,7 +221,7 @@ impl ContentMatcher {
             }
         }
 
-        let automaton = |patterns: &[&str]| -> Result<Option<AhoCorasick>, ContentError> {
+        let automaton = |patterns: &[String]| -> Result<Option<AhoCorasick>, ContentError> {
             if patterns.is_empty() {
                 return Ok(None);
             }
@@ -232,30 +235,29 @@ impl ContentMatcher {
                 .map_err(|e| ContentError::TooLarge(e.to_string()))
         };
 
-        let exact_patterns: Vec<&str> = keywords.iter().map(|k| k.folded.as_str()).collect();
-        let exact = automaton(&exact_patterns)?;
+        let (exact_forms, exact_keys) = group(keywords.iter().enumerate().flat_map(|(i, k)| {
+            let forms = if k.alnum < 4 {
+                stretched_forms(&k.folded)
+            } else {
+                vec![k.folded.clone()]
+            };
+            forms.into_iter().map(move |form| (form, i as u32))
+        }));
+        let exact = automaton(&exact_forms)?;
 
         // Squeezed forms; one may stand for several keywords ("ass hole", "asshole").
-        let mut squeezed_index: HashMap<String, usize> = HashMap::new();
-        let mut squeezed_forms: Vec<String> = Vec::new();
-        let mut squeezed_keys: Vec<Vec<u32>> = Vec::new();
-        for (i, keyword) in keywords.iter().enumerate() {
-            let form = normalize(&keyword.folded).squeezed;
-            if form.chars().count() < 2 {
-                continue;
-            }
-            let index = *squeezed_index.entry(form.clone()).or_insert_with(|| {
-                squeezed_forms.push(form);
-                squeezed_keys.push(Vec::new());
-                squeezed_forms.len() - 1
-            });
-            squeezed_keys[index].push(i as u32);
-        }
-        let squeezed_patterns: Vec<&str> = squeezed_forms.iter().map(String::as_str).collect();
-        let squeezed = automaton(&squeezed_patterns)?;
+        let (squeezed_forms, squeezed_keys) = group(
+            keywords
+                .iter()
+                .enumerate()
+                .filter(|(_, k)| k.alnum >= 4)
+                .map(|(i, k)| (normalize(&k.folded).squeezed, i as u32))
+                // A one-letter form ("aaaa") would be a candidate everywhere.
+                .filter(|(form, _)| form.chars().count() >= 2),
+        );
+        let squeezed = automaton(&squeezed_forms)?;
 
-        let allow_patterns: Vec<&str> = allow_words.iter().map(String::as_str).collect();
-        let allow = automaton(&allow_patterns)?;
+        let allow = automaton(&allow_words)?;
 
         let patterns = if pattern_sources.is_empty() {
             None
@@ -273,11 +275,9 @@ impl ContentMatcher {
             rules: specs.len(),
             keywords,
             exact,
+            exact_keys,
             squeezed,
-            squeezed_keys: squeezed_keys
-                .into_iter()
-                .map(Vec::into_boxed_slice)
-                .collect(),
+            squeezed_keys,
             allow,
             allow_rules: allow_rules.into_iter().map(Vec::into_boxed_slice).collect(),
             patterns,
@@ -316,13 +316,15 @@ impl ContentMatcher {
 
         if let Some(exact) = &self.exact {
             for m in exact.find_overlapping_iter(folded) {
-                let keyword = &self.keywords[m.pattern().as_usize()];
-                if !keyword.rules.iter().any(|&r| sink.wants(r as usize))
-                    || !whole_words(folded, m.start(), m.end(), keyword.bounded)
-                {
-                    continue;
+                for &k in self.exact_keys[m.pattern().as_usize()].iter() {
+                    let keyword = &self.keywords[k as usize];
+                    if !keyword.rules.iter().any(|&r| sink.wants(r as usize))
+                        || !whole_words(folded, m.start(), m.end(), keyword.bounded)
+                    {
+                        continue;
+                    }
+                    self.report(keyword, folded, (m.start(), m.end()), &mut allowed, sink);
                 }
-                self.report(keyword, folded, (m.start(), m.end()), &mut allowed, sink);
             }
         }
 
@@ -426,6 +428,52 @@ impl Keyword {
     }
 }
 
+/// Distinct forms with the keywords each stands for, in first-seen order.
+fn group(forms: impl Iterator<Item = (String, u32)>) -> (Vec<String>, Vec<Box<[u32]>>) {
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut distinct: Vec<String> = Vec::new();
+    let mut keys: Vec<Vec<u32>> = Vec::new();
+    for (form, key) in forms {
+        let i = *index.entry(form.clone()).or_insert_with(|| {
+            distinct.push(form);
+            keys.push(Vec::new());
+            distinct.len() - 1
+        });
+        if !keys[i].contains(&key) {
+            keys[i].push(key);
+        }
+    }
+    (
+        distinct,
+        keys.into_iter().map(Vec::into_boxed_slice).collect(),
+    )
+}
+
+/// `folded` with every combination of its single letters doubled: what a
+/// stretched short word looks like once `normalize` cut its runs to two.
+fn stretched_forms(folded: &str) -> Vec<String> {
+    let mut forms = vec![String::new()];
+    let mut chars = folded.chars().peekable();
+    while let Some(c) = chars.next() {
+        let run = if chars.peek() == Some(&c) {
+            chars.next();
+            2
+        } else {
+            1
+        };
+        if run == 1 && c.is_alphabetic() && forms.len() < 64 {
+            let mut doubled: Vec<String> = forms.iter().map(|f| format!("{f}{c}{c}")).collect();
+            forms.iter_mut().for_each(|f| f.push(c));
+            forms.append(&mut doubled);
+        } else {
+            for f in &mut forms {
+                (0..run).for_each(|_| f.push(c));
+            }
+        }
+    }
+    forms
+}
+
 fn runs_of(chars: impl Iterator<Item = char>) -> Box<[(char, u16)]> {
     let mut runs: Vec<(char, u16)> = Vec::new();
     for c in chars {
@@ -502,12 +550,21 @@ struct Word {
 
 /// The words holding squeezed bytes `[start, end)`.
 fn covered_words(words: &[Word], start: usize, end: usize) -> Option<CoveredWords> {
-    let first = words.partition_point(|w| w.last_at < start);
+    let mut first = words.partition_point(|w| w.last_at < start);
     let count = words[first..]
         .iter()
         .take_while(|w| w.first_at < end)
         .count();
-    let last = first + count.checked_sub(1)?;
+    let mut last = first + count.checked_sub(1)?;
+    // A word that only touches the stretch through a letter merged with the
+    // next (or previous) word's is not part of it: "is s h i t" → "s h i t".
+    if first < last && words[first].first_at < start && words[first + 1].first_at == start {
+        first += 1;
+    }
+    if first < last && words[last].last_at >= end && words[last - 1].last_at == end - 1 {
+        last -= 1;
+    }
+    let count = last - first + 1;
     let span = &words[first..=last];
     Some(CoveredWords {
         start: words[first].start,
@@ -692,6 +749,8 @@ mod tests {
             "kill-yourself",
             "kill   yourself!!",
             "i d i o t s",
+            "is s h i t",
+            "s h i t to",
             "y o u i d i o t",
             "k i l l y o u r s e l f",
             "buuutt",
@@ -819,6 +878,9 @@ mod tests {
             ContentMatcher::new(&[spec("k", &["Sh1T", "ＢＡＤ"], &[], &[])]).expect("valid rules");
         assert_eq!(hits(&m, "shit"), vec![0]);
         assert_eq!(hits(&m, "bad"), vec![0]);
+        let m = ContentMatcher::new(&[spec("one", &["x"], &[], &[])]).expect("valid rules");
+        assert_eq!(hits(&m, "press X to win"), vec![0]);
+        assert_eq!(hits(&m, "xbox"), Vec::<usize>::new());
     }
 
     /// The shipped word lists, as the default rule file uses them.
@@ -964,6 +1026,27 @@ mod tests {
                 "{text:?}"
             );
         }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(text in "(?s).{0,80}", spaced in "([a-z]{1,3}[ .\\-]){0,12}") {
+            let m = insults();
+            for t in [text, spaced] {
+                let mut out = Vec::new();
+                m.matches(&normalize(&t), &mut out);
+                proptest::prop_assert!(out.len() <= 1);
+            }
+        }
+    }
+
+    #[test]
+    fn short_keywords_stretch_in_place() {
+        let mut forms = stretched_forms("ass");
+        forms.sort();
+        assert_eq!(forms, ["aass", "ass"]);
+        assert_eq!(stretched_forms("kys").len(), 8);
+        assert_eq!(stretched_forms("s-o"), ["s-o", "ss-o", "s-oo", "ss-oo"]);
     }
 
     #[test]

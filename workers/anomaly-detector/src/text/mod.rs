@@ -4,4 +4,5 @@
 //! allow-lists against them in one pass per form. Both are pure (no I/O).
 
 pub mod content;
+mod evasion;
 pub mod normalize;

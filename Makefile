@@ -17,7 +17,8 @@ test: install up
 	cargo fmt --all -- --check
 	cargo build --workspace --bins
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo test --workspace
+	mkdir -p .local; set -o pipefail; cargo test --workspace 2>&1 | tee .local/test.log
+	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' .local/test.log
 
 install:
 	deploy/local/install.sh

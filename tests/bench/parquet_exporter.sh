@@ -9,8 +9,7 @@
 # Needs the stack up (make up). Release binaries are built if missing.
 #   tests/bench/parquet_exporter.sh [--count N]
 set -euo pipefail
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-STACK=$REPO/deploy/local/stack.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 COUNT=2000000
 while (($#)); do
   case $1 in
@@ -18,25 +17,18 @@ while (($#)); do
     *) echo "usage: $0 [--count N]" >&2; exit 2 ;;
   esac
 done
-log() { printf '[bench] %s\n' "$*" >&2; }
-TARGET=${CARGO_TARGET_DIR:-$REPO/target}
-BIN=$TARGET/release
 (cd "$REPO" && cargo build --release -q -p loadgen -p parquet-exporter -p parley-tests --bins)
-BS=$("$STACK" bootstrap)
 ID=$(date +%s)
 TOPIC=bench-pq-$ID
 OUT=$(mktemp -d /tmp/parley-bench-export.XXXXXX)
 cleanup() {
   rm -rf "$OUT"
-  "$STACK" kafka-tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BS" --delete --topic "$TOPIC" >/dev/null 2>&1 || true
+  delete_bench_topics
 }
 trap cleanup EXIT
-now() { date +%s.%N; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "—" }'; }
 
 log "preloading $COUNT messages into $TOPIC"
-"$STACK" kafka-tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BS" --create \
-  --topic "$TOPIC" --partitions 12 --replication-factor 1 >/dev/null
+create_topic "$TOPIC" 12
 summary=$("$BIN/loadgen" --brokers "$BS" --topic "$TOPIC" --count "$COUNT" --rate 0 --seed 1 --time-span 6h --progress-interval 30s)
 json_bytes=$(jq -r '.bytes' <<<"$summary")
 
@@ -45,24 +37,10 @@ raw_rate=$("$BIN/raw_consume" --brokers "$BS" --topic "$TOPIC" --expect "$COUNT"
 
 log "(c) parquet-exporter drain"
 port=$((9300 + RANDOM % 500))
-start=$(now)
-"$BIN/parquet-exporter" --brokers "$BS" --topic "$TOPIC" --group "bench-pq-$ID" --out "$OUT" \
-  --metrics-addr "127.0.0.1:$port" --file-age "${FILE_AGE:-500ms}" --concurrency "${CONCURRENCY:-1}" ${EXPORTER_ARGS:-} >"/tmp/bench-parquet-exporter-$ID.log" 2>&1 &
-pid=$!
-while :; do
-  done_records=$(curl -fsS "127.0.0.1:$port/metrics" 2>/dev/null | awk '/^parley_records_processed_total/{print $2}' || true)
-  [[ ${done_records:-0} -ge $COUNT ]] && break
-  kill -0 "$pid" 2>/dev/null || { log "exporter died; see /tmp/bench-parquet-exporter-$ID.log"; exit 1; }
-  sleep 0.1
-done
-end=$(now)
-read -r utime stime < <(awk '{print $14, $15}' "/proc/$pid/stat")
-rss_kb=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
-kill -TERM "$pid"; wait "$pid" || true
-secs=$(awk -v s="$start" -v e="$end" 'BEGIN{printf "%.2f", e-s}')
-rate=$(awk -v n="$COUNT" -v t="$secs" 'BEGIN{printf "%.0f", n/t}')
-us=$(awk -v u="$utime" -v s="$stime" -v t="$(getconf CLK_TCK)" -v n="$COUNT" 'BEGIN{printf "%.2f", (u+s)/t*1e6/n}')
-rss=$(awk -v k="$rss_kb" 'BEGIN{printf "%.0f", k/1024}')
+# shellcheck disable=SC2086
+read -r secs rate us rss < <(drain "$COUNT" "$port" "/tmp/bench-parquet-exporter-$ID.log" -- \
+  "$BIN/parquet-exporter" --brokers "$BS" --topic "$TOPIC" --group "bench-pq-$ID" --out "$OUT" \
+  --metrics-addr "127.0.0.1:$port" --file-age "${FILE_AGE:-500ms}" --concurrency "${CONCURRENCY:-1}" ${EXPORTER_ARGS:-})
 out_bytes=$(find "$OUT" -name '*.parquet' -printf '%s\n' | awk '{s+=$1} END{print s}')
 files=$(find "$OUT" -name '*.parquet' | wc -l)
 

@@ -17,6 +17,7 @@ pub mod config;
 pub mod dlq;
 pub mod health;
 pub mod http;
+pub mod labels;
 pub mod message;
 pub mod metrics;
 pub mod runtime;

@@ -305,8 +305,8 @@ where
 }
 
 /// Fails fast, with a clear message, when Kafka is unreachable or the topic
-/// (or the DLQ topic) is missing.
-pub async fn check_topic(settings: &ConsumerSettings) -> Result<(), RuntimeError> {
+/// (or the DLQ topic) is missing; returns the topic's partition count.
+pub async fn check_topic(settings: &ConsumerSettings) -> Result<usize, RuntimeError> {
     let properties = settings.client_properties.clone();
     let brokers = properties
         .get("bootstrap.servers")
@@ -326,18 +326,20 @@ pub async fn check_topic(settings: &ConsumerSettings) -> Result<(), RuntimeError
     .await
     .map_err(|_| RuntimeError::Panicked(usize::MAX))?;
     let metadata = result.map_err(|source| RuntimeError::Unreachable { brokers, source })?;
+    let mut partitions = Vec::new();
     for (topic, metadata) in topics.iter().zip(&metadata) {
-        let missing = metadata
+        let found = metadata
             .topics()
             .iter()
             .find(|t| t.name() == topic)
-            .is_none_or(|t| {
-                t.error() == Some(RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
-                    || t.partitions().is_empty()
+            .filter(|t| {
+                t.error() != Some(RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+                    && !t.partitions().is_empty()
             });
-        if missing {
-            return Err(RuntimeError::UnknownTopic(topic.clone()));
+        match found {
+            Some(t) => partitions.push(t.partitions().len()),
+            None => return Err(RuntimeError::UnknownTopic(topic.clone())),
         }
     }
-    Ok(())
+    Ok(partitions.first().copied().unwrap_or(1))
 }

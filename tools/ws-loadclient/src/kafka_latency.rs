@@ -4,7 +4,6 @@
 //! fetching cost before any server under test sees a record.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -107,18 +106,12 @@ pub async fn run(
     config: KafkaLatencyConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<KafkaLatencySummary> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let worker_stop = Arc::clone(&stop);
-    let mut worker = tokio::task::spawn_blocking(move || consume(&config, &worker_stop));
-    tokio::pin!(shutdown);
-    let joined = tokio::select! {
-        joined = &mut worker => joined,
-        () = &mut shutdown => {
-            stop.store(true, Ordering::Relaxed);
-            worker.await
-        }
-    };
-    joined.context("consumer thread")?
+    crate::run_blocking_until(
+        "consumer thread",
+        move |stop| consume(&config, stop),
+        shutdown,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -23,3 +23,27 @@ pub mod protocol;
 pub mod replay;
 pub mod run;
 pub mod token;
+
+/// Runs a blocking `job` on its own thread until it returns or `shutdown`
+/// resolves; then the job's stop flag is raised and its result awaited.
+pub async fn run_blocking_until<T: Send + 'static>(
+    what: &'static str,
+    job: impl FnOnce(&std::sync::atomic::AtomicBool) -> anyhow::Result<T> + Send + 'static,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<T> {
+    use anyhow::Context;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let stop = Arc::new(AtomicBool::new(false));
+    let worker_stop = Arc::clone(&stop);
+    let mut worker = tokio::task::spawn_blocking(move || job(&worker_stop));
+    tokio::pin!(shutdown);
+    let joined = tokio::select! {
+        joined = &mut worker => joined,
+        () = &mut shutdown => {
+            stop.store(true, Ordering::Relaxed);
+            worker.await
+        }
+    };
+    joined.context(what)?
+}

@@ -9,7 +9,6 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -294,18 +293,7 @@ pub async fn run(
     config: ReplayConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<ReplaySummary> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let worker_stop = Arc::clone(&stop);
-    let mut worker = tokio::task::spawn_blocking(move || replay(&config, &worker_stop));
-    tokio::pin!(shutdown);
-    let joined = tokio::select! {
-        joined = &mut worker => joined,
-        () = &mut shutdown => {
-            stop.store(true, Ordering::Relaxed);
-            worker.await
-        }
-    };
-    joined.context("replay thread")?
+    crate::run_blocking_until("replay thread", move |stop| replay(&config, stop), shutdown).await
 }
 
 #[cfg(test)]

@@ -14,7 +14,6 @@
 //!   users never label a series except the top-K rooms (≤ 20 series).
 
 pub mod config;
-pub mod games;
 pub mod metrics;
 pub mod pipeline;
 pub mod report;
@@ -29,8 +28,8 @@ use parley_shared::metrics::{MetricsError, RuntimeMetrics};
 use parley_shared::runtime::{self, RuntimeError};
 
 use config::AnalyticsSettings;
-use games::GameLabels;
 use metrics::AnalyticsMetrics;
+use parley_shared::labels::GameLabels;
 use pipeline::{AnalyticsPipeline, Shared};
 use state::StateTable;
 

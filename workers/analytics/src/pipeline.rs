@@ -10,9 +10,9 @@ use parley_shared::runtime::{Envelope, Pipeline, PipelineContext, Progress};
 use parley_shared::{GameMessage, MessageKind};
 use prometheus::{Histogram, IntCounter};
 
-use crate::games::{GameLabel, GameLabels};
 use crate::metrics::AnalyticsMetrics;
 use crate::state::{lock, SharedState, StateTable};
+use parley_shared::labels::{GameLabel, GameLabels};
 
 /// Shared by every consumer of the process.
 #[derive(Clone)]

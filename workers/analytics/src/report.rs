@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use parley_shared::metrics::now_ms;
 
-use crate::games::GameLabels;
 use crate::metrics::AnalyticsMetrics;
 use crate::rooms::{top_k, BusyRoom};
 use crate::state::{lock, StateTable};
 use crate::windows::{UserSketch, Window};
+use parley_shared::labels::GameLabels;
 
 /// What one refresh computed.
 #[derive(Debug, Default)]

@@ -83,7 +83,8 @@ pub async fn run(
         alertmanager,
         metrics: metrics.clone(),
         max_users: settings.max_users,
-        games: Arc::default(),
+        // Games with their own label on `parley_anomaly_alerts_total`.
+        games: Arc::new(parley_shared::labels::GameLabels::new(50)),
     };
     let reloader = tokio::spawn(reload_on_hangup(
         settings.rules.clone(),

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use parley_shared::labels::GameLabels;
 use parley_shared::metrics::now_ms;
 use parley_shared::runtime::{Acks, Completion, Envelope, Pipeline, PipelineContext, Progress};
 use parley_shared::GameMessage;
@@ -69,14 +70,11 @@ pub struct Shared {
     /// Per-partition user cap.
     pub max_users: usize,
     /// Games with their own `game` label on alert counts.
-    pub games: Arc<Mutex<std::collections::HashSet<String>>>,
+    pub games: Arc<GameLabels>,
 }
 
 /// Least time between two updates of one incident's alert.
 const UPDATE_EVERY: Duration = Duration::from_secs(5);
-
-/// Games with their own label on `parley_anomaly_alerts_total`.
-const MAX_GAME_LABELS: usize = 50;
 
 /// One consumer's detector.
 pub struct DetectorPipeline {
@@ -113,16 +111,6 @@ impl DetectorPipeline {
             last_tick: Instant::now(),
             now: now_ms(),
             since_clock: 0,
-        }
-    }
-
-    fn game_label(&self, game: &str) -> String {
-        let mut games = self.shared.games.lock().unwrap_or_else(|p| p.into_inner());
-        if games.contains(game) || (games.len() < MAX_GAME_LABELS && games.insert(game.to_owned()))
-        {
-            game.to_owned()
-        } else {
-            "other".to_owned()
         }
     }
 
@@ -221,7 +209,7 @@ impl Pipeline for DetectorPipeline {
             }
         }
         for alert in &alerts {
-            let game = self.game_label(&alert.game_id);
+            let game = self.shared.games.label(&alert.game_id).name;
             self.shared
                 .metrics
                 .alerts

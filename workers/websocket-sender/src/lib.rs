@@ -37,8 +37,7 @@ use std::time::Duration;
 
 use parley_shared::health::Health;
 use parley_shared::metrics::{MetricsError, RuntimeMetrics};
-use parley_shared::runtime::{self, ConsumerSettings, HealthSlots, RuntimeError};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use parley_shared::runtime::{self, HealthSlots, RuntimeError};
 
 use alerts::AlertHub;
 use config::SenderSettings;
@@ -75,9 +74,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), SenderError> {
     let messages = settings.messages.clone();
-    runtime::check_topic(&messages).await?;
+    let partitions = runtime::check_topic(&messages).await?;
     runtime::check_topic(&settings.alerts).await?;
-    let partitions = partition_count(&messages).await?;
 
     let metrics = RuntimeMetrics::new(config::WORKER, &messages.group)?;
     let sender_metrics = SenderMetrics::register(&metrics)?;
@@ -184,32 +182,6 @@ pub async fn run(
     first?;
     second?;
     Ok(())
-}
-
-/// Partitions of the consumed topic (for the producers' room → partition
-/// mapping).
-async fn partition_count(settings: &ConsumerSettings) -> Result<usize, SenderError> {
-    let properties = settings.client_properties.clone();
-    let topic = settings.topic.clone();
-    let brokers = properties
-        .get("bootstrap.servers")
-        .cloned()
-        .unwrap_or_default();
-    let count = tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = parley_shared::config::client_config(&properties).create()?;
-        let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(15))?;
-        Ok::<_, rdkafka::error::KafkaError>(
-            metadata
-                .topics()
-                .iter()
-                .find(|t| t.name() == topic)
-                .map_or(0, |t| t.partitions().len()),
-        )
-    })
-    .await
-    .map_err(|_| RuntimeError::Panicked(usize::MAX))?
-    .map_err(|source| RuntimeError::Unreachable { brokers, source })?;
-    Ok(count.max(1))
 }
 
 /// Publishes the buffer's size every few seconds.

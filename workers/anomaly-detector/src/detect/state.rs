@@ -238,6 +238,17 @@ impl RoomState {
     }
 }
 
+/// The median of `times` (what "the more recently active half" keeps above),
+/// in linear time.
+fn median(times: impl Iterator<Item = i64>) -> Option<i64> {
+    let mut times: Vec<i64> = times.collect();
+    if times.is_empty() {
+        return None;
+    }
+    let middle = times.len() / 2;
+    Some(*times.select_nth_unstable(middle).1)
+}
+
 /// Sizes for the state metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StateSizes {
@@ -290,9 +301,8 @@ impl PartitionState {
         let mut horizon = self.clock - MAX_WINDOW.as_millis() as i64;
         if hard {
             // Keep the more recently active half.
-            let mut times: Vec<i64> = self.users.values().map(|u| u.last_at).collect();
-            times.sort_unstable();
-            horizon = horizon.max(times.get(times.len() / 2).copied().unwrap_or(horizon));
+            horizon =
+                horizon.max(median(self.users.values().map(|u| u.last_at)).unwrap_or(horizon));
         }
         self.users.retain(|_, u| u.last_at > horizon);
         self.rooms.retain(|_, r| r.last_at > horizon);
@@ -365,9 +375,7 @@ impl GlobalState {
         let key = foldhash::fast::FixedState::with_seed(7).hash_one((game, user));
         if self.seen.len() >= self.max_seen && !self.seen.contains_key(&key) {
             // Forget the least recently active half.
-            let mut times: Vec<i64> = self.seen.values().copied().collect();
-            times.sort_unstable();
-            let horizon = times.get(times.len() / 2).copied().unwrap_or(0);
+            let horizon = median(self.seen.values().copied()).unwrap_or(0);
             self.seen.retain(|_, t| *t > horizon);
         }
         self.seen.insert(key, at).is_none()

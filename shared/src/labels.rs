@@ -1,6 +1,6 @@
-//! Game labels with a cap: the first `max` games seen get their own label,
-//! later ones fold into `other`, so series stay bounded whatever producers
-//! send.
+//! Metric label values with a cap (e.g. `game`): the first `max` values seen
+//! get their own label, later ones fold into `other`, so series stay bounded
+//! whatever producers send.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

@@ -13,12 +13,7 @@ pub fn query(sql: &str) -> String {
 
 /// Runs one query, or says why not.
 pub fn try_query(sql: &str) -> Result<String, String> {
-    let mut response = ureq::post(&url()).send(sql).map_err(|e| e.to_string())?;
-    response
-        .body_mut()
-        .read_to_string()
-        .map(|b| b.trim().to_owned())
-        .map_err(|e| e.to_string())
+    try_query_with(sql, "")
 }
 
 /// Runs a query returning one number.
@@ -36,4 +31,42 @@ pub fn fresh_database() -> String {
 /// Drops a test database (best effort).
 pub fn drop_database(name: &str) {
     let _ = try_query(&format!("DROP DATABASE IF EXISTS {name}"));
+}
+
+/// Merges every partition of `database.table` into one part with
+/// `OPTIMIZE … PARTITION ID … FINAL`, so a ReplacingMergeTree holds no
+/// copies. ClickHouse 18 merges only a selection of parts when no partition
+/// is named and silently skips a partition whose parts are being merged in
+/// the background, so each partition is retried until its merge runs.
+pub fn optimize_final(database: &str, table: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let partitions = query(&format!(
+        "SELECT DISTINCT partition_id FROM system.parts \
+         WHERE database = '{database}' AND table = '{table}' AND active"
+    ));
+    for partition in partitions.lines() {
+        let sql = format!("OPTIMIZE TABLE {database}.{table} PARTITION ID '{partition}' FINAL");
+        loop {
+            match try_query_with(&sql, "optimize_throw_if_noop=1") {
+                Ok(_) => break,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    eprintln!("OPTIMIZE partition {partition} not run yet ({e}); retrying");
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                }
+                Err(e) => panic!("OPTIMIZE partition {partition} never ran: {e}"),
+            }
+        }
+    }
+}
+
+/// Runs one query with URL settings (`name=value&…`), or says why not.
+fn try_query_with(sql: &str, settings: &str) -> Result<String, String> {
+    let mut response = ureq::post(&format!("{}/?{settings}", url()))
+        .send(sql)
+        .map_err(|e| e.to_string())?;
+    response
+        .body_mut()
+        .read_to_string()
+        .map(|b| b.trim().to_owned())
+        .map_err(|e| e.to_string())
 }

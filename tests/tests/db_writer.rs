@@ -131,7 +131,7 @@ async fn stores_every_valid_message_once_and_dead_letters_the_rest() {
     );
 
     // Exactly the valid messages (copies from a re-read collapse).
-    clickhouse::query(&format!("OPTIMIZE TABLE {}.messages FINAL", f.database));
+    clickhouse::optimize_final(&f.database, "messages");
     assert_eq!(f.rows(), valid);
     let stored: HashSet<String> =
         clickhouse::query(&format!("SELECT message_id FROM {}.messages", f.database))
@@ -273,8 +273,17 @@ async fn instances_joining_leaving_and_crashing_lose_nothing() {
         b.log_text()
     );
 
-    // Replays after the crash may have inserted copies; they collapse.
-    clickhouse::query(&format!("OPTIMIZE TABLE {}.messages FINAL", f.database));
+    // Replays after the crash may have inserted copies: queries with FINAL
+    // never see them, and a full merge removes them.
+    assert_eq!(
+        clickhouse::number(&format!(
+            "SELECT count() FROM {}.messages FINAL",
+            f.database
+        )),
+        valid,
+        "copies visible to a query with FINAL"
+    );
+    clickhouse::optimize_final(&f.database, "messages");
     assert_eq!(f.distinct(), valid);
     assert_eq!(f.rows(), valid, "duplicates left after OPTIMIZE FINAL");
     f.assert_committed_to_end();

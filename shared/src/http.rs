@@ -1,4 +1,5 @@
-//! The metrics address: `GET /metrics` (Prometheus text) and `GET /healthz`.
+//! The metrics address: `GET /metrics` (Prometheus text), `GET /healthz`
+//! and `GET /config` (the effective configuration, secrets hidden).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -43,6 +44,7 @@ pub fn router(metrics: RuntimeMetrics, health: Health) -> Router {
     Router::new()
         .route("/metrics", get(render_metrics))
         .route("/healthz", get(render_health))
+        .route("/config", get(render_config))
         .with_state(Telemetry { metrics, health })
 }
 
@@ -64,4 +66,11 @@ async fn render_health(State(t): State<Telemetry>) -> impl IntoResponse {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (code, Json(report))
+}
+
+async fn render_config() -> impl IntoResponse {
+    match crate::cli::effective() {
+        Some(config) => (StatusCode::OK, Json(config.clone())),
+        None => (StatusCode::NOT_FOUND, Json(Default::default())),
+    }
 }

@@ -4,6 +4,7 @@
 //!   decode error whose kind names the DLQ `error.kind`.
 //! - [`topics`]: topic names and DLQ header names from INTERFACES.md.
 //! - [`config`]: the Kafka connection flags every binary shares.
+//! - [`cli`]: flag parsing with `--print-config` and `GET /config`.
 //! - [`telemetry`]: tracing setup (`--log-format text|json`).
 //! - [`shutdown`]: the SIGTERM/SIGINT future every `run` takes.
 //! - [`runtime`]: the consumer runtime (commit-after-work, rebalances,
@@ -13,6 +14,7 @@
 //!   and handles, `/healthz`, and the metrics server.
 
 pub mod batcher;
+pub mod cli;
 pub mod config;
 pub mod dlq;
 pub mod health;

@@ -3,12 +3,11 @@
 use std::process::ExitCode;
 
 use analytics::config::{AnalyticsConfig, WORKER};
-use clap::Parser;
 use parley_shared::{shutdown, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = AnalyticsConfig::parse();
+    let config: AnalyticsConfig = parley_shared::cli::parse();
     telemetry::init_tracing(config.consumer.log_format);
     let settings = match config.settings() {
         Ok(s) => s,

@@ -3,12 +3,11 @@
 use std::process::ExitCode;
 
 use anomaly_detector::config::{DetectorConfig, WORKER};
-use clap::Parser;
 use parley_shared::{shutdown, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = DetectorConfig::parse();
+    let config: DetectorConfig = parley_shared::cli::parse();
     telemetry::init_tracing(config.consumer.log_format);
     if config.check_rules {
         return match anomaly_detector::check_rules(&config.rules) {

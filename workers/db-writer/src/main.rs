@@ -2,13 +2,12 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use db_writer::config::DbWriterConfig;
 use parley_shared::{shutdown, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = DbWriterConfig::parse();
+    let config: DbWriterConfig = parley_shared::cli::parse();
     telemetry::init_tracing(config.consumer.log_format);
     if config.migrate {
         let result = match config.clickhouse() {

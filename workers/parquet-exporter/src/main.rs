@@ -2,13 +2,12 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use parley_shared::{shutdown, telemetry};
 use parquet_exporter::config::ExporterConfig;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = ExporterConfig::parse();
+    let config: ExporterConfig = parley_shared::cli::parse();
     telemetry::init_tracing(config.consumer.log_format);
     let settings = match config.settings() {
         Ok(s) => s,

@@ -3,14 +3,13 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use parley_shared::{shutdown, telemetry};
 use websocket_sender::auth::{now_secs, Claims, TokenKeys};
 use websocket_sender::config::{Command, SenderConfig, WORKER};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = SenderConfig::parse();
+    let config: SenderConfig = parley_shared::cli::parse();
     if let Some(Command::Token(args)) = &config.command {
         let keys = match TokenKeys::from_config(config.jwt_secret.as_ref(), None) {
             Ok(keys) => keys,

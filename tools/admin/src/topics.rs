@@ -1,0 +1,363 @@
+//! `topics setup` and `topics describe`: Parley's topics with the right
+//! partitions and retention.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use clap::Args;
+use rdkafka::admin::{
+    AdminClient, AdminOptions, AlterConfig, ConfigSource, NewPartitions, NewTopic,
+    ResourceSpecifier, TopicReplication,
+};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::Consumer;
+use rdkafka::error::RDKafkaErrorCode;
+use serde::Serialize;
+
+use parley_shared::topics;
+
+use crate::error::AdminError;
+use crate::kafka::{Kafka, TIMEOUT};
+use crate::output::{self, Format};
+
+/// Flags of `topics setup`.
+#[derive(Debug, Clone, Args)]
+pub struct SetupArgs {
+    /// Chat messages topic.
+    #[arg(long, default_value = topics::GAME_MESSAGES)]
+    pub topic: String,
+    /// Dead-letter topic.
+    #[arg(long, default_value = topics::GAME_MESSAGES_DLQ)]
+    pub dlq_topic: String,
+    /// Alerts topic.
+    #[arg(long, default_value = topics::MODERATION_ALERTS)]
+    pub alerts_topic: String,
+    /// Partitions of the messages topic: the most consumers any one group
+    /// can use. Alerts and DLQ get a quarter of it (at least 1).
+    #[arg(long, default_value_t = topics::GAME_MESSAGES_PARTITIONS)]
+    pub partitions: i32,
+    /// Replicas per partition (3 on a production cluster).
+    #[arg(long, default_value_t = 1)]
+    pub replication_factor: i32,
+    /// How long chat messages stay replayable (new groups backfill from it).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "7d")]
+    pub retention: Duration,
+    /// How long dead letters stay for inspection and replay.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30d")]
+    pub dlq_retention: Duration,
+    /// How long alerts stay.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30d")]
+    pub alerts_retention: Duration,
+    /// Add partitions to an existing topic that has fewer. Rooms then move
+    /// to other partitions: only do it with producers briefly stopped.
+    #[arg(long)]
+    pub grow: bool,
+}
+
+/// What `topics setup` did to one topic.
+#[derive(Debug, Clone, Serialize)]
+pub struct SetupRow {
+    /// Topic name.
+    pub topic: String,
+    /// Partitions wanted.
+    pub partitions: i32,
+    /// Retention wanted, in milliseconds.
+    pub retention_ms: u128,
+    /// `created`, `ok`, `retention updated`, `grown`…
+    pub action: String,
+}
+
+/// One topic as `topics describe` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TopicRow {
+    /// Topic name.
+    pub topic: String,
+    /// Partition count.
+    pub partitions: usize,
+    /// Replicas of partition 0.
+    pub replication_factor: usize,
+    /// `retention.ms`.
+    pub retention_ms: Option<String>,
+    /// `min.insync.replicas`.
+    pub min_insync_replicas: Option<String>,
+}
+
+fn admin(kafka: &Kafka) -> Result<AdminClient<DefaultClientContext>, AdminError> {
+    kafka
+        .config(&[])
+        .create()
+        .map_err(|e| AdminError::kafka("creating an admin client", e))
+}
+
+fn options() -> AdminOptions {
+    AdminOptions::new()
+        .operation_timeout(Some(TIMEOUT))
+        .request_timeout(Some(TIMEOUT))
+}
+
+/// Creates missing topics, sets retention, optionally grows partitions.
+pub async fn setup(kafka: &Kafka, args: &SetupArgs, format: Format) -> Result<(), AdminError> {
+    if args.partitions < 1 || args.replication_factor < 1 {
+        return Err(AdminError::Invalid(
+            "--partitions and --replication-factor must be at least 1".into(),
+        ));
+    }
+    let small = (args.partitions / 4).max(1);
+    let wanted = [
+        (args.topic.as_str(), args.partitions, args.retention),
+        (args.dlq_topic.as_str(), small, args.dlq_retention),
+        (args.alerts_topic.as_str(), small, args.alerts_retention),
+    ];
+    let admin = admin(kafka)?;
+    let existing = partition_counts(kafka, wanted.iter().map(|w| w.0))?;
+    let mut rows = Vec::new();
+    for (topic, partitions, retention) in wanted {
+        let retention_ms = retention.as_millis().to_string();
+        let action = match existing.get(topic) {
+            None => {
+                create(
+                    &admin,
+                    topic,
+                    partitions,
+                    args.replication_factor,
+                    &retention_ms,
+                )
+                .await?
+            }
+            Some(&have) => {
+                let mut done = Vec::new();
+                if have < partitions as usize {
+                    if !args.grow {
+                        return Err(AdminError::Refused(format!(
+                            "{topic} has {have} partitions, fewer than {partitions}; \
+                             pass --grow to add partitions (rooms move to new partitions)"
+                        )));
+                    }
+                    grow(&admin, topic, partitions).await?;
+                    done.push(format!("grown {have}→{partitions}"));
+                } else if have > partitions as usize {
+                    done.push(format!("keeps {have} partitions (cannot shrink)"));
+                }
+                if set_retention(&admin, topic, &retention_ms).await? {
+                    done.push("retention updated".to_owned());
+                }
+                if done.is_empty() {
+                    "ok".to_owned()
+                } else {
+                    done.join(", ")
+                }
+            }
+        };
+        rows.push(SetupRow {
+            topic: topic.to_owned(),
+            partitions,
+            retention_ms: retention.as_millis(),
+            action,
+        });
+    }
+    output::print(format, &rows, || {
+        let mut t = output::table(&["topic", "partitions", "retention", "action"]);
+        for r in &rows {
+            let retention = humantime::format_duration(Duration::from_millis(
+                u64::try_from(r.retention_ms).unwrap_or(u64::MAX),
+            ));
+            t.add_row(vec![
+                r.topic.clone(),
+                r.partitions.to_string(),
+                retention.to_string(),
+                r.action.clone(),
+            ]);
+        }
+        t
+    });
+    Ok(())
+}
+
+fn partition_counts<'a>(
+    kafka: &Kafka,
+    names: impl Iterator<Item = &'a str>,
+) -> Result<BTreeMap<String, usize>, AdminError> {
+    let consumer = kafka.consumer(None)?;
+    let mut counts = BTreeMap::new();
+    for name in names {
+        match kafka.partitions(&consumer, name) {
+            Ok(p) => {
+                counts.insert(name.to_owned(), p.len());
+            }
+            Err(AdminError::NoSuchTopic(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(counts)
+}
+
+async fn create(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+    partitions: i32,
+    replication: i32,
+    retention_ms: &str,
+) -> Result<String, AdminError> {
+    let min_insync = if replication >= 3 { "2" } else { "1" };
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication))
+        .set("retention.ms", retention_ms)
+        .set("min.insync.replicas", min_insync);
+    let results = admin
+        .create_topics([&new], &options())
+        .await
+        .map_err(|e| AdminError::kafka("creating topics", e))?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => {
+                return Err(AdminError::Refused(format!(
+                    "the broker did not create {name}: {code}"
+                )))
+            }
+        }
+    }
+    Ok("created".to_owned())
+}
+
+async fn grow(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+    partitions: i32,
+) -> Result<(), AdminError> {
+    let count = usize::try_from(partitions).unwrap_or(1);
+    let results = admin
+        .create_partitions([&NewPartitions::new(topic, count)], &options())
+        .await
+        .map_err(|e| AdminError::kafka("adding partitions", e))?;
+    for result in results {
+        if let Err((name, code)) = result {
+            return Err(AdminError::Refused(format!(
+                "the broker did not grow {name}: {code}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Topic configs set on the topic itself (not inherited), by name.
+async fn topic_overrides(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+) -> Result<BTreeMap<String, Option<String>>, AdminError> {
+    let results = admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &options())
+        .await
+        .map_err(|e| AdminError::kafka("describing topic configs", e))?;
+    let mut overrides = BTreeMap::new();
+    for result in results {
+        let resource = result.map_err(|code| {
+            AdminError::Refused(format!("cannot read the configs of {topic}: {code}"))
+        })?;
+        for entry in resource.entries {
+            if matches!(entry.source, ConfigSource::DynamicTopic) {
+                overrides.insert(entry.name, entry.value);
+            }
+        }
+    }
+    Ok(overrides)
+}
+
+/// Sets `retention.ms`, keeping the topic's other overrides (the Kafka
+/// AlterConfigs request replaces them all). Returns whether it changed.
+async fn set_retention(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+    retention_ms: &str,
+) -> Result<bool, AdminError> {
+    let mut overrides = topic_overrides(admin, topic).await?;
+    if overrides.get("retention.ms").and_then(Option::as_deref) == Some(retention_ms) {
+        return Ok(false);
+    }
+    overrides.insert("retention.ms".to_owned(), Some(retention_ms.to_owned()));
+    let mut alter = AlterConfig::new(ResourceSpecifier::Topic(topic));
+    for (key, value) in &overrides {
+        if let Some(value) = value {
+            alter = alter.set(key, value);
+        }
+    }
+    let results = admin
+        .alter_configs([&alter], &options())
+        .await
+        .map_err(|e| AdminError::kafka("altering topic configs", e))?;
+    for result in results {
+        if let Err((_, code)) = result {
+            return Err(AdminError::Refused(format!(
+                "the broker did not change the retention of {topic}: {code}"
+            )));
+        }
+    }
+    Ok(true)
+}
+
+/// Prints partitions, replication and retention of `names` (default:
+/// Parley's three topics).
+pub async fn describe(kafka: &Kafka, names: &[String], format: Format) -> Result<(), AdminError> {
+    let names: Vec<String> = if names.is_empty() {
+        [
+            topics::GAME_MESSAGES,
+            topics::GAME_MESSAGES_DLQ,
+            topics::MODERATION_ALERTS,
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    } else {
+        names.to_vec()
+    };
+    let admin = admin(kafka)?;
+    let consumer = kafka.consumer(None)?;
+    let mut rows = Vec::new();
+    for name in &names {
+        let metadata = consumer
+            .fetch_metadata(Some(name), TIMEOUT)
+            .map_err(|e| AdminError::kafka("fetching metadata", e))?;
+        let Some(topic) = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == name && t.error().is_none() && !t.partitions().is_empty())
+        else {
+            return Err(AdminError::NoSuchTopic(name.clone()));
+        };
+        let configs = admin
+            .describe_configs([&ResourceSpecifier::Topic(name)], &options())
+            .await
+            .map_err(|e| AdminError::kafka("describing topic configs", e))?;
+        let entry = |key: &str| {
+            configs
+                .iter()
+                .flatten()
+                .find_map(|r| r.get(key).and_then(|e| e.value.clone()))
+        };
+        rows.push(TopicRow {
+            topic: name.clone(),
+            partitions: topic.partitions().len(),
+            replication_factor: topic.partitions().first().map_or(0, |p| p.replicas().len()),
+            retention_ms: entry("retention.ms"),
+            min_insync_replicas: entry("min.insync.replicas"),
+        });
+    }
+    output::print(format, &rows, || {
+        let mut t = output::table(&[
+            "topic",
+            "partitions",
+            "replication",
+            "retention.ms",
+            "min.insync",
+        ]);
+        for r in &rows {
+            t.add_row(vec![
+                r.topic.clone(),
+                r.partitions.to_string(),
+                r.replication_factor.to_string(),
+                r.retention_ms.clone().unwrap_or_default(),
+                r.min_insync_replicas.clone().unwrap_or_default(),
+            ]);
+        }
+        t
+    });
+    Ok(())
+}

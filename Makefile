@@ -8,7 +8,7 @@ STACK := deploy/local/stack.sh
 RATE ?= 2000
 DURATION ?=
 
-.PHONY: run test install up down status lint unit bench-kafka reset
+.PHONY: run test test-cluster install up down status lint unit bench-kafka reset
 
 run: install up
 	deploy/local/run-pipeline.sh --rate $(RATE) $(if $(DURATION),--duration $(DURATION))
@@ -18,7 +18,19 @@ test: install up
 	cargo build --workspace --bins
 	cargo clippy --workspace --all-targets -- -D warnings
 	mkdir -p .local; set -o pipefail; cargo test --workspace 2>&1 | tee .local/test.log
-	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' .local/test.log
+	$(MAKE) --no-print-directory test-cluster
+	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' .local/test.log .local/test-cluster.log
+
+# The tests that need 3 brokers (scale-out proof): Kafka is restarted in
+# 3-broker mode for them, then back in 1-broker mode.
+test-cluster: install
+	cargo build --workspace --bins
+	$(STACK) stop kafka
+	$(STACK) up --brokers 3
+	mkdir -p .local; set -o pipefail; PARLEY_BROKERS=$$($(STACK) bootstrap) \
+	  cargo test -p parley-tests --test scale_out -- --ignored --test-threads 1 2>&1 | tee .local/test-cluster.log
+	$(STACK) stop kafka
+	$(STACK) up
 
 install:
 	deploy/local/install.sh

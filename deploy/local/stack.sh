@@ -9,7 +9,7 @@
 #   deploy/local/stack.sh kafka-tool CLASS ARGS…   run a Kafka tool class, e.g.
 #        org.apache.kafka.tools.ConsumerPerformance --bootstrap-server 127.0.0.1:9092 …
 #   deploy/local/stack.sh stop-broker N | kill-broker N | start-broker N   (fault tests)
-#   deploy/local/stack.sh stop clickhouse|prometheus|alertmanager   (then `up` restarts it)
+#   deploy/local/stack.sh stop kafka|clickhouse|prometheus|alertmanager   (then `up` restarts it)
 #   deploy/local/stack.sh reset                down, then delete all local state
 #
 # Install what it needs first with deploy/local/install.sh.
@@ -310,7 +310,8 @@ case ${1:-} in
   stop)
     case ${2:-} in
       clickhouse|prometheus|alertmanager) stop_pid "$2" 30 ;;
-      *) die "stop takes clickhouse, prometheus or alertmanager (brokers: stop-broker N)" ;;
+      kafka) n=$(kafka_mode); for ((id = n; id >= 1; id--)); do stop_pid "kafka-$id" 60; done ;;
+      *) die "stop takes kafka, clickhouse, prometheus or alertmanager (one broker: stop-broker N)" ;;
     esac ;;
   reset) cmd_down; rm -rf "$STATE/kafka/cluster-"* "$STATE/kafka/mode" "$STATE/clickhouse" \
            "$STATE/prometheus" "$STATE/alertmanager" "$STATE/logs" "$RUN"; log "state removed" ;;

@@ -23,14 +23,16 @@ pub fn unique_name(prefix: &str) -> String {
     format!("it-{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
 
-/// Creates a fresh topic with `partitions` partitions and returns its name.
+/// Creates a fresh topic with `partitions` partitions (the brokers' default
+/// replication: 1 on the single-broker stack, 3 on the 3-broker one) and
+/// returns its name.
 pub async fn fresh_topic(prefix: &str, partitions: i32) -> String {
     let name = unique_name(prefix);
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers())
         .create()
         .expect("admin client");
-    let topic = NewTopic::new(&name, partitions, TopicReplication::Fixed(1));
+    let topic = NewTopic::new(&name, partitions, TopicReplication::Fixed(-1));
     let results = admin
         .create_topics(
             [&topic],
@@ -236,4 +238,21 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
+}
+
+/// What DuckDB and pyarrow read from a parquet-exporter output root, as
+/// `tests/python/read_parquet.py` prints it (rows, distinct ids, ids, types…).
+pub fn read_parquet(out: &std::path::Path) -> serde_json::Value {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/read_parquet.py");
+    let output = std::process::Command::new("python3")
+        .arg(script)
+        .arg(out)
+        .output()
+        .expect("python3");
+    assert!(
+        output.status.success(),
+        "read_parquet.py: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON")
 }

@@ -44,18 +44,7 @@ impl Fixture {
 
     /// What DuckDB and pyarrow read from the output.
     fn read(&self) -> Value {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/read_parquet.py");
-        let output = Command::new("python3")
-            .arg(script)
-            .arg(&self.out)
-            .output()
-            .expect("python3");
-        assert!(
-            output.status.success(),
-            "read_parquet.py: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout).expect("JSON")
+        parley_tests::read_parquet(&self.out)
     }
 
     /// Offsets covered by the file names, per partition, and temp files left.

@@ -46,7 +46,10 @@ pub fn for_table(sql: &str, database: &str, table: &str) -> String {
 }
 
 /// Applies every statement (all `IF NOT EXISTS`), then, on servers that
-/// support it, enables insert deduplication for non-replicated tables.
+/// support it, enables insert deduplication for a non-replicated table. A
+/// `Distributed` table (the cluster schema in `deploy/clickhouse/cluster/`)
+/// or a `Replicated*` one is left as it is: replicated tables deduplicate
+/// inserts by themselves, and the setting does not exist on `Distributed`.
 pub async fn migrate(client: &Client, database: &str, table: &str) -> Result<(), SinkError> {
     for (name, sql) in SCHEMA {
         for statement in statements(&for_table(sql, database, table)) {
@@ -63,7 +66,16 @@ pub async fn migrate(client: &Client, database: &str, table: &str) -> Result<(),
         .fetch_one()
         .await
         .map_err(|e| classify(&e))?;
-    if window > 0 {
+    let engine: String = client
+        .query("SELECT engine FROM system.tables WHERE database = ? AND name = ?")
+        .bind(database)
+        .bind(table)
+        .fetch_one()
+        .await
+        .map_err(|e| classify(&e))?;
+    if !is_plain_merge_tree(&engine) {
+        tracing::info!(%engine, "table is replicated or distributed: its insert deduplication is left to the cluster schema");
+    } else if window > 0 {
         let alter = format!("ALTER TABLE {database}.{table} MODIFY SETTING non_replicated_deduplication_window = 1000");
         client
             .query(&alter)
@@ -73,6 +85,13 @@ pub async fn migrate(client: &Client, database: &str, table: &str) -> Result<(),
         tracing::info!("insert deduplication window enabled");
     }
     Ok(())
+}
+
+/// True for the single-node engines whose insert deduplication db-writer
+/// switches on (`ReplacingMergeTree`, `MergeTree`…), false for `Distributed`
+/// and `Replicated*`.
+pub fn is_plain_merge_tree(engine: &str) -> bool {
+    engine.ends_with("MergeTree") && !engine.starts_with("Replicated")
 }
 
 /// Column names and types db-writer's encoder writes, in order.
@@ -142,6 +161,14 @@ mod tests {
         assert!(statements[0].starts_with("CREATE DATABASE IF NOT EXISTS parley"));
         assert!(statements[1].contains("ReplacingMergeTree"));
         assert!(statements.iter().all(|s| !s.contains("--")));
+    }
+
+    #[test]
+    fn only_single_node_merge_trees_get_the_dedup_setting() {
+        assert!(is_plain_merge_tree("ReplacingMergeTree"));
+        assert!(is_plain_merge_tree("MergeTree"));
+        assert!(!is_plain_merge_tree("ReplicatedReplacingMergeTree"));
+        assert!(!is_plain_merge_tree("Distributed"));
     }
 
     #[test]

@@ -8,12 +8,12 @@ STACK := deploy/local/stack.sh
 RATE ?= 2000
 DURATION ?=
 
-.PHONY: run test test-cluster install up down status lint unit bench-kafka reset
+.PHONY: run test test-cluster validate-deploy install up down status lint unit bench-kafka reset
 
 run: install up
 	deploy/local/run-pipeline.sh --rate $(RATE) $(if $(DURATION),--duration $(DURATION))
 
-test: install up
+test: install validate-deploy up
 	cargo fmt --all -- --check
 	cargo build --workspace --bins
 	cargo clippy --workspace --all-targets -- -D warnings
@@ -31,6 +31,11 @@ test-cluster: install
 	  cargo test -p parley-tests --test scale_out -- --ignored --test-threads 1 2>&1 | tee .local/test-cluster.log
 	$(STACK) stop kafka
 	$(STACK) up
+
+# Static checks of the Dockerfile, deploy/compose and deploy/k8s (no Docker
+# or cluster needed); installs its linters into /var/cache/parley/venv.
+validate-deploy:
+	deploy/validate.sh
 
 install:
 	deploy/local/install.sh

@@ -51,7 +51,7 @@ pub struct ExporterConfig {
     pub row_group_rows: usize,
 
     /// zstd compression level (1–22).
-    #[arg(long, env = "PARLEY_ZSTD_LEVEL", default_value_t = 3)]
+    #[arg(long, env = "PARLEY_ZSTD_LEVEL", default_value_t = 1)]
     pub zstd_level: i32,
 }
 

@@ -13,6 +13,7 @@
 
 pub mod columns;
 pub mod config;
+pub mod encoder;
 pub mod layout;
 pub mod output;
 pub mod part_file;

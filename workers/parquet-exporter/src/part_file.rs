@@ -84,35 +84,34 @@ pub struct SealedPart {
     pub offsets: Vec<i64>,
 }
 
-/// A part file being written for one partition and one hour.
-pub struct PartFile {
+/// What a part holds, known to the consumer thread when it closes the part.
+#[derive(Debug)]
+pub struct PartMeta {
+    /// Kafka partition.
+    pub partition: i32,
     /// Hour since the epoch of every row's `sent_at`.
     pub hour: i64,
-    /// First offset in the file.
+    /// First offset.
     pub first: i64,
-    /// Last offset in the file.
+    /// Last offset.
     pub last: i64,
-    /// Offsets written (acknowledged when the file is in place).
+    /// Every offset in the part.
     pub offsets: Vec<i64>,
-    /// Assignment epoch of the partition.
-    pub epoch: u64,
-    /// When the first row arrived.
-    pub opened_at: Instant,
-    partition: i32,
-    tmp_path: PathBuf,
-    writer: ArrowWriter<File>,
-    buffer: RowBuffer,
 }
 
-impl PartFile {
-    /// Creates the temp file for a part starting at `first`.
+/// The encoding side of one part: its temp file and Parquet writer.
+pub struct PartWriter {
+    tmp_path: PathBuf,
+    writer: ArrowWriter<File>,
+}
+
+impl PartWriter {
+    /// Creates the temp file for the part of `partition` starting at `first`.
     pub fn create(
         layout: &Layout,
         properties: &WriterProperties,
         partition: i32,
-        hour: i64,
         first: i64,
-        epoch: u64,
     ) -> Result<Self, PartError> {
         let dir = layout.tmp_dir();
         std::fs::create_dir_all(&dir).map_err(|source| PartError::Io {
@@ -125,41 +124,13 @@ impl PartFile {
             source,
         })?;
         let writer = ArrowWriter::try_new(file, schema(), Some(properties.clone()))?;
-        Ok(PartFile {
-            hour,
-            first,
-            last: first,
-            offsets: Vec::new(),
-            epoch,
-            opened_at: Instant::now(),
-            partition,
-            tmp_path,
-            writer,
-            buffer: RowBuffer::new(),
-        })
+        Ok(PartWriter { tmp_path, writer })
     }
 
-    /// Appends one message.
-    pub fn push(
-        &mut self,
-        message: &parley_shared::GameMessage,
-        offset: i64,
-        ingested_at_ms: i64,
-    ) -> Result<(), PartError> {
-        self.buffer
-            .push(message, self.partition, offset, ingested_at_ms);
-        self.offsets.push(offset);
-        self.last = offset;
-        if self.buffer.len() >= BATCH_ROWS {
-            let batch = self.buffer.finish()?;
-            self.writer.write(&batch)?;
-        }
+    /// Encodes one record batch into the open row group.
+    pub fn write(&mut self, batch: &arrow_array::RecordBatch) -> Result<(), PartError> {
+        self.writer.write(batch)?;
         Ok(())
-    }
-
-    /// Rows in the file.
-    pub fn rows(&self) -> usize {
-        self.offsets.len()
     }
 
     /// Bytes written plus bytes buffered in the open row group (an estimate).
@@ -169,11 +140,7 @@ impl PartFile {
 
     /// Writes the footer and fsyncs the temp file; the part is then ready
     /// to publish.
-    pub fn seal(mut self) -> Result<SealedPart, PartError> {
-        if !self.buffer.is_empty() {
-            let batch = self.buffer.finish()?;
-            self.writer.write(&batch)?;
-        }
+    pub fn seal(self, meta: PartMeta) -> Result<SealedPart, PartError> {
         let file = self.writer.into_inner()?;
         file.sync_all().map_err(|source| PartError::Io {
             path: self.tmp_path.clone(),
@@ -181,16 +148,113 @@ impl PartFile {
         })?;
         Ok(SealedPart {
             tmp_path: self.tmp_path,
-            hour: self.hour,
-            partition: self.partition,
-            first: self.first,
-            last: self.last,
-            offsets: self.offsets,
+            hour: meta.hour,
+            partition: meta.partition,
+            first: meta.first,
+            last: meta.last,
+            offsets: meta.offsets,
         })
     }
 
     /// Gives the part up: its temp file is deleted (best effort).
     pub fn abandon(self) {
         let _ = std::fs::remove_file(&self.tmp_path);
+    }
+}
+
+/// Rows of the open part not yet handed to the encoder, and what is known
+/// about the part: the consumer thread's side of it.
+pub struct OpenPart {
+    /// Kafka partition.
+    pub partition: i32,
+    /// Hour since the epoch of every row's `sent_at`.
+    pub hour: i64,
+    /// First offset in the part.
+    pub first: i64,
+    /// Last offset in the part.
+    pub last: i64,
+    /// Offsets written (acknowledged when the file is in place).
+    pub offsets: Vec<i64>,
+    /// `sent_at` of every row, for the latency histogram.
+    pub sent_at: Vec<i64>,
+    /// Assignment epoch of the partition.
+    pub epoch: u64,
+    /// When the first row arrived.
+    pub opened_at: Instant,
+    /// Encoded bytes, as the encoder last reported them.
+    pub encoded: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    buffer: RowBuffer,
+    buffered_bytes: usize,
+}
+
+impl OpenPart {
+    /// A part of `partition` for `hour`, starting at `first`.
+    pub fn new(partition: i32, hour: i64, first: i64, epoch: u64) -> Self {
+        OpenPart {
+            partition,
+            hour,
+            first,
+            last: first,
+            offsets: Vec::new(),
+            sent_at: Vec::new(),
+            epoch,
+            opened_at: Instant::now(),
+            encoded: Default::default(),
+            buffer: RowBuffer::new(),
+            buffered_bytes: 0,
+        }
+    }
+
+    /// Appends one message; returns a record batch for the encoder every
+    /// [`BATCH_ROWS`] rows.
+    pub fn push(
+        &mut self,
+        message: &parley_shared::GameMessage,
+        offset: i64,
+        ingested_at_ms: i64,
+    ) -> Result<Option<arrow_array::RecordBatch>, PartError> {
+        self.buffer
+            .push(message, self.partition, offset, ingested_at_ms);
+        self.buffered_bytes += message.content.len() + 160;
+        self.offsets.push(offset);
+        self.sent_at.push(message.sent_at);
+        self.last = offset;
+        if self.buffer.len() >= BATCH_ROWS {
+            return self.take_batch().map(Some);
+        }
+        Ok(None)
+    }
+
+    /// The rows buffered so far, as a batch (empty when none).
+    pub fn take_batch(&mut self) -> Result<arrow_array::RecordBatch, PartError> {
+        self.buffered_bytes = 0;
+        Ok(self.buffer.finish()?)
+    }
+
+    /// True when rows are buffered.
+    pub fn has_rows_buffered(&self) -> bool {
+        !self.buffer.is_empty()
+    }
+
+    /// Rows in the part.
+    pub fn rows(&self) -> usize {
+        self.offsets.len()
+    }
+
+    /// Encoded bytes plus an estimate of the buffered rows' bytes.
+    pub fn bytes(&self) -> usize {
+        self.encoded.load(std::sync::atomic::Ordering::Relaxed) + self.buffered_bytes
+    }
+
+    /// What the encoder needs to seal and publish the part.
+    pub fn into_meta(self) -> (PartMeta, Vec<i64>, u64) {
+        let meta = PartMeta {
+            partition: self.partition,
+            hour: self.hour,
+            first: self.first,
+            last: self.last,
+            offsets: self.offsets,
+        };
+        (meta, self.sent_at, self.epoch)
     }
 }

@@ -13,32 +13,24 @@ use std::time::Instant;
 
 use parley_shared::batcher::BatchLimits;
 use parley_shared::metrics::now_ms;
-use parley_shared::runtime::{Completion, Envelope, Pipeline, PipelineContext, Progress};
+use parley_shared::runtime::{Envelope, Pipeline, PipelineContext, Progress};
 use parley_shared::GameMessage;
 use parquet::file::properties::WriterProperties;
 
+use crate::encoder::Encoder;
 use crate::layout::hour_of;
 use crate::output::Output;
-use crate::part_file::{PartError, PartFile};
+use crate::part_file::{OpenPart, PartError};
 
-/// Sink label of the exporter's metrics.
-const SINK: &str = "parquet";
-
-/// One consumer's Parquet pipeline.
+/// One consumer's Parquet pipeline: rows gathered here, encoded and
+/// published by its [`Encoder`] thread.
 pub struct ParquetPipeline {
     output: Output,
-    properties: WriterProperties,
     limits: BatchLimits,
-    context: PipelineContext,
+    encoder: Result<Encoder, String>,
     open: HashMap<i32, OpenPart>,
-    failure: Option<String>,
     /// Milliseconds since the epoch, refreshed every tick, for `ingested_at`.
     ingested_at: i64,
-}
-
-struct OpenPart {
-    file: PartFile,
-    sent_at: Vec<i64>,
 }
 
 impl ParquetPipeline {
@@ -49,86 +41,51 @@ impl ParquetPipeline {
         limits: BatchLimits,
         context: PipelineContext,
     ) -> Self {
+        let encoder = Encoder::start(output.clone(), properties, context)
+            .map_err(|e| format!("cannot start the encoder thread: {e}"));
         ParquetPipeline {
             output,
-            properties,
             limits,
-            context,
+            encoder,
             open: HashMap::new(),
-            failure: None,
             ingested_at: now_ms(),
         }
     }
 
-    fn fail(&mut self, error: &PartError) {
-        self.context
-            .metrics
-            .sink_errors
-            .with_label_values(&[SINK, "permanent"])
-            .inc();
-        tracing::error!(%error, "cannot write Parquet");
-        self.failure.get_or_insert_with(|| error.to_string());
-    }
-
-    /// Finishes and publishes the open part of `partition`, then acks it.
-    fn close(&mut self, partition: i32) {
-        let Some(OpenPart { file, sent_at }) = self.open.remove(&partition) else {
-            return;
+    /// Hands the open part of `partition` to the encoder to finish,
+    /// publish and ack.
+    fn close(&mut self, partition: i32) -> Result<(), PartError> {
+        let (Some(mut part), Ok(encoder)) = (self.open.remove(&partition), &self.encoder) else {
+            return Ok(());
         };
-        let started = Instant::now();
-        let (epoch, rows) = (file.epoch, file.rows());
-        let bytes = file.bytes();
-        match file
-            .seal()
-            .and_then(|part| Ok((self.output.publish(&part)?, part.offsets)))
-        {
-            Ok((path, offsets)) => {
-                let metrics = &self.context.metrics;
-                metrics
-                    .flush_duration
-                    .with_label_values(&[SINK, "ok"])
-                    .observe(started.elapsed().as_secs_f64());
-                metrics.batch_rows.observe(rows as f64);
-                metrics.batch_bytes.observe(bytes as f64);
-                let now = now_ms();
-                for s in sent_at {
-                    metrics.observe_latency(s, now);
-                }
-                tracing::debug!(%path, rows, "part published");
-                self.context.acks.done(Completion {
-                    tag: 0,
-                    partition,
-                    epoch,
-                    offsets,
-                });
-            }
-            Err(error) => self.fail(&error),
+        if part.has_rows_buffered() {
+            encoder.write(partition, part.take_batch()?);
         }
+        let (meta, sent_at, epoch) = part.into_meta();
+        encoder.seal(meta, sent_at, epoch);
+        Ok(())
     }
 
     fn append(&mut self, record: &Envelope<GameMessage>, hour: i64) -> Result<(), PartError> {
-        let partition = record.partition;
-        let part = match self.open.get_mut(&partition) {
-            Some(part) => part,
-            None => {
-                let file = PartFile::create(
-                    self.output.layout(),
-                    &self.properties,
-                    partition,
-                    hour,
-                    record.offset,
-                    record.epoch,
-                )?;
-                self.open.entry(partition).or_insert(OpenPart {
-                    file,
-                    sent_at: Vec::new(),
-                })
-            }
+        let Ok(encoder) = &self.encoder else {
+            return Ok(());
         };
-        part.file
-            .push(&record.value, record.offset, self.ingested_at)?;
-        part.sent_at.push(record.value.sent_at);
+        let partition = record.partition;
+        let part = self.open.entry(partition).or_insert_with(|| {
+            let part = OpenPart::new(partition, hour, record.offset, record.epoch);
+            encoder.open(partition, record.offset, part.encoded.clone());
+            part
+        });
+        if let Some(batch) = part.push(&record.value, record.offset, self.ingested_at)? {
+            encoder.write(partition, batch);
+        }
         Ok(())
+    }
+
+    fn wait_for_encoder(&self) {
+        if let Ok(encoder) = &self.encoder {
+            encoder.wait();
+        }
     }
 }
 
@@ -136,7 +93,7 @@ impl Pipeline for ParquetPipeline {
     type Item = GameMessage;
 
     fn submit(&mut self, record: Envelope<GameMessage>) -> Result<Progress, Envelope<GameMessage>> {
-        if self.failure.is_some() {
+        if self.failure().is_some() {
             return Err(record);
         }
         let partition = record.partition;
@@ -144,20 +101,26 @@ impl Pipeline for ParquetPipeline {
         let rotate = self
             .open
             .get(&partition)
-            .is_some_and(|p| p.file.hour != hour || p.file.epoch != record.epoch);
-        if rotate {
-            self.close(partition);
-        }
-        if let Err(error) = self.append(&record, hour) {
-            self.fail(&error);
+            .is_some_and(|p| p.hour != hour || p.epoch != record.epoch);
+        let appended = (if rotate {
+            self.close(partition)
+        } else {
+            Ok(())
+        })
+        .and_then(|()| self.append(&record, hour));
+        if let Err(error) = appended {
+            tracing::error!(%error, "cannot build a Parquet batch");
+            self.encoder = Err(error.to_string());
             return Err(record);
         }
         let full = self
             .open
             .get(&partition)
-            .is_some_and(|p| self.limits.reached(p.file.rows(), p.file.bytes()));
+            .is_some_and(|p| self.limits.reached(p.rows(), p.bytes()));
         if full {
-            self.close(partition);
+            if let Err(error) = self.close(partition) {
+                self.encoder = Err(error.to_string());
+            }
         }
         Ok(Progress::Pending)
     }
@@ -167,11 +130,13 @@ impl Pipeline for ParquetPipeline {
         let due: Vec<i32> = self
             .open
             .iter()
-            .filter(|(_, p)| self.limits.expired(p.file.opened_at, now))
+            .filter(|(_, p)| self.limits.expired(p.opened_at, now))
             .map(|(&partition, _)| partition)
             .collect();
         for partition in due {
-            self.close(partition);
+            if let Err(error) = self.close(partition) {
+                self.encoder = Err(error.to_string());
+            }
         }
     }
 
@@ -193,7 +158,8 @@ impl Pipeline for ParquetPipeline {
                 starts
             }
             Err(error) => {
-                self.fail(&error);
+                tracing::error!(%error, "cannot list the parts already written");
+                self.encoder = Err(error.to_string());
                 Vec::new()
             }
         }
@@ -201,20 +167,31 @@ impl Pipeline for ParquetPipeline {
 
     fn revoked(&mut self, partitions: &[i32]) {
         for p in partitions {
-            if let Some(part) = self.open.remove(p) {
-                part.file.abandon();
+            if self.open.remove(p).is_some() {
+                if let Ok(encoder) = &self.encoder {
+                    encoder.abandon(*p);
+                }
             }
         }
+        // Parts of these partitions already sealing are published before
+        // the partitions move: the next owner resumes after them.
+        self.wait_for_encoder();
     }
 
     fn flush_all(&mut self) {
         let partitions: Vec<i32> = self.open.keys().copied().collect();
         for p in partitions {
-            self.close(p);
+            if let Err(error) = self.close(p) {
+                self.encoder = Err(error.to_string());
+            }
         }
+        self.wait_for_encoder();
     }
 
     fn failure(&self) -> Option<String> {
-        self.failure.clone()
+        match &self.encoder {
+            Ok(encoder) => encoder.failure(),
+            Err(reason) => Some(reason.clone()),
+        }
     }
 }

@@ -21,6 +21,53 @@ pub struct KafkaArgs {
     /// `security.protocol=SASL_SSL`. Applied after Parley's own settings.
     #[arg(long = "kafka-prop", value_name = "KEY=VALUE", value_parser = parse_kafka_prop)]
     pub kafka_props: Vec<(String, String)>,
+
+    /// A librdkafka properties file (`key=value` lines, `#` comments), read
+    /// at start: where SASL passwords and TLS settings belong, rather than
+    /// on the command line. `--kafka-prop` overrides it.
+    #[arg(long, env = "PARLEY_KAFKA_PROPS_FILE", value_name = "PATH", value_parser = PropsFile::read)]
+    pub kafka_props_file: Option<PropsFile>,
+}
+
+/// The properties of a `--kafka-props-file`, read when flags are parsed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PropsFile {
+    path: PathBuf,
+    properties: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for PropsFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Values may be passwords: show only the path and the keys.
+        let keys: Vec<&str> = self.properties.iter().map(|(k, _)| k.as_str()).collect();
+        write!(f, "PropsFile({}, keys {keys:?})", self.path.display())
+    }
+}
+
+impl PropsFile {
+    /// Reads and parses `path` (the clap value parser).
+    pub fn read(path: &str) -> Result<PropsFile, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+        let properties = parse_props(&text).map_err(|e| format!("{path}: {e}"))?;
+        Ok(PropsFile {
+            path: PathBuf::from(path),
+            properties,
+        })
+    }
+}
+
+/// Parses `key=value` lines; blank lines and `#`/`!` comments are skipped.
+pub fn parse_props(text: &str) -> Result<Vec<(String, String)>, String> {
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| (i + 1, line.trim()))
+        .filter(|(_, line)| !line.is_empty() && !line.starts_with('#') && !line.starts_with('!'))
+        .map(|(n, line)| {
+            parse_kafka_prop(line)
+                .map(|(k, v)| (k, v.trim().to_owned()))
+                .map_err(|_| format!("line {n}: expected key=value"))
+        })
+        .collect()
 }
 
 impl KafkaArgs {
@@ -28,7 +75,8 @@ impl KafkaArgs {
     pub fn client_properties(&self) -> BTreeMap<String, String> {
         let mut props = BTreeMap::new();
         props.insert("bootstrap.servers".to_owned(), self.brokers.clone());
-        for (key, value) in &self.kafka_props {
+        let from_file = self.kafka_props_file.iter().flat_map(|f| &f.properties);
+        for (key, value) in from_file.chain(&self.kafka_props) {
             props.insert(key.clone(), value.clone());
         }
         props
@@ -176,6 +224,7 @@ mod tests {
         let args = KafkaArgs {
             brokers: "b:1".to_owned(),
             kafka_props: vec![("linger.ms".to_owned(), "20".to_owned())],
+            kafka_props_file: None,
         };
         let props = args.client_properties();
         assert_eq!(
@@ -183,6 +232,36 @@ mod tests {
             Some("b:1")
         );
         assert_eq!(props.get("linger.ms").map(String::as_str), Some("20"));
+    }
+
+    #[test]
+    fn props_files_parse_and_flags_override_them() {
+        let text = "# SASL\nsecurity.protocol=SASL_SSL\n\n sasl.password = p=w \nlinger.ms=5\n";
+        let props = parse_props(text).expect("parse");
+        assert_eq!(props[1], ("sasl.password".to_owned(), "p=w".to_owned()));
+        assert_eq!(
+            parse_props("ok=1\nbroken").expect_err("line 2"),
+            "line 2: expected key=value"
+        );
+        let args = KafkaArgs {
+            brokers: "b:1".to_owned(),
+            kafka_props: vec![("linger.ms".to_owned(), "20".to_owned())],
+            kafka_props_file: Some(PropsFile {
+                path: PathBuf::from("client.properties"),
+                properties: props,
+            }),
+        };
+        let all = args.client_properties();
+        assert_eq!(all.get("linger.ms").map(String::as_str), Some("20"));
+        assert_eq!(
+            all.get("security.protocol").map(String::as_str),
+            Some("SASL_SSL")
+        );
+        let shown = format!("{:?}", args.kafka_props_file);
+        assert!(!shown.contains("p=w"), "{shown}");
+        assert!(PropsFile::read("/nonexistent/client.properties")
+            .expect_err("missing file")
+            .contains("cannot read"));
     }
 }
 

@@ -8,6 +8,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use parley_shared::config::Secret;
 use serde::{Deserialize, Serialize};
 
+/// Shortest HS256 secret accepted, in bytes (the hash size, RFC 7518 §3.2).
+pub const MIN_HS256_SECRET: usize = 32;
 /// A user's role, from the `role` claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -102,9 +104,16 @@ impl std::fmt::Debug for TokenKeys {
 impl TokenKeys {
     /// Keys from the HS256 secret and/or an RS256 public key file.
     pub fn from_config(secret: Option<&Secret>, public_key: Option<&Path>) -> Result<Self, String> {
-        let hmac = secret
-            .filter(|s| !s.is_empty())
-            .map(|s| Self::hs256(s.expose()));
+        let secret = secret.filter(|s| !s.is_empty());
+        if let Some(s) = secret {
+            if s.expose().len() < MIN_HS256_SECRET {
+                return Err(format!(
+                    "the JWT secret is {} bytes; HS256 needs at least {MIN_HS256_SECRET} (RFC 7518 §3.2), e.g. `head -c 32 /dev/urandom | base64`",
+                    s.expose().len()
+                ));
+            }
+        }
+        let hmac = secret.map(|s| Self::hs256(s.expose()));
         let rsa = match public_key {
             Some(path) => {
                 let pem = std::fs::read(path)
@@ -190,7 +199,11 @@ mod tests {
     use super::*;
 
     fn keys() -> TokenKeys {
-        TokenKeys::from_config(Some(&Secret::new("test-secret-0123456789")), None).expect("keys")
+        TokenKeys::from_config(
+            Some(&Secret::new("test-secret-0123456789-0123456789ab")),
+            None,
+        )
+        .expect("keys")
     }
 
     fn claims(role: Role, rooms: &[&str], exp: u64) -> Claims {
@@ -226,10 +239,13 @@ mod tests {
             .expect("mint");
         assert_eq!(k.verify(&old).err(), Some(AuthError::Expired));
 
-        let other = TokenKeys::from_config(Some(&Secret::new("another-secret-xyz")), None)
-            .expect("keys")
-            .mint(&claims(Role::Admin, &["*"], now_secs() + 60))
-            .expect("mint");
+        let other = TokenKeys::from_config(
+            Some(&Secret::new("another-secret-xyz-0123456789abcdef")),
+            None,
+        )
+        .expect("keys")
+        .mint(&claims(Role::Admin, &["*"], now_secs() + 60))
+        .expect("mint");
         assert!(matches!(k.verify(&other), Err(AuthError::Invalid(_))));
 
         // {"alg":"none"} with the same claims and no signature.
@@ -246,5 +262,7 @@ mod tests {
     fn a_secret_or_key_is_required() {
         assert!(TokenKeys::from_config(None, None).is_err());
         assert!(TokenKeys::from_config(Some(&Secret::new("")), None).is_err());
+        let short = TokenKeys::from_config(Some(&Secret::new("change-me")), None);
+        assert!(short.is_err_and(|e| e.contains("at least 32")));
     }
 }

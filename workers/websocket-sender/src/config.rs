@@ -40,9 +40,13 @@ pub struct SenderConfig {
     #[arg(long, env = "PARLEY_WS_LISTEN", default_value = LISTEN_ADDR)]
     pub listen: SocketAddr,
 
-    /// HS256 secret the tokens are signed with.
+    /// HS256 secret the tokens are signed with (at least 32 bytes).
     #[arg(long, env = "PARLEY_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<Secret>,
+
+    /// File holding the HS256 secret (instead of --jwt-secret).
+    #[arg(long, env = "PARLEY_JWT_SECRET_FILE", conflicts_with = "jwt_secret")]
+    pub jwt_secret_file: Option<PathBuf>,
 
     /// PEM public key for RS256 tokens (accepted besides HS256).
     #[arg(long, env = "PARLEY_JWT_PUBLIC_KEY_FILE")]
@@ -169,6 +173,16 @@ pub struct Limits {
 }
 
 impl SenderConfig {
+    /// The HS256 secret, from --jwt-secret-file or --jwt-secret.
+    pub fn hs256_secret(&self) -> Result<Option<Secret>, String> {
+        match &self.jwt_secret_file {
+            Some(path) => Secret::from_file(path)
+                .map(Some)
+                .map_err(|e| format!("cannot read --jwt-secret-file {}: {e}", path.display())),
+            None => Ok(self.jwt_secret.clone()),
+        }
+    }
+
     /// Validates everything needed to run the worker.
     pub fn settings(&self) -> Result<SenderSettings, String> {
         let instance = match &self.instance_id {
@@ -192,7 +206,7 @@ impl SenderConfig {
         alerts.topic = self.alerts_topic.clone();
         alerts.concurrency = NonZeroUsize::MIN;
         let keys = TokenKeys::from_config(
-            self.jwt_secret.as_ref(),
+            self.hs256_secret()?.as_ref(),
             self.jwt_public_key_file.as_deref(),
         )?;
         let nonzero = |v: usize, flag: &str| {
@@ -239,7 +253,11 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<SenderSettings, String> {
-        let mut argv = vec!["websocket-sender", "--jwt-secret", "s3cret"];
+        let mut argv = vec![
+            "websocket-sender",
+            "--jwt-secret",
+            "s3cret-s3cret-s3cret-s3cret-s3cret",
+        ];
         argv.extend_from_slice(args);
         SenderConfig::try_parse_from(argv)
             .map_err(|e| e.to_string())?

@@ -11,7 +11,10 @@ use websocket_sender::config::{Command, SenderConfig, WORKER};
 async fn main() -> ExitCode {
     let config: SenderConfig = parley_shared::cli::parse();
     if let Some(Command::Token(args)) = &config.command {
-        let keys = match TokenKeys::from_config(config.jwt_secret.as_ref(), None) {
+        let keys = match config
+            .hs256_secret()
+            .and_then(|secret| TokenKeys::from_config(secret.as_ref(), None))
+        {
             Ok(keys) => keys,
             Err(e) => return telemetry::fail(WORKER, &e),
         };

@@ -52,14 +52,17 @@ pub struct ReplayArgs {
     /// Which records.
     #[command(flatten)]
     pub filter: Filter,
-    /// Topic to send them to (every group of that topic sees them again;
-    /// sinks collapse repeats by `message_id`).
+    /// Topic to send them to. Every group of that topic reads them again:
+    /// db-writer collapses repeats by `message_id`, the others do not (see
+    /// docs/runbook.md), so filter with `--worker` and `--kind`.
     #[arg(long)]
     pub to: String,
     /// Group that remembers what was already replayed, so a second run
-    /// sends only newer dead letters.
-    #[arg(long, default_value = "parley-dlq-replay")]
-    pub group: String,
+    /// sends only newer dead letters. Default: `parley-dlq-replay`, plus
+    /// `.kind-K` / `.worker-W` for a filter, so each filter keeps its own
+    /// position (letters skipped by one filter stay there for another).
+    #[arg(long)]
+    pub group: Option<String>,
     /// Send them (without it, only count what would be sent).
     #[arg(long)]
     pub execute: bool,
@@ -99,6 +102,18 @@ fn header(message: &BorrowedMessage<'_>, name: &str) -> String {
 }
 
 impl Filter {
+    /// The default replay group of this filter.
+    fn replay_group(&self) -> String {
+        let mut group = "parley-dlq-replay".to_owned();
+        if let Some(kind) = &self.kind {
+            group.push_str(&format!(".kind-{kind}"));
+        }
+        if let Some(worker) = &self.worker {
+            group.push_str(&format!(".worker-{worker}"));
+        }
+        group
+    }
+
     fn matches(&self, message: &BorrowedMessage<'_>) -> bool {
         self.kind
             .as_ref()
@@ -262,9 +277,13 @@ pub async fn replay(kafka: &Kafka, args: &ReplayArgs) -> Result<(), AdminError> 
             args.to
         )));
     }
-    let consumer = kafka.consumer(Some(&args.group))?;
+    let group = args
+        .group
+        .clone()
+        .unwrap_or_else(|| args.filter.replay_group());
+    let consumer = kafka.consumer(Some(&group))?;
     kafka.partitions(&consumer, &args.to)?;
-    let start = kafka.committed(&args.group, &args.filter.dlq_topic)?;
+    let start = kafka.committed(&group, &args.filter.dlq_topic)?;
     let mut chosen = Vec::new();
     let mut skipped = 0u64;
     let end = read_to_end(&consumer, kafka, &args.filter.dlq_topic, &start, |m| {
@@ -307,10 +326,10 @@ pub async fn replay(kafka: &Kafka, args: &ReplayArgs) -> Result<(), AdminError> 
         sent += 1;
     }
     // Only now, with every record acknowledged, remember the position.
-    kafka.commit(&args.group, &args.filter.dlq_topic, &end)?;
+    kafka.commit(&group, &args.filter.dlq_topic, &end)?;
     eprintln!(
-        "replayed {sent} record(s) to {} ({skipped} not matching); group {} remembers the position",
-        args.to, args.group
+        "replayed {sent} record(s) to {} ({skipped} not matching); group {group} remembers the position",
+        args.to
     );
     Ok(())
 }

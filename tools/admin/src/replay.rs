@@ -133,6 +133,12 @@ pub fn run(kafka: &Kafka, args: &ReplayArgs, format: Format) -> Result<(), Admin
             args.group, group.members, group.state
         )));
     }
+    if args.group.starts_with("parquet-exporter") {
+        eprintln!(
+            "note: parquet-exporter resumes after the highest offset in its file names, \
+             whatever the group's offsets say; to re-export, move or delete those files"
+        );
+    }
     let moves = plan(kafka, args)?;
     output::print(format, &moves, || {
         let mut t = output::table(&["partition", "committed now", "new offset", "re-read"]);

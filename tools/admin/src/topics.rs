@@ -39,15 +39,17 @@ pub struct SetupArgs {
     /// Replicas per partition (3 on a production cluster).
     #[arg(long, default_value_t = 1)]
     pub replication_factor: i32,
-    /// How long chat messages stay replayable (new groups backfill from it).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "7d")]
-    pub retention: Duration,
-    /// How long dead letters stay for inspection and replay.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "30d")]
-    pub dlq_retention: Duration,
-    /// How long alerts stay.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "30d")]
-    pub alerts_retention: Duration,
+    /// How long chat messages stay replayable (new groups backfill from
+    /// it). Default 7d for a new topic; an existing one keeps its retention
+    /// unless this is given.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub retention: Option<Duration>,
+    /// How long dead letters stay for inspection and replay (new topic: 30d).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub dlq_retention: Option<Duration>,
+    /// How long alerts stay (new topic: 30d).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub alerts_retention: Option<Duration>,
     /// Add partitions to an existing topic that has fewer. Rooms then move
     /// to other partitions: only do it with producers briefly stopped.
     #[arg(long)]
@@ -61,8 +63,9 @@ pub struct SetupRow {
     pub topic: String,
     /// Partitions wanted.
     pub partitions: i32,
-    /// Retention wanted, in milliseconds.
-    pub retention_ms: u128,
+    /// Retention asked for (or the default, for a created topic), in
+    /// milliseconds; `None`: an existing topic's retention left as it is.
+    pub retention_ms: Option<u128>,
     /// `created`, `ok`, `retention updated`, `grown`…
     pub action: String,
 }
@@ -103,6 +106,7 @@ pub async fn setup(kafka: &Kafka, args: &SetupArgs, format: Format) -> Result<()
         ));
     }
     let small = (args.partitions / 4).max(1);
+    const DAY: u64 = 24 * 3600;
     let wanted = [
         (args.topic.as_str(), args.partitions, args.retention),
         (args.dlq_topic.as_str(), small, args.dlq_retention),
@@ -111,18 +115,18 @@ pub async fn setup(kafka: &Kafka, args: &SetupArgs, format: Format) -> Result<()
     let admin = admin(kafka)?;
     let existing = partition_counts(kafka, wanted.iter().map(|w| w.0))?;
     let mut rows = Vec::new();
-    for (topic, partitions, retention) in wanted {
-        let retention_ms = retention.as_millis().to_string();
+    let defaults = [7 * DAY, 30 * DAY, 30 * DAY].map(Duration::from_secs);
+    for ((topic, partitions, asked), default) in wanted.into_iter().zip(defaults) {
+        let retention = if existing.contains_key(topic) {
+            asked
+        } else {
+            Some(asked.unwrap_or(default))
+        };
+        let retention_ms = retention.map(|r| r.as_millis().to_string());
         let action = match existing.get(topic) {
             None => {
-                create(
-                    &admin,
-                    topic,
-                    partitions,
-                    args.replication_factor,
-                    &retention_ms,
-                )
-                .await?
+                let ms = retention_ms.clone().unwrap_or_default();
+                create(&admin, topic, partitions, args.replication_factor, &ms).await?
             }
             Some(&have) => {
                 let mut done = Vec::new();
@@ -138,8 +142,10 @@ pub async fn setup(kafka: &Kafka, args: &SetupArgs, format: Format) -> Result<()
                 } else if have > partitions as usize {
                     done.push(format!("keeps {have} partitions (cannot shrink)"));
                 }
-                if set_retention(&admin, topic, &retention_ms).await? {
-                    done.push("retention updated".to_owned());
+                if let Some(ms) = &retention_ms {
+                    if set_retention(&admin, topic, ms).await? {
+                        done.push("retention updated".to_owned());
+                    }
                 }
                 if done.is_empty() {
                     "ok".to_owned()
@@ -151,20 +157,24 @@ pub async fn setup(kafka: &Kafka, args: &SetupArgs, format: Format) -> Result<()
         rows.push(SetupRow {
             topic: topic.to_owned(),
             partitions,
-            retention_ms: retention.as_millis(),
+            retention_ms: retention.map(|r| r.as_millis()),
             action,
         });
     }
     output::print(format, &rows, || {
         let mut t = output::table(&["topic", "partitions", "retention", "action"]);
         for r in &rows {
-            let retention = humantime::format_duration(Duration::from_millis(
-                u64::try_from(r.retention_ms).unwrap_or(u64::MAX),
-            ));
+            let retention = r.retention_ms.map_or_else(
+                || "unchanged".to_owned(),
+                |ms| {
+                    let ms = u64::try_from(ms).unwrap_or(u64::MAX);
+                    humantime::format_duration(Duration::from_millis(ms)).to_string()
+                },
+            );
             t.add_row(vec![
                 r.topic.clone(),
                 r.partitions.to_string(),
-                retention.to_string(),
+                retention,
                 r.action.clone(),
             ]);
         }

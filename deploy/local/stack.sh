@@ -64,6 +64,15 @@ stop_pid() { # name [timeout]
   log "$name stopped"
 }
 
+stop_brokers() { # every broker at once: stopped one by one, the last
+  # one waits for a controller quorum that is gone (a minute, then SIGKILL).
+  local n id pid; n=$(kafka_mode)
+  for ((id = 1; id <= n; id++)); do
+    pid=$(pid_of "kafka-$id") && kill -TERM "$pid" 2>/dev/null || true
+  done
+  for ((id = n; id >= 1; id--)); do stop_pid "kafka-$id" 60; done
+}
+
 wait_for() { # description seconds command...
   local what=$1 secs=$2; shift 2
   for ((i = 0; i < secs * 2; i++)); do
@@ -262,8 +271,7 @@ cmd_up() {
 }
 
 cmd_down() {
-  local n; n=$(kafka_mode)
-  for ((id = n; id >= 1; id--)); do stop_pid "kafka-$id" 60; done
+  stop_brokers
   stop_pid clickhouse 30
   stop_pid prometheus 30
   stop_pid alertmanager 30
@@ -310,7 +318,7 @@ case ${1:-} in
   stop)
     case ${2:-} in
       clickhouse|prometheus|alertmanager) stop_pid "$2" 30 ;;
-      kafka) n=$(kafka_mode); for ((id = n; id >= 1; id--)); do stop_pid "kafka-$id" 60; done ;;
+      kafka) stop_brokers ;;
       *) die "stop takes kafka, clickhouse, prometheus or alertmanager (one broker: stop-broker N)" ;;
     esac ;;
   reset) cmd_down; rm -rf "$STATE/kafka/cluster-"* "$STATE/kafka/mode" "$STATE/clickhouse" \

@@ -199,6 +199,7 @@ if ((PARLEY)); then
   metrics_port=$((ws_port + 1))
   "$BIN/websocket-sender" --brokers "$BS" --topic "$PARLEY_TOPIC" --instance-id "bench-$ID" \
     --listen "127.0.0.1:$ws_port" --metrics-addr "127.0.0.1:$metrics_port" --log-format json \
+    --max-connections-per-ip 0 \
     >"$WORK/parley.server.log" 2>&1 &
   PIDS+=($!)
   measure parley parley parley "$PARLEY_TOPIC" "$!" "127.0.0.1:$ws_port" \

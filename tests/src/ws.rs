@@ -191,6 +191,11 @@ impl Client {
             .expect("send");
     }
 
+    /// Sends one operation; false once the connection is gone.
+    pub async fn try_send(&mut self, op: Value) -> bool {
+        self.ws.send(Message::text(op.to_string())).await.is_ok()
+    }
+
     /// Subscribes and returns the `subscribed` (or `error`) frame.
     pub async fn subscribe(&mut self, room: &str, since: Option<&str>) -> Value {
         let mut op = json!({"op": "subscribe", "room_id": room});

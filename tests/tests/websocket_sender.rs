@@ -414,3 +414,78 @@ async fn history_pages_through_clickhouse_without_duplicates_or_hidden_records()
     assert_eq!(all["messages"].as_array().map(Vec::len), Some(30));
     drop_database(&database);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_client_and_an_address_over_its_limit_are_refused() {
+    let topic = fresh_topic("ws-abuse", 2).await;
+    let alerts = fresh_topic("ws-abuse-alerts", 1).await;
+    let sender = start_sender(
+        &topic,
+        &alerts,
+        2,
+        &[
+            "--max-connections-per-ip",
+            "3",
+            "--client-frames-per-sec",
+            "5",
+            "--max-subscriptions",
+            "5",
+        ],
+    );
+    let t = token("p1", "viewer", &["*"], "10m");
+
+    // Three connections from 127.0.0.1 are fine; the fourth gets HTTP 429.
+    let mut calm = Client::connect(&sender.addr, Some(&t))
+        .await
+        .expect("first");
+    let flooder = Client::connect(&sender.addr, Some(&t))
+        .await
+        .expect("second");
+    let third = Client::connect(&sender.addr, Some(&t))
+        .await
+        .expect("third");
+    match Client::connect(&sender.addr, Some(&t)).await {
+        Err(ConnectError::Status(429)) => {}
+        Err(e) => panic!("fourth connection: {e:?}"),
+        Ok(_) => panic!("fourth connection accepted"),
+    }
+    third.close().await;
+    let mut fourth = None;
+    for _ in 0..50 {
+        if let Ok(c) = Client::connect(&sender.addr, Some(&t)).await {
+            fourth = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(fourth.is_some(), "a freed place is given again");
+
+    // A client sending far over its budget is closed with 4429 …
+    let mut flooder = flooder;
+    for _ in 0..200 {
+        if !flooder.try_send(json!({"op": "ping"})).await {
+            break;
+        }
+    }
+    let mut closed = None;
+    for _ in 0..300 {
+        match flooder.next(Duration::from_secs(5)).await {
+            Ok(Some(_)) => continue,
+            Ok(None) => break,
+            Err(code) => {
+                closed = code;
+                break;
+            }
+        }
+    }
+    assert_eq!(closed, Some(4429), "flooder closed with 4429");
+    // … while a calm client on the same instance keeps its subscription.
+    assert_eq!(calm.subscribe("r-calm", None).await["op"], "subscribed");
+    produce(&topic, &records("r-calm", 5)).await;
+    assert_eq!(calm.messages(5, Duration::from_secs(30)).await.len(), 5);
+    let (_, metrics) = http_get(&sender.metrics, "/metrics").expect("metrics");
+    assert!(
+        metrics.contains("reason=\"rate\"") && metrics.contains("reason=\"address\""),
+        "refusals counted"
+    );
+}

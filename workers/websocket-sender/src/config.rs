@@ -85,6 +85,17 @@ pub struct SenderConfig {
     #[arg(long, env = "PARLEY_MAX_SUBSCRIPTIONS", default_value_t = 100)]
     pub max_subscriptions: usize,
 
+    /// Frames one client may send per second on average (subscribe, ping…);
+    /// bursts up to twice that, or --max-subscriptions + 10 for a
+    /// reconnect. A client over it is closed with 4429.
+    #[arg(long, env = "PARLEY_CLIENT_FRAMES_PER_SEC", default_value_t = 20)]
+    pub client_frames_per_sec: u32,
+
+    /// Connections one IP address may hold at once (0: no limit); more get
+    /// HTTP 429. Behind a proxy every client shares its address: raise it.
+    #[arg(long, env = "PARLEY_MAX_CONNECTIONS_PER_IP", default_value_t = 1000)]
+    pub max_connections_per_ip: usize,
+
     /// How a producer maps a room to a partition, for rooms this instance has
     /// not seen yet: `consistent` (librdkafka's default, CRC32) or `murmur2`
     /// (the Java client's default).
@@ -170,6 +181,12 @@ pub struct Limits {
     pub heartbeat: Duration,
     /// Subscriptions per connection.
     pub max_subscriptions: usize,
+    /// Client frames per second, on average.
+    pub client_frames_per_sec: u32,
+    /// Client frames at once.
+    pub client_frame_burst: u32,
+    /// Connections per IP address (0: no limit).
+    pub max_connections_per_ip: usize,
 }
 
 impl SenderConfig {
@@ -231,6 +248,17 @@ impl SenderConfig {
                 send_queue_bytes: self.send_queue_bytes,
                 heartbeat: self.heartbeat,
                 max_subscriptions: nonzero(self.max_subscriptions, "--max-subscriptions")?.get(),
+                client_frames_per_sec: nonzero(
+                    self.client_frames_per_sec as usize,
+                    "--client-frames-per-sec",
+                )?
+                .get() as u32,
+                client_frame_burst: (self.client_frames_per_sec.saturating_mul(2)).max(
+                    u32::try_from(self.max_subscriptions)
+                        .unwrap_or(u32::MAX)
+                        .saturating_add(10),
+                ),
+                max_connections_per_ip: self.max_connections_per_ip,
             },
             partitioner: self.partitioner,
             history: self.history.connection()?,

@@ -13,6 +13,7 @@ use parley_shared::metrics::now_ms;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::abuse::FrameBudget;
 use crate::auth::{now_secs, Grant};
 use crate::outbox::{CloseReason, Outbox, Queued, ALERT};
 use crate::protocol::{
@@ -51,6 +52,11 @@ pub async fn serve(socket: WebSocket, grant: Grant, app: Arc<AppState>) {
             sees_moderators: grant.sees_moderators(),
         },
         rooms: HashMap::new(),
+        budget: FrameBudget::new(
+            app.limits.client_frames_per_sec,
+            app.limits.client_frame_burst,
+            std::time::Instant::now(),
+        ),
         app: Arc::clone(&app),
     };
     let reason = session.read_loop(stream).await;
@@ -75,6 +81,8 @@ struct Session {
     subscriber: Subscriber,
     /// Subscribed rooms, with the task still recovering each (if any).
     rooms: HashMap<String, Option<JoinHandle<()>>>,
+    /// Frames this client may still send.
+    budget: FrameBudget,
     app: Arc<AppState>,
 }
 
@@ -95,7 +103,12 @@ impl Session {
         loop {
             tokio::select! {
                 frame = stream.next() => {
-                    silence.as_mut().reset(Instant::now() + heartbeat * 2);
+                    let now = Instant::now();
+                    silence.as_mut().reset(now + heartbeat * 2);
+                    if matches!(frame, Some(Ok(_))) && !self.budget.take(now.into_std()) {
+                        self.app.metrics.refusals.with_label_values(&["rate"]).inc();
+                        return Some(CloseReason { code: code::TOO_MANY, reason: "rate limit" });
+                    }
                     match frame {
                         Some(Ok(Message::Text(text))) => self.handle(text.as_str()),
                         Some(Ok(Message::Binary(_))) => {

@@ -16,6 +16,7 @@
 //!   per-connection byte-bounded outbox → socket writer. A slow reader is
 //!   closed with 4008 and never slows the others.
 
+pub mod abuse;
 pub mod alerts;
 pub mod auth;
 pub mod config;
@@ -116,7 +117,7 @@ pub async fn run(
     tracing::info!(addr = %settings.listen, group = %messages.group, "serving /ws, /rooms/{{room}}/messages and the console");
     let mut server_stop = sockets_closing.clone();
     let server = tokio::spawn(async move {
-        let app = server::router(app);
+        let app = server::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = server_stop.wait_for(|closing| *closing).await;

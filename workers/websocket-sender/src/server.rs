@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Path, Query, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -45,6 +45,8 @@ pub struct AppState {
     pub metrics: SenderMetrics,
     /// Flips to true when the server shuts down.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Open connections per client address.
+    pub addresses: Arc<crate::abuse::AddressLimits>,
     next_conn: AtomicU64,
 }
 
@@ -70,6 +72,7 @@ impl AppState {
             limits,
             metrics,
             shutdown,
+            addresses: crate::abuse::AddressLimits::new(limits.max_connections_per_ip),
             next_conn: AtomicU64::new(1),
         }
     }
@@ -128,6 +131,7 @@ fn unauthorized(e: &AuthError) -> Response {
 
 async fn upgrade(
     State(app): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     Query(query): Query<TokenQuery>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
@@ -136,12 +140,23 @@ async fn upgrade(
         Ok(grant) => grant,
         Err(e) => return unauthorized(&e),
     };
+    let Some(place) = app.addresses.admit(peer.ip()) else {
+        app.metrics.refusals.with_label_values(&["address"]).inc();
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(serde_json::json!({"error": "too many connections from this address"})),
+        )
+            .into_response();
+    };
     // Small buffers: most connections are idle most of the time.
     ws.read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
-        .on_upgrade(move |socket| crate::connection::serve(socket, grant, app))
+        .on_upgrade(move |socket| async move {
+            crate::connection::serve(socket, grant, app).await;
+            drop(place);
+        })
 }
 
 async fn history(

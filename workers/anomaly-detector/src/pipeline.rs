@@ -18,7 +18,7 @@ use crate::incidents::{Alert, Incidents};
 use crate::metrics::DetectorMetrics;
 use crate::rules::RuleSet;
 use crate::sinks::{AmEvent, KafkaAlerts};
-use crate::text::normalize::normalize;
+use crate::text::normalize::{normalize_into, Normalized};
 
 /// The rules in force, swapped whole on reload.
 #[derive(Debug)]
@@ -86,6 +86,8 @@ pub struct DetectorPipeline {
     stopping: Arc<AtomicBool>,
     runtime: tokio::runtime::Handle,
     hits: Vec<Hit>,
+    /// The current message's normalized text (buffers reused).
+    norm: Normalized,
     evaluated: u32,
     last_tick: Instant,
     now: i64,
@@ -107,6 +109,7 @@ impl DetectorPipeline {
             stopping: Arc::clone(&context.stopping),
             runtime: context.runtime.clone(),
             hits: Vec::new(),
+            norm: Normalized::default(),
             evaluated: 0,
             last_tick: Instant::now(),
             now: now_ms(),
@@ -167,14 +170,14 @@ impl Pipeline for DetectorPipeline {
             .or_insert_with(|| PartitionState::new(max_users));
         self.evaluated = self.evaluated.wrapping_add(1);
         let timed = self.evaluated.is_multiple_of(64).then(Instant::now);
-        let norm = normalize(&message.content);
+        normalize_into(&message.content, &mut self.norm);
         self.hits.clear();
         evaluate(
             &self.rules,
             state,
             &self.shared.global,
             message,
-            &norm,
+            &self.norm,
             now,
             &mut self.hits,
         );

@@ -62,13 +62,18 @@ impl UserState {
         }
     }
 
-    /// Messages since `since` matching `pred`: count, evidence ids (newest
-    /// 50, oldest first) and the earliest time.
-    pub fn matching(
-        &self,
-        since: i64,
-        pred: impl Fn(&Recent) -> bool,
-    ) -> (usize, Vec<String>, i64) {
+    /// How many messages since `since` match `pred` (no allocation: most
+    /// messages hit no rule, so evidence is gathered only for a hit).
+    pub fn count(&self, since: i64, pred: impl Fn(&Recent) -> bool) -> usize {
+        self.recent
+            .iter()
+            .filter(|r| r.at >= since && pred(r))
+            .count()
+    }
+
+    /// Messages since `since` matching `pred`: evidence ids (newest 50,
+    /// oldest first) and the earliest time.
+    pub fn evidence(&self, since: i64, pred: impl Fn(&Recent) -> bool) -> (Vec<String>, i64) {
         let found: Vec<&Recent> = self
             .recent
             .iter()
@@ -80,7 +85,23 @@ impl UserState {
             .skip(found.len().saturating_sub(MAX_EVIDENCE))
             .map(|r| r.id.clone())
             .collect();
-        (found.len(), ids, start)
+        (ids, start)
+    }
+
+    /// [`Self::count`], and when it reaches `threshold`, the evidence:
+    /// `(count, ids, earliest time)`.
+    pub fn matching(
+        &self,
+        since: i64,
+        threshold: u32,
+        pred: impl Fn(&Recent) -> bool,
+    ) -> Option<(usize, Vec<String>, i64)> {
+        let n = self.count(since, &pred);
+        if n < threshold as usize {
+            return None;
+        }
+        let (ids, start) = self.evidence(since, pred);
+        Some((n, ids, start))
     }
 }
 
@@ -94,8 +115,11 @@ pub struct RoomState {
     var: f64,
     buckets_seen: u32,
     spiked: bool,
-    /// First-seen users who joined: (time, user).
-    joins: VecDeque<(i64, String)>,
+    /// First-seen users who joined: (time, user hash).
+    joins: VecDeque<(i64, u64)>,
+    /// How many of `joins` each user hash has (a chat line is checked
+    /// against it, not against every join).
+    joined: FastMap<u64, u32>,
     /// What recently joined users posted: (time, user, text hash, id).
     posts: VecDeque<(i64, String, u64, String)>,
     last_at: i64,
@@ -170,15 +194,28 @@ impl RoomState {
     /// A first-seen user joined.
     pub fn joined(&mut self, at: i64, user: &str) {
         if self.joins.len() >= ROOM_JOINS {
-            self.joins.pop_front();
+            self.forget_oldest_join();
         }
-        self.joins.push_back((at, user.to_owned()));
+        let key = user_hash(user);
+        self.joins.push_back((at, key));
+        *self.joined.entry(key).or_insert(0) += 1;
         self.last_at = self.last_at.max(at);
+    }
+
+    fn forget_oldest_join(&mut self) {
+        if let Some((_, key)) = self.joins.pop_front() {
+            if let Some(n) = self.joined.get_mut(&key) {
+                *n -= 1;
+                if *n == 0 {
+                    self.joined.remove(&key);
+                }
+            }
+        }
     }
 
     /// A user posted; kept only if the user joined recently as first-seen.
     pub fn posted(&mut self, at: i64, user: &str, hash: u64, id: &str) {
-        if !self.joins.iter().any(|(_, u)| u == user) {
+        if self.joined.is_empty() || !self.joined.contains_key(&user_hash(user)) {
             return;
         }
         if self.posts.len() >= ROOM_JOINS {
@@ -198,7 +235,7 @@ impl RoomState {
         min_same: u32,
     ) -> Option<(usize, usize, Vec<String>, i64)> {
         while self.joins.front().is_some_and(|(t, _)| *t < since) {
-            self.joins.pop_front();
+            self.forget_oldest_join();
         }
         while self.posts.front().is_some_and(|(t, ..)| *t < since) {
             self.posts.pop_front();
@@ -238,6 +275,12 @@ impl RoomState {
     }
 }
 
+/// A user id's hash, for the join bookkeeping.
+fn user_hash(user: &str) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(13).hash_one(user)
+}
+
 /// The median of `times` (what "the more recently active half" keeps above),
 /// in linear time.
 fn median(times: impl Iterator<Item = i64>) -> Option<i64> {
@@ -269,6 +312,8 @@ pub struct PartitionState {
     rooms: EntryMap<String, RoomState>,
     max_users: usize,
     clock: i64,
+    /// Scratch for the user key, so a lookup allocates nothing.
+    key: String,
 }
 
 impl PartitionState {
@@ -279,18 +324,30 @@ impl PartitionState {
             rooms: EntryMap::default(),
             max_users: max_users.max(16),
             clock: 0,
+            key: String::new(),
         }
     }
 
     /// A user's and a room's state (created if new), looked up once.
-    pub fn entries(&mut self, user: &str, room: &str, at: i64) -> (&mut UserState, &mut RoomState) {
+    pub fn entries(
+        &mut self,
+        game: &str,
+        user: &str,
+        room: &str,
+        at: i64,
+    ) -> (&mut UserState, &mut RoomState) {
         self.clock = self.clock.max(at);
+        // The user's key `game \u{1f} user`, built in a reused buffer.
+        self.key.clear();
+        self.key.push_str(game);
+        self.key.push('\u{1f}');
+        self.key.push_str(user);
         let full = self.users.len() >= self.max_users || self.rooms.len() >= self.max_users;
-        if full && (!self.users.contains_key(user) || !self.rooms.contains_key(room)) {
+        if full && (!self.users.contains_key(self.key.as_str()) || !self.rooms.contains_key(room)) {
             self.prune(true);
         }
         (
-            self.users.entry_ref(user).or_default(),
+            self.users.entry_ref(self.key.as_str()).or_default(),
             self.rooms.entry_ref(room).or_default(),
         )
     }
@@ -299,13 +356,22 @@ impl PartitionState {
     /// most recent half when `hard`).
     pub fn prune(&mut self, hard: bool) {
         let mut horizon = self.clock - MAX_WINDOW.as_millis() as i64;
+        let mut rooms_horizon = horizon;
         if hard {
             // Keep the more recently active half.
             horizon =
                 horizon.max(median(self.users.values().map(|u| u.last_at)).unwrap_or(horizon));
+            rooms_horizon = horizon;
+            // Rooms at the cap halve on their own times: joins and leaves
+            // touch rooms but not users' times, so the users' half may keep
+            // every room.
+            if self.rooms.len() >= self.max_users {
+                rooms_horizon = rooms_horizon
+                    .max(median(self.rooms.values().map(|r| r.last_at)).unwrap_or(horizon));
+            }
         }
         self.users.retain(|_, u| u.last_at > horizon);
-        self.rooms.retain(|_, r| r.last_at > horizon);
+        self.rooms.retain(|_, r| r.last_at > rooms_horizon);
     }
 
     /// Users and rooms held.

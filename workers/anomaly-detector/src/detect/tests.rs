@@ -293,3 +293,26 @@ exempt = { users = ["bot"], rooms = ["lobby"], roles = ["system", "moderator"] }
     assert!(run.send(&moderator).is_empty());
     assert_eq!(run.send(&message("u", "r", "longer text", T0)), ["long"]);
 }
+
+#[test]
+fn joins_into_many_rooms_keep_rooms_within_the_cap() {
+    // Found by `fuzz/` (evaluate_rules): joins touch a room but not the
+    // user's time, so halving by users' times kept every room.
+    let mut run = Run::new(
+        r#"[[rule]]
+name = "flood"
+kind = "flood"
+category = "flood"
+severity = "warning"
+threshold = 5
+window = "10s""#,
+    );
+    run.partition = PartitionState::new(16);
+    for i in 0..100 {
+        let mut join = message(&format!("new-{i}"), &format!("room-{i}"), "", T0 + i * 100);
+        join.kind = MessageKind::Join;
+        run.send(&join);
+        let (users, rooms) = run.partition.sizes();
+        assert!(users <= 16 && rooms <= 16, "{users} users, {rooms} rooms");
+    }
+}

@@ -26,6 +26,7 @@ use std::fmt;
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::{Regex, RegexSet, RegexSetBuilder};
 
+use super::charclass::{is_alphabetic, is_alphanumeric};
 use super::evasion::{evasion, runs_of, word_table, Word};
 #[cfg(test)]
 use super::evasion::{runs_cover, word_table_ascii};
@@ -418,13 +419,13 @@ impl Keyword {
             .chars()
             .next_back()
             .is_some_and(char::is_alphanumeric);
-        let runs = runs_of(folded.chars().filter(|c| c.is_alphanumeric()));
+        let runs = runs_of(folded.chars().filter(|&c| is_alphanumeric(c)));
         let spaced_runs = runs_of(
             folded
                 .chars()
-                .map(|c| if c.is_alphanumeric() { c } else { ' ' }),
+                .map(|c| if is_alphanumeric(c) { c } else { ' ' }),
         );
-        let alnum = folded.chars().filter(|c| c.is_alphanumeric()).count();
+        let alnum = folded.chars().filter(|&c| is_alphanumeric(c)).count();
         Keyword {
             folded,
             bounded: (first, last),
@@ -469,7 +470,7 @@ fn stretched_forms(folded: &str) -> Vec<String> {
         } else {
             1
         };
-        if run == 1 && c.is_alphabetic() && forms.len() < 64 {
+        if run == 1 && is_alphabetic(c) && forms.len() < 64 {
             let mut doubled: Vec<String> = forms.iter().map(|f| format!("{f}{c}{c}")).collect();
             forms.iter_mut().for_each(|f| f.push(c));
             forms.append(&mut doubled);

@@ -2,6 +2,8 @@
 //! text ("idiot" in "i d i o t") is really the words of the folded text
 //! written apart, and not a keyword hiding across ordinary words ("push it").
 
+use super::charclass::is_alphanumeric;
+
 /// Letter runs: ("idiot" → i1 d1 i1 o1 t1), the shape a disguised word must cover.
 pub(crate) type Runs = [(char, u16)];
 
@@ -28,12 +30,12 @@ pub(crate) fn evasion(
     let covered = covered_words(words, start, end)?;
     let text = &folded[covered.start..covered.end];
     let accepted = if covered.count == 1 {
-        runs_cover(text.chars().filter(|c| c.is_alphanumeric()), runs)
+        runs_cover(text.chars().filter(|&c| is_alphanumeric(c)), runs)
     } else {
         // A phrase keyword with other separators ("kill-your self")…
         runs_cover(
             text.chars()
-                .map(|c| if c.is_alphanumeric() { c } else { ' ' }),
+                .map(|c| if is_alphanumeric(c) { c } else { ' ' }),
             spaced_runs,
         )
         // …or letter-sized fragments ("i d i o t", "fu ck"), not ordinary short
@@ -42,7 +44,7 @@ pub(crate) fn evasion(
             && covered.longest <= 2
             && (covered.count == 2 || covered.single * 2 >= covered.count)
             && !(covered.before.is_some_and(|n| n <= 2) && covered.after.is_some_and(|n| n <= 2))
-            && runs_cover(text.chars().filter(|c| c.is_alphanumeric()), runs)
+            && runs_cover(text.chars().filter(|&c| is_alphanumeric(c)), runs)
     };
     accepted.then_some((covered.start, covered.end))
 }

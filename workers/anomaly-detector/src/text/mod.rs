@@ -3,6 +3,7 @@
 //! [`content`] matches every content rule's keywords, patterns and
 //! allow-lists against them in one pass per form. Both are pure (no I/O).
 
+mod charclass;
 pub mod content;
 mod evasion;
 pub mod normalize;

@@ -18,6 +18,7 @@
 //!    characters go; other punctuation stays as a word separator.
 //! 3. `squeezed`: letters and digits only, runs of one letter cut to one.
 
+use super::charclass::{is_alphabetic, is_alphanumeric};
 use unicode_normalization::char::decompose_compatible;
 
 /// A message's text in the forms the rules match on.
@@ -59,7 +60,7 @@ pub fn normalize_into(text: &str, out: &mut Normalized) {
 fn normalize_chars(text: &str, out: &mut Normalized) {
     let (mut letters, mut upper) = (0, 0);
     for c in text.chars() {
-        letters += usize::from(c.is_alphabetic());
+        letters += usize::from(is_alphabetic(c));
         upper += usize::from(c.is_uppercase());
     }
     out.letters = letters;
@@ -317,7 +318,7 @@ fn fold_words(src: &str, out: &mut String) {
 }
 
 fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() || matches!(c, '@' | '$' | '!')
+    is_alphanumeric(c) || matches!(c, '@' | '$' | '!')
 }
 
 /// One word: leet mapping only when it holds a letter ("1d10t" yes, "100" no).
@@ -325,7 +326,7 @@ fn fold_word(word: &str, out: &mut String, state: &mut Emit) {
     let mut has_letter = false;
     let (mut first, mut last) = (usize::MAX, 0);
     for (i, c) in word.char_indices() {
-        has_letter |= c.is_alphabetic();
+        has_letter |= is_alphabetic(c);
         // `$` anchors too, so the mapping is the same on a second pass.
         if c != '@' && c != '!' {
             first = first.min(i);
@@ -371,7 +372,7 @@ impl Emit {
             }
             self.prev = ' ';
         }
-        if c.is_alphabetic() {
+        if is_alphabetic(c) {
             if c == self.prev {
                 if self.run >= 2 {
                     return;
@@ -393,8 +394,8 @@ impl Emit {
 fn squeeze(folded: &str, out: &mut String) {
     let mut prev = '\0';
     for c in folded.chars() {
-        if c.is_alphanumeric() {
-            if c == prev && c.is_alphabetic() {
+        if is_alphanumeric(c) {
+            if c == prev && is_alphabetic(c) {
                 continue;
             }
             out.push(c);

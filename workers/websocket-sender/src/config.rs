@@ -293,6 +293,30 @@ mod tests {
     }
 
     #[test]
+    fn the_jwt_secret_may_come_from_a_file_and_must_be_long_enough() {
+        let dir = std::env::temp_dir().join(format!("parley-jwt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let long = dir.join("long");
+        let short = dir.join("short");
+        std::fs::write(&long, "0123456789abcdef0123456789abcdef\n").expect("write");
+        std::fs::write(&short, "change-me\n").expect("write");
+        let from_file = |path: &std::path::Path| {
+            SenderConfig::try_parse_from([
+                "websocket-sender",
+                "--jwt-secret-file",
+                &path.display().to_string(),
+            ])
+            .map_err(|e| e.to_string())?
+            .settings()
+            .map(|_| ())
+        };
+        assert!(from_file(&long).is_ok());
+        assert!(from_file(&short).is_err_and(|e| e.contains("at least 32")));
+        assert!(from_file(&dir.join("missing")).is_err_and(|e| e.contains("--jwt-secret-file")));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn group_is_per_instance_and_reads_from_the_end() {
         let s = parse(&["--instance-id", "ws-0"]).expect("valid");
         assert_eq!(s.messages.group, "websocket-sender-ws-0");

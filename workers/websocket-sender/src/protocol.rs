@@ -81,12 +81,20 @@ pub enum ClientOp {
     Ping,
 }
 
+/// Longest refusal reason sent back for a frame, in bytes.
+pub const MAX_REASON_BYTES: usize = 200;
+
 impl ClientOp {
-    /// Parses one text frame.
+    /// Parses one text frame; the error is a reason of at most [`MAX_REASON_BYTES`].
     pub fn parse(text: &str) -> Result<ClientOp, String> {
         serde_json::from_str(text).map_err(|e| {
             let mut reason = e.to_string();
-            reason.truncate(200);
+            // The reason quotes the client's text: cut on a character boundary.
+            let mut end = reason.len().min(MAX_REASON_BYTES);
+            while !reason.is_char_boundary(end) {
+                end -= 1;
+            }
+            reason.truncate(end);
             reason
         })
     }
@@ -182,6 +190,16 @@ mod tests {
     }
 
     #[test]
+    fn a_long_unknown_op_is_refused_not_panicked_on() {
+        // Found by `fuzz/` (client_frame): the reason quotes the op, and the
+        // cut at 200 bytes fell inside a character.
+        let frame = format!(r#"{{"op":"{}"}}"#, "é".repeat(150));
+        let reason = ClientOp::parse(&frame).expect_err("unknown op");
+        assert!(reason.starts_with("unknown variant"), "{reason}");
+        assert!(reason.len() <= MAX_REASON_BYTES && reason.len() >= MAX_REASON_BYTES - 3);
+    }
+
+    #[test]
     fn message_frames_embed_the_record_and_are_valid_json() {
         let frame = message_frame(
             "room \"1\"",
@@ -212,6 +230,14 @@ mod tests {
         #[test]
         fn arbitrary_pos_text_never_panics(text in ".{0,40}") {
             let _ = text.parse::<Pos>();
+        }
+
+        #[test]
+        fn any_op_name_parses_or_gets_a_short_reason(op in "\\PC{0,150}") {
+            let frame = serde_json::json!({ "op": op, "room_id": "r" }).to_string();
+            if let Err(reason) = ClientOp::parse(&frame) {
+                prop_assert!(reason.len() <= MAX_REASON_BYTES);
+            }
         }
     }
 }

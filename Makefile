@@ -7,8 +7,10 @@ SHELL := /bin/bash
 STACK := deploy/local/stack.sh
 RATE ?= 2000
 DURATION ?=
+# Seconds each fuzz target runs in `make test` and `make fuzz`.
+FUZZ_SECONDS ?= 20
 
-.PHONY: run test test-cluster validate-deploy install up down status lint unit bench-kafka reset
+.PHONY: run test test-cluster fuzz validate-deploy install up down status lint unit bench-kafka reset
 
 run: install up
 	deploy/local/run-pipeline.sh --rate $(RATE) $(if $(DURATION),--duration $(DURATION))
@@ -19,6 +21,7 @@ test: install validate-deploy up
 	cargo clippy --workspace --all-targets -- -D warnings
 	mkdir -p .local; set -o pipefail; cargo test --workspace 2>&1 | tee .local/test.log
 	$(MAKE) --no-print-directory test-cluster
+	mkdir -p .local; set -o pipefail; tests/fuzz.sh $(FUZZ_SECONDS) 2>&1 | tee .local/test-fuzz.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' .local/test.log .local/test-cluster.log
 
 # The tests that need 3 brokers (scale-out proof): Kafka is restarted in
@@ -31,6 +34,11 @@ test-cluster: install
 	  cargo test -p parley-tests --test scale_out -- --ignored --test-threads 1 2>&1 | tee .local/test-cluster.log
 	$(STACK) stop kafka
 	$(STACK) up
+
+# The cargo-fuzz targets of fuzz/, FUZZ_SECONDS each, on a scratch copy of
+# their committed corpora (nightly; own target dir, see tests/fuzz.sh).
+fuzz:
+	tests/fuzz.sh $(FUZZ_SECONDS)
 
 # Static checks of the Dockerfile, deploy/compose and deploy/k8s (no Docker
 # or cluster needed); installs its linters into /var/cache/parley/venv.

@@ -1,0 +1,66 @@
+//! Arbitrary text as a WebSocket client frame through `ClientOp::parse`,
+//! then what the connection does with the result: a refusal becomes an
+//! `error` frame, a `since` is parsed as a `pos`, replies echo the room.
+//!
+//! Checks: no panic; a refusal reason is at most `MAX_REASON_BYTES`; every
+//! frame built from client text is one JSON value; a `pos` that parses
+//! prints back to itself. (`room_id` length, 1–128 characters, is checked by
+//! the connection, not the parser, so any string may come out here.)
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use parley_fuzz::is_json;
+use websocket_sender::protocol::{
+    code, error_frame, message_frame, subscribed_frame, unsubscribed_frame, ClientOp, Pos,
+    MAX_REASON_BYTES,
+};
+
+fuzz_target!(|data: &[u8]| {
+    // The server only gets text frames as UTF-8.
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let op = match ClientOp::parse(text) {
+        Ok(op) => op,
+        Err(reason) => {
+            assert!(
+                reason.len() <= MAX_REASON_BYTES,
+                "reason of {} bytes",
+                reason.len()
+            );
+            assert!(is_json(
+                error_frame(code::BAD_REQUEST, &reason, None).as_str()
+            ));
+            return;
+        }
+    };
+    match op {
+        ClientOp::Subscribe { room_id, since } => {
+            let pos = match since.as_deref().map(str::parse::<Pos>).transpose() {
+                Ok(pos) => pos.unwrap_or(Pos {
+                    partition: 0,
+                    offset: -1,
+                }),
+                Err(reason) => {
+                    let frame = error_frame(code::BAD_REQUEST, &reason, Some(&room_id));
+                    assert!(is_json(frame.as_str()));
+                    return;
+                }
+            };
+            assert_eq!(
+                pos.to_string().parse::<Pos>(),
+                Ok(pos),
+                "pos does not print back"
+            );
+            assert!(is_json(subscribed_frame(&room_id, false, pos).as_str()));
+            let Some(frame) = message_frame(&room_id, pos, br#"{"v":1}"#) else {
+                panic!("no message frame for room {room_id:?}");
+            };
+            assert!(is_json(frame.as_str()));
+        }
+        ClientOp::Unsubscribe { room_id } => {
+            assert!(is_json(unsubscribed_frame(&room_id).as_str()));
+        }
+        ClientOp::SubscribeAlerts | ClientOp::Ping => {}
+    }
+});

@@ -411,22 +411,23 @@ fn check_id(field: &'static str, value: &str, max_chars: usize) -> Result<(), De
 fn classify_json_error(text: &str, error: &serde_json::Error) -> DecodeError {
     use serde_json::error::Category;
     let detail = one_line(&error.to_string());
-    match error.classify() {
-        Category::Syntax | Category::Eof | Category::Io => DecodeError::Json(detail),
-        // serde reports a missing field before trailing garbage: tell
-        // "not JSON at all" apart first (only on this error path).
-        Category::Data if serde_json::from_str::<de::IgnoredAny>(text).is_err() => {
-            DecodeError::Json(detail)
-        }
-        Category::Data => match probe_version(text) {
-            Some(version) if version != i64::from(SCHEMA_VERSION) => {
-                DecodeError::UnsupportedVersion {
-                    version,
-                    detail: format!(" and the record does not parse as v1: {detail}"),
-                }
-            }
-            _ => DecodeError::Shape(detail),
+    if matches!(error.classify(), Category::Io | Category::Eof) {
+        return DecodeError::Json(detail);
+    }
+    // Only on this error path: is the text well-formed JSON at all? serde
+    // reports a missing field before trailing garbage, and some wrong types
+    // as syntax errors (a number where `visibility` wants a name: "expected
+    // value"; a lone surrogate escape or `1e999` where a field wants a
+    // string or a number), so the error's category alone cannot tell.
+    if serde_json::from_str::<de::IgnoredAny>(text).is_err() {
+        return DecodeError::Json(detail);
+    }
+    match probe_version(text) {
+        Some(version) if version != i64::from(SCHEMA_VERSION) => DecodeError::UnsupportedVersion {
+            version,
+            detail: format!(" and the record does not parse as v1: {detail}"),
         },
+        _ => DecodeError::Shape(detail),
     }
 }
 

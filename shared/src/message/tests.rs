@@ -133,6 +133,30 @@ fn future_versions_are_kept_when_they_parse_as_v1() {
 }
 
 #[test]
+fn well_formed_json_of_the_wrong_type_is_a_schema_error_whatever_serde_calls_it() {
+    // serde_json reports these as syntax errors, yet the text is JSON.
+    let cases: Vec<(&str, Value)> = vec![
+        ("visibility", json!(1)),
+        ("visibility", json!(["moderators"])),
+        ("visibility", json!(true)),
+    ];
+    for (field, bad) in cases {
+        let mut value = sample_json();
+        value[field] = bad.clone();
+        let err = decode_value(&value).expect_err(field);
+        assert_eq!(err.kind(), DecodeErrorKind::Schema, "{field}={bad}: {err}");
+    }
+    let text = sample_json().to_string();
+    for raw in [r#""a\ud800b""#, r#""\udc00""#, "1e999", "-1e400"] {
+        for field in ["content", "sent_at"] {
+            let spliced = format!("{},\"{field}\":{raw}}}", &text[..text.len() - 1]);
+            let err = GameMessage::decode(spliced.as_bytes()).expect_err(raw);
+            assert_eq!(err.kind(), DecodeErrorKind::Schema, "{field}={raw}: {err}");
+        }
+    }
+}
+
+#[test]
 fn bytes_that_are_not_json_are_parse_errors() {
     for payload in [&b"{\"v\":1,"[..], b"not json", b"\xff\xfe{}", b"", b"{}}"] {
         let err = GameMessage::decode(payload).expect_err("invalid");

@@ -154,6 +154,7 @@ pub fn read_all(topic: &str, timeout: Duration) -> Vec<ConsumedRecord> {
 pub mod alert_quality;
 pub mod browser;
 pub mod clickhouse;
+pub mod faults;
 pub mod process;
 pub mod ws;
 

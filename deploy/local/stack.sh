@@ -188,11 +188,26 @@ create_topic() { # name partitions [config...]
   TOOL_TIMEOUT=30 wait_for "topic $name" 60 java_tool org.apache.kafka.tools.TopicCommand "${args[@]}"
 }
 
+# Records up to 16 MiB reach the workers (which dead-letter anything over
+# 64 KiB as too-large); the DLQ takes them with their headers
+# (shared/src/topics.rs: GAME_MESSAGES_MAX_MESSAGE_BYTES, DLQ_MAX_MESSAGE_BYTES).
+MAX_MESSAGE_BYTES=16777216
+DLQ_MAX_MESSAGE_BYTES=17825792
+
 create_topics() {
-  create_topic game-messages "${PARLEY_PARTITIONS:-12}" retention.ms=604800000
-  create_topic game-messages.dlq 3 retention.ms=1209600000
+  create_topic game-messages "${PARLEY_PARTITIONS:-12}" retention.ms=604800000 \
+    max.message.bytes=$MAX_MESSAGE_BYTES
+  create_topic game-messages.dlq 3 retention.ms=1209600000 max.message.bytes=$DLQ_MAX_MESSAGE_BYTES
   create_topic moderation-alerts 3 retention.ms=604800000
+  # Topics created before the size limit was raised get it too.
+  set_topic_config game-messages max.message.bytes=$MAX_MESSAGE_BYTES
+  set_topic_config game-messages.dlq max.message.bytes=$DLQ_MAX_MESSAGE_BYTES
   log "topics ready: game-messages, game-messages.dlq, moderation-alerts"
+}
+
+set_topic_config() { # name key=value: only that key changes
+  TOOL_TIMEOUT=30 java_tool kafka.admin.ConfigCommand --bootstrap-server "$(bootstrap_servers)" \
+    --alter --entity-type topics --entity-name "$1" --add-config "$2" >/dev/null
 }
 
 # ----------------------------------------------------------- ClickHouse ---

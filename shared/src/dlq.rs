@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use crate::topics::dlq_headers;
+use crate::message::MAX_RECORD_BYTES;
+use crate::topics::{dlq_headers, DLQ_MAX_MESSAGE_BYTES};
 
 /// One record to dead-letter, owned so it can travel to a task.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +53,10 @@ impl DeadLetterQueue {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "20")
-            .set("message.timeout.ms", "30000");
+            .set("message.timeout.ms", "30000")
+            // The original bytes of any record `game-messages` takes (16 MiB
+            // there), not librdkafka's 1 MB default.
+            .set("message.max.bytes", DLQ_MAX_MESSAGE_BYTES.to_string());
         for (k, v) in properties {
             config.set(k, v);
         }
@@ -69,11 +73,41 @@ impl DeadLetterQueue {
     }
 
     /// Produces one dead letter and waits for the brokers' acknowledgement.
+    /// A payload the DLQ refuses as too large (its topic takes less than
+    /// the source topic) is left out rather than retried forever: the letter
+    /// then says so in `error` and in the `payload.dropped` header.
     pub async fn send(&self, letter: &DeadLetter) -> Result<(), KafkaError> {
+        let result = self.produce(letter, false).await;
+        match result {
+            Err(KafkaError::MessageProduction(
+                RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::MessageBatchTooLarge,
+            )) if letter.payload.is_some() => {
+                tracing::warn!(
+                    partition = letter.partition,
+                    offset = letter.offset,
+                    bytes = letter.payload.as_ref().map_or(0, Vec::len),
+                    topic = %self.topic,
+                    "the DLQ refused the record as too large; dead-lettering it without its payload"
+                );
+                self.produce(letter, true).await
+            }
+            other => other,
+        }
+    }
+
+    async fn produce(&self, letter: &DeadLetter, drop_payload: bool) -> Result<(), KafkaError> {
         let partition = letter.partition.to_string();
         let offset = letter.offset.to_string();
-        let error = one_line(&letter.error);
-        let headers = OwnedHeaders::new()
+        let size = letter.payload.as_ref().map_or(0, Vec::len).to_string();
+        let error = if drop_payload {
+            one_line(&format!(
+                "{} (payload of {size} bytes not kept: larger than the DLQ takes)",
+                letter.error
+            ))
+        } else {
+            one_line(&letter.error)
+        };
+        let mut headers = OwnedHeaders::new()
             .insert(Header {
                 key: dlq_headers::ERROR,
                 value: Some(error.as_str()),
@@ -98,14 +132,23 @@ impl DeadLetterQueue {
                 key: dlq_headers::WORKER,
                 value: Some(self.worker.as_str()),
             });
-        let mut record: FutureRecord<'_, [u8], [u8]> =
-            FutureRecord::to(&self.topic).headers(headers);
-        if let Some(key) = &letter.key {
-            record = record.key(key.as_slice());
+        if drop_payload {
+            headers = headers.insert(Header {
+                key: dlq_headers::PAYLOAD_DROPPED,
+                value: Some(size.as_str()),
+            });
         }
-        if let Some(payload) = &letter.payload {
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic);
+        if let Some(key) = &letter.key {
+            // A key as large as a record would be refused as well.
+            if !drop_payload || key.len() <= MAX_RECORD_BYTES {
+                record = record.key(key.as_slice());
+            }
+        }
+        if let Some(payload) = letter.payload.as_ref().filter(|_| !drop_payload) {
             record = record.payload(payload.as_slice());
         }
+        let record = record.headers(headers);
         self.producer
             .send(record, Duration::from_secs(30))
             .await

@@ -8,6 +8,13 @@ pub const GAME_MESSAGES_DLQ: &str = "game-messages.dlq";
 pub const MODERATION_ALERTS: &str = "moderation-alerts";
 /// Default partition count of `game-messages`.
 pub const GAME_MESSAGES_PARTITIONS: i32 = 12;
+/// `max.message.bytes` of `game-messages`: the largest record a producer
+/// can write (Kafka's default is 1 MiB). Workers dead-letter anything over
+/// 64 KiB as `too-large`, so this only says what reaches them.
+pub const GAME_MESSAGES_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+/// `max.message.bytes` of the DLQ, and the DLQ producer's
+/// `message.max.bytes`: any `game-messages` record plus its DLQ headers.
+pub const DLQ_MAX_MESSAGE_BYTES: usize = GAME_MESSAGES_MAX_MESSAGE_BYTES + 1024 * 1024;
 
 /// DLQ header names (INTERFACES.md, "Topics").
 pub mod dlq_headers {
@@ -23,4 +30,8 @@ pub mod dlq_headers {
     pub const SOURCE_OFFSET: &str = "source.offset";
     /// Name of the worker that dead-lettered it.
     pub const WORKER: &str = "worker";
+    /// Present only when the DLQ refused the original payload as too large
+    /// (a DLQ topic with a smaller `max.message.bytes` than its source):
+    /// the payload's size in bytes; the letter then carries no payload.
+    pub const PAYLOAD_DROPPED: &str = "payload.dropped";
 }

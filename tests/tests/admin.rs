@@ -85,6 +85,9 @@ fn topics_setup_is_idempotent_sets_retention_and_grows_only_when_asked() {
     assert_eq!(described[0]["retention_ms"], "172800000");
     assert_eq!(described[1]["partitions"], 2);
     assert_eq!(described[1]["retention_ms"], "2592000000");
+    // Records up to 16 MiB, and the DLQ takes them with their headers.
+    assert_eq!(described[0]["max_message_bytes"], "16777216");
+    assert_eq!(described[1]["max_message_bytes"], "17825792");
 
     admin_refused(
         &[

@@ -83,6 +83,8 @@ pub struct TopicRow {
     pub retention_ms: Option<String>,
     /// `min.insync.replicas`.
     pub min_insync_replicas: Option<String>,
+    /// `max.message.bytes`: the largest record the topic takes.
+    pub max_message_bytes: Option<String>,
 }
 
 fn admin(kafka: &Kafka) -> Result<AdminClient<DefaultClientContext>, AdminError> {
@@ -112,11 +114,21 @@ pub async fn setup(kafka: &Kafka, args: &SetupArgs, format: Format) -> Result<()
         (args.dlq_topic.as_str(), small, args.dlq_retention),
         (args.alerts_topic.as_str(), small, args.alerts_retention),
     ];
+    // Records up to 16 MiB reach the workers, which dead-letter them with
+    // their original bytes (alerts keep the broker's default).
+    let max_bytes = [
+        Some(topics::GAME_MESSAGES_MAX_MESSAGE_BYTES),
+        Some(topics::DLQ_MAX_MESSAGE_BYTES),
+        None,
+    ];
     let admin = admin(kafka)?;
     let existing = partition_counts(kafka, wanted.iter().map(|w| w.0))?;
     let mut rows = Vec::new();
     let defaults = [7 * DAY, 30 * DAY, 30 * DAY].map(Duration::from_secs);
-    for ((topic, partitions, asked), default) in wanted.into_iter().zip(defaults) {
+    for (((topic, partitions, asked), default), max_bytes) in
+        wanted.into_iter().zip(defaults).zip(max_bytes)
+    {
+        let max_bytes = max_bytes.map(|b| b.to_string());
         let retention = if existing.contains_key(topic) {
             asked
         } else {
@@ -126,7 +138,16 @@ pub async fn setup(kafka: &Kafka, args: &SetupArgs, format: Format) -> Result<()
         let action = match existing.get(topic) {
             None => {
                 let ms = retention_ms.clone().unwrap_or_default();
-                create(&admin, topic, partitions, args.replication_factor, &ms).await?
+                let size = max_bytes.as_deref();
+                create(
+                    &admin,
+                    topic,
+                    partitions,
+                    args.replication_factor,
+                    &ms,
+                    size,
+                )
+                .await?
             }
             Some(&have) => {
                 let mut done = Vec::new();
@@ -142,10 +163,18 @@ pub async fn setup(kafka: &Kafka, args: &SetupArgs, format: Format) -> Result<()
                 } else if have > partitions as usize {
                     done.push(format!("keeps {have} partitions (cannot shrink)"));
                 }
+                let mut settings = Vec::new();
                 if let Some(ms) = &retention_ms {
-                    if set_retention(&admin, topic, ms).await? {
-                        done.push("retention updated".to_owned());
-                    }
+                    settings.push(("retention.ms", ms.clone()));
+                }
+                if let Some(bytes) = &max_bytes {
+                    settings.push(("max.message.bytes", bytes.clone()));
+                }
+                for key in set_overrides(&admin, topic, &settings).await? {
+                    done.push(match key {
+                        "retention.ms" => "retention updated".to_owned(),
+                        other => format!("{other} updated"),
+                    });
                 }
                 if done.is_empty() {
                     "ok".to_owned()
@@ -207,11 +236,15 @@ async fn create(
     partitions: i32,
     replication: i32,
     retention_ms: &str,
+    max_message_bytes: Option<&str>,
 ) -> Result<String, AdminError> {
     let min_insync = if replication >= 3 { "2" } else { "1" };
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication))
+    let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication))
         .set("retention.ms", retention_ms)
         .set("min.insync.replicas", min_insync);
+    if let Some(bytes) = max_message_bytes {
+        new = new.set("max.message.bytes", bytes);
+    }
     let results = admin
         .create_topics([&new], &options())
         .await
@@ -272,18 +305,24 @@ async fn topic_overrides(
     Ok(overrides)
 }
 
-/// Sets `retention.ms`, keeping the topic's other overrides (the Kafka
-/// AlterConfigs request replaces them all). Returns whether it changed.
-async fn set_retention(
+/// Sets topic configs, keeping the topic's other overrides (the Kafka
+/// AlterConfigs request replaces them all). Returns the keys that changed.
+async fn set_overrides<'a>(
     admin: &AdminClient<DefaultClientContext>,
     topic: &str,
-    retention_ms: &str,
-) -> Result<bool, AdminError> {
+    settings: &[(&'a str, String)],
+) -> Result<Vec<&'a str>, AdminError> {
     let mut overrides = topic_overrides(admin, topic).await?;
-    if overrides.get("retention.ms").and_then(Option::as_deref) == Some(retention_ms) {
-        return Ok(false);
+    let mut changed = Vec::new();
+    for (key, value) in settings {
+        if overrides.get(*key).and_then(Option::as_deref) != Some(value.as_str()) {
+            overrides.insert((*key).to_owned(), Some(value.clone()));
+            changed.push(*key);
+        }
     }
-    overrides.insert("retention.ms".to_owned(), Some(retention_ms.to_owned()));
+    if changed.is_empty() {
+        return Ok(changed);
+    }
     let mut alter = AlterConfig::new(ResourceSpecifier::Topic(topic));
     for (key, value) in &overrides {
         if let Some(value) = value {
@@ -297,11 +336,12 @@ async fn set_retention(
     for result in results {
         if let Err((_, code)) = result {
             return Err(AdminError::Refused(format!(
-                "the broker did not change the retention of {topic}: {code}"
+                "the broker did not change {} of {topic}: {code}",
+                changed.join(", ")
             )));
         }
     }
-    Ok(true)
+    Ok(changed)
 }
 
 /// Prints partitions, replication and retention of `names` (default:
@@ -348,6 +388,7 @@ pub async fn describe(kafka: &Kafka, names: &[String], format: Format) -> Result
             replication_factor: topic.partitions().first().map_or(0, |p| p.replicas().len()),
             retention_ms: entry("retention.ms"),
             min_insync_replicas: entry("min.insync.replicas"),
+            max_message_bytes: entry("max.message.bytes"),
         });
     }
     output::print(format, &rows, || {
@@ -357,6 +398,7 @@ pub async fn describe(kafka: &Kafka, names: &[String], format: Format) -> Result
             "replication",
             "retention.ms",
             "min.insync",
+            "max.message.bytes",
         ]);
         for r in &rows {
             t.add_row(vec![
@@ -365,6 +407,7 @@ pub async fn describe(kafka: &Kafka, names: &[String], format: Format) -> Result
                 r.replication_factor.to_string(),
                 r.retention_ms.clone().unwrap_or_default(),
                 r.min_insync_replicas.clone().unwrap_or_default(),
+                r.max_message_bytes.clone().unwrap_or_default(),
             ]);
         }
         t

@@ -1,9 +1,9 @@
 //! Liveness as a worker knows it: each consumer loop reports when it last
-//! polled and when its work last became durable. `/healthz` turns that into
-//! 200 or 503 with the reasons.
+//! polled and when its work last became durable, and whether its sink is
+//! failing. `/healthz` turns that into 200 or 503 with the reasons.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -24,6 +24,8 @@ pub struct ConsumerHealth {
     last_progress_ms: AtomicI64,
     pending: AtomicU64,
     running: AtomicBool,
+    /// Why the sink fails, while the consumer waits for it to recover.
+    sink_fault: Mutex<Option<String>>,
 }
 
 /// The `/healthz` answer.
@@ -46,6 +48,7 @@ impl Health {
                 last_progress_ms: AtomicI64::new(now),
                 pending: AtomicU64::new(0),
                 running: AtomicBool::new(true),
+                sink_fault: Mutex::new(None),
             })
             .collect();
         Health {
@@ -68,6 +71,11 @@ impl Health {
             if !c.running.load(Ordering::Relaxed) {
                 problems.push(format!("consumer {i} has stopped"));
                 continue;
+            }
+            if let Some(reason) = c.sink_fault() {
+                problems.push(format!(
+                    "consumer {i}: sink failing, partitions paused until it recovers: {reason}"
+                ));
             }
             let since_poll = now - c.last_poll_ms.load(Ordering::Relaxed);
             if since_poll > limit {
@@ -114,6 +122,21 @@ impl ConsumerHealth {
     pub fn stopped(&self) {
         self.running.store(false, Ordering::Relaxed);
     }
+
+    /// The sink fails (`Some(reason)`) or recovered (`None`).
+    pub fn set_sink_fault(&self, reason: Option<&str>) {
+        *self
+            .sink_fault
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = reason.map(str::to_owned);
+    }
+
+    fn sink_fault(&self) -> Option<String> {
+        self.sink_fault
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 #[cfg(test)]
@@ -138,5 +161,22 @@ mod tests {
             report.problems[0].contains("10 records waiting"),
             "{report:?}"
         );
+    }
+
+    #[test]
+    fn a_failing_sink_is_unhealthy_until_it_recovers() {
+        let health = Health::new(2, Duration::from_secs(60));
+        let c = health.consumer(1).expect("consumer 1");
+        c.set_sink_fault(Some("output /x: No space left on device"));
+        let report = health.report();
+        assert_eq!(report.status, "unhealthy");
+        assert_eq!(
+            report.problems,
+            vec![
+                "consumer 1: sink failing, partitions paused until it recovers: output /x: No space left on device"
+            ]
+        );
+        c.set_sink_fault(None);
+        assert_eq!(health.report().status, "ok");
     }
 }

@@ -1,8 +1,9 @@
 //! parquet-exporter against the real broker: files DuckDB and pyarrow read,
-//! every valid message in exactly one file across crashes, and an idle
-//! topic's last hour published by age.
+//! every valid message in exactly one file across crashes, an idle topic's
+//! last hour published by age, and a full or read-only output that pauses
+//! the exporter (unhealthy, alive) until it is fixed.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -10,7 +11,9 @@ use std::time::{Duration, Instant};
 use parley_tests::process::{
     http_get, loadgen, loadgen_args, metric, spawn_loadgen, worker_args, Worker,
 };
-use parley_tests::{brokers, committed_to_end, free_port, fresh_topic, unique_name, wait_until};
+use parley_tests::{
+    brokers, committed_offsets, committed_to_end, free_port, fresh_topic, unique_name, wait_until,
+};
 use serde_json::Value;
 
 struct Fixture {
@@ -99,6 +102,135 @@ fn stored_ids(read: &Value) -> Vec<String> {
         .iter()
         .filter_map(|v| v.as_str().map(str::to_owned))
         .collect()
+}
+
+/// A tmpfs mounted on a folder (the tests run as root), unmounted on drop.
+struct SmallDisk {
+    dir: PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(dir: &Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(dir).expect("mount point");
+        let disk = SmallDisk {
+            dir: dir.to_path_buf(),
+        };
+        disk.run(&["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]);
+        disk
+    }
+
+    /// `mount -o remount,<options>`: `ro`, `rw`, `size=…`.
+    fn remount(&self, options: &str) {
+        self.run(&["-o", &format!("remount,{options}")]);
+    }
+
+    fn run(&self, args: &[&str]) {
+        let status = Command::new("mount")
+            .args(args)
+            .arg(&self.dir)
+            .status()
+            .expect("mount");
+        assert!(status.success(), "mount {args:?} {:?}", self.dir);
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+/// `/healthz`: status code and body.
+fn health(port: u16) -> (u16, String) {
+    http_get(&format!("127.0.0.1:{port}"), "/healthz").unwrap_or((0, String::new()))
+}
+
+/// Rows the file names cover, and the next offset to export per partition.
+fn coverage(parts: &[(i32, i64, i64)]) -> (u64, HashMap<i32, i64>) {
+    let mut next = HashMap::new();
+    for &(p, _, last) in parts {
+        let n = next.entry(p).or_insert(0);
+        *n = (*n).max(last + 1);
+    }
+    let rows = parts.iter().map(|&(_, f, l)| (l - f + 1) as u64).sum();
+    (rows, next)
+}
+
+/// While the output is failing: unhealthy with `reason`, alive, paused,
+/// and nothing committed past the files; that stays so for a few seconds.
+fn assert_paused_on_a_failing_output(f: &Fixture, exporter: &mut Worker, port: u16, reason: &str) {
+    wait_until(Duration::from_secs(30), "/healthz 503", || {
+        let (code, body) = health(port);
+        code == 503 && body.contains(reason)
+    });
+    let (_, body) = health(port);
+    assert!(
+        body.contains(&format!(
+            "sink failing, partitions paused until it recovers: output {}",
+            f.out.display()
+        )),
+        "{body}"
+    );
+    let committed_before = committed_offsets(&f.group, &f.topic);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(exporter.is_running(), "{}", exporter.log_text());
+    let (code, body) = health(port);
+    assert_eq!(code, 503, "{body}");
+    let (_, metrics) = http_get(&format!("127.0.0.1:{port}"), "/metrics").expect("metrics");
+    assert!(
+        metric(&metrics, "parley_consumers_paused") >= 1.0,
+        "{metrics}"
+    );
+    assert!(
+        metric(&metrics, "parley_sink_errors_total") >= 1.0,
+        "{metrics}"
+    );
+    let committed = committed_offsets(&f.group, &f.topic);
+    assert_eq!(
+        committed, committed_before,
+        "commits moved during the outage"
+    );
+    let (_, next) = coverage(&f.files().0);
+    for (p, offset) in &committed {
+        assert!(
+            *offset <= next.get(p).copied().unwrap_or(0),
+            "partition {p} committed to {offset}, past the files ({:?})",
+            next.get(p)
+        );
+    }
+}
+
+/// After recovery: healthy, every valid message in exactly one file,
+/// consecutive ranges, no temp files, a clean stop.
+fn assert_recovered(f: &Fixture, exporter: &mut Worker, port: u16, truth: &Path, valid: u64) {
+    wait_until(
+        Duration::from_secs(60),
+        "files covering every message",
+        || coverage(&f.files().0).0 >= valid,
+    );
+    wait_until(Duration::from_secs(10), "/healthz 200", || {
+        health(port).0 == 200
+    });
+    assert!(
+        exporter.stop(Duration::from_secs(30)).success(),
+        "{}",
+        exporter.log_text()
+    );
+    let log = exporter.log_text();
+    assert!(log.contains("sink recovered"), "{log}");
+    let read = f.read();
+    let ids = stored_ids(&read);
+    let unique: HashSet<String> = ids.iter().cloned().collect();
+    assert_eq!(ids.len(), unique.len(), "a message is in two files");
+    assert_eq!(unique, truth_ids(truth), "messages lost");
+    let (mut parts, tmp) = f.files();
+    assert_eq!(tmp, 0, "temporary files left");
+    parts.sort_unstable();
+    for pair in parts.windows(2) {
+        if pair[0].0 == pair[1].0 {
+            assert_eq!(pair[0].2 + 1, pair[1].1, "gap or overlap: {pair:?}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -273,6 +405,96 @@ async fn an_idle_topic_publishes_its_last_hour_within_the_max_age() {
         "took {waited:?} with a 3 s max age"
     );
     assert!(exporter.stop(Duration::from_secs(30)).success());
+}
+
+#[tokio::test]
+async fn a_full_disk_pauses_the_exporter_and_it_resumes_when_space_returns() {
+    let f = Fixture::new("pq-full").await;
+    // 64 MiB of which a filler takes all but 2: the exports fill the rest.
+    let disk = SmallDisk::mount(&f.out, "64m");
+    let filler = f.out.join("filler");
+    std::fs::write(&filler, vec![1u8; 62 * 1024 * 1024]).expect("filler");
+    let truth = std::env::temp_dir().join(format!("{}.truth", f.topic));
+    let truth_arg = truth.to_string_lossy().into_owned();
+    let summary = f.loadgen(&[
+        "--count",
+        "120000",
+        "--rate",
+        "0",
+        "--time-span",
+        "1h",
+        "--seed",
+        "5",
+        "--truth",
+        &truth_arg,
+    ]);
+    let valid = summary["valid"].as_u64().expect("valid");
+    let port = free_port();
+    let mut exporter = Worker::start(
+        "parquet-exporter",
+        &f.exporter_args(port, &["--file-rows", "5000", "--file-age", "1s"]),
+    );
+    assert_paused_on_a_failing_output(&f, &mut exporter, port, "No space left on device");
+    assert!(coverage(&f.files().0).0 < valid, "the disk did not fill");
+    std::fs::remove_file(&filler).expect("make space");
+    assert_recovered(&f, &mut exporter, port, &truth, valid);
+    drop(disk);
+    let _ = std::fs::remove_file(truth);
+}
+
+#[tokio::test]
+async fn a_read_only_output_pauses_the_exporter_and_it_resumes_when_writable() {
+    let f = Fixture::new("pq-ro").await;
+    let disk = SmallDisk::mount(&f.out, "64m");
+    let truth = std::env::temp_dir().join(format!("{}.truth", f.topic));
+    let truth_arg = truth.to_string_lossy().into_owned();
+    let port = free_port();
+    let mut exporter = Worker::start(
+        "parquet-exporter",
+        &f.exporter_args(port, &["--file-rows", "2000", "--file-age", "1s"]),
+    );
+    let first = f.loadgen(&[
+        "--count",
+        "10000",
+        "--rate",
+        "0",
+        "--time-span",
+        "1h",
+        "--seed",
+        "6",
+        "--truth",
+        &truth_arg,
+    ]);
+    let first = first["valid"].as_u64().expect("valid");
+    wait_until(
+        Duration::from_secs(60),
+        "the first messages in files",
+        || coverage(&f.files().0).0 >= first,
+    );
+    disk.remount("ro");
+    let second = std::env::temp_dir().join(format!("{}.truth2", f.topic));
+    let summary = f.loadgen(&[
+        "--count",
+        "10000",
+        "--rate",
+        "0",
+        "--time-span",
+        "1h",
+        "--seed",
+        "7",
+        "--truth",
+        &second.to_string_lossy(),
+    ]);
+    let valid = first + summary["valid"].as_u64().expect("valid");
+    assert_paused_on_a_failing_output(&f, &mut exporter, port, "Read-only file system");
+    disk.remount("rw");
+    let mut all = std::fs::read_to_string(&truth).expect("truth");
+    all.push_str(&std::fs::read_to_string(&second).expect("truth 2"));
+    std::fs::write(&truth, all).expect("truth");
+    assert_recovered(&f, &mut exporter, port, &truth, valid);
+    drop(disk);
+    let _ = std::fs::remove_file(truth);
+    let _ = std::fs::remove_file(second);
 }
 
 /// moto's S3-compatible server on a free port, stopped on drop.

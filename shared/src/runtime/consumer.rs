@@ -2,7 +2,15 @@
 //! apply completions → store durable offsets → pause/resume → repeat; then
 //! drain on shutdown. A `BaseConsumer` polled from a dedicated thread keeps
 //! clear of `StreamConsumer` wake-up stalls (rust-rdkafka #638/#665).
+//!
+//! A sink outage ([`Pipeline::sink_fault`]): pause every partition, have the
+//! pipeline drop what is not durable, forget those records (new epochs) and
+//! remember where each partition must be read again, commit what is
+//! durable, report unhealthy; then try [`Pipeline::recover`] with backoff,
+//! and when it succeeds seek back, resume and report healthy. One log line
+//! when the sink fails and one when it recovers, not one per try.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
@@ -10,9 +18,11 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Message};
 
 use super::context::{commit_sync, lock, offsets_list, LoopState, ParleyContext};
+use super::outage::{Backoff, Outage};
 use super::pipeline::{Acks, Completion, Envelope, Pipeline, Progress};
 use super::tracker::OffsetTracker;
 use super::{Decode, RuntimeError, DLQ_TAG};
@@ -31,6 +41,8 @@ const PAUSE_AFTER: Duration = Duration::from_millis(500);
 /// Bookkeeping (ticks, commits, health) runs at least this often, and at
 /// once when a completion arrives; not on every record.
 const BOOKKEEPING_EVERY: Duration = Duration::from_millis(5);
+/// How long a seek back to the durable position may take after an outage.
+const SEEK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything one consumer thread needs.
 pub(crate) struct ConsumerLoop<P: Pipeline> {
@@ -77,6 +89,10 @@ struct Running<P: Pipeline> {
     turns_since_clock: u32,
     idle: bool,
     dead_letter_log: std::cell::Cell<(Instant, u64)>,
+    /// The sink outage in progress, if any.
+    outage: Option<Outage>,
+    /// Delays between tries of a failed sink.
+    backoff: Backoff,
 }
 
 impl<P: Pipeline> ConsumerLoop<P>
@@ -90,6 +106,7 @@ where
             pipeline: self.pipeline,
             held: Default::default(),
             assignment_changed: false,
+            rewind: HashMap::new(),
         }));
         let context = ParleyContext {
             state: Arc::clone(&state),
@@ -123,13 +140,27 @@ where
             turns_since_clock: 0,
             idle: true,
             dead_letter_log: std::cell::Cell::new((Instant::now(), 0)),
+            outage: None,
+            backoff: Backoff::new(),
         };
         let mut failure = None;
         while !running.stop.load(Ordering::Relaxed) {
             running.turn();
-            failure = lock(&running.state).pipeline.failure();
+            let fault = {
+                let state = lock(&running.state);
+                failure = state.pipeline.failure();
+                match running.outage {
+                    None => state.pipeline.sink_fault(),
+                    Some(_) => None,
+                }
+            };
             if failure.is_some() {
                 break;
+            }
+            match fault {
+                Some(reason) => running.sink_failed(reason),
+                None if running.outage.is_some() => running.retry_sink(),
+                None => {}
             }
         }
         if let Some(reason) = failure {
@@ -170,7 +201,11 @@ where
                 h.polled();
             }
             let (refused, changed) = self.bookkeeping();
-            if refused {
+            if self.outage.is_some() {
+                if changed || !self.paused {
+                    self.set_paused(true);
+                }
+            } else if refused {
                 let since = *self.blocked_since.get_or_insert(now);
                 if now.duration_since(since) >= PAUSE_AFTER && (!self.paused || changed) {
                     self.set_paused(true);
@@ -204,6 +239,7 @@ where
         };
         self.idle = message.is_none();
         match message {
+            Some(Ok(message)) if self.outage.is_some() => self.skip(&message),
             Some(Ok(message)) => self.handle(&message),
             Some(Err(e)) => tracing::warn!(consumer = self.index, error = %e, "consumer error"),
             None => {}
@@ -216,14 +252,7 @@ where
         let (commits, pending, should_pause, changed) = {
             let mut guard = lock(&self.state);
             let state = &mut *guard;
-            let mut processed = 0;
-            for c in self.carried.drain(..).chain(self.completions.try_iter()) {
-                processed += state.tracker.done(c.partition, c.epoch, &c.offsets);
-                if c.tag != DLQ_TAG {
-                    state.pipeline.on_completion(&c);
-                }
-            }
-            self.metrics.processed.inc_by(processed as u64);
+            apply_completions(&mut self.carried, &self.completions, &self.metrics, state);
             state.pipeline.tick(Instant::now());
             while let Some(env) = state.held.pop_front() {
                 let (partition, offset, epoch) = (env.partition, env.offset, env.epoch);
@@ -243,7 +272,10 @@ where
             let changed = std::mem::take(&mut state.assignment_changed);
             (
                 commits,
-                state.tracker.pending(),
+                state
+                    .tracker
+                    .pending()
+                    .saturating_sub(state.pipeline.retained()),
                 !state.held.is_empty(),
                 changed,
             )
@@ -251,8 +283,133 @@ where
         if let Some(h) = self.health.get() {
             h.update(pending, !commits.is_empty());
         }
+        if !commits.is_empty() && self.outage.is_none() {
+            self.backoff.reset();
+        }
         self.store(&commits);
         (should_pause, changed)
+    }
+
+    /// The sink fails: pause, drop what is not durable, remember where to
+    /// read again, commit what is durable, report unhealthy.
+    fn sink_failed(&mut self, reason: String) {
+        let now = Instant::now();
+        let retry_in = self.backoff.next_delay();
+        self.outage = Some(Outage {
+            reason: reason.clone(),
+            since: now,
+            retry_at: now + retry_in,
+        });
+        self.set_paused(true);
+        let commits = {
+            let mut guard = lock(&self.state);
+            let state = &mut *guard;
+            // Work that finished before the reset is durable: count it first.
+            state.pipeline.reset();
+            state.held.clear();
+            apply_completions(&mut self.carried, &self.completions, &self.metrics, state);
+            for (partition, offset) in state.tracker.rewind() {
+                let start = state.rewind.entry(partition).or_insert(offset);
+                *start = (*start).min(offset);
+            }
+            state.tracker.all_committable()
+        };
+        if let Some(h) = self.health.get() {
+            h.set_sink_fault(Some(&reason));
+            h.update(0, false);
+        }
+        tracing::error!(
+            consumer = self.index,
+            %reason,
+            ?retry_in,
+            "sink failing: partitions paused, unfinished work dropped; trying again with backoff"
+        );
+        commit_sync(
+            &self.consumer,
+            &self.topic,
+            &commits,
+            self.index,
+            "as the sink failed",
+        );
+    }
+
+    /// During an outage, when due: tries the sink; if it works, seeks every
+    /// partition back to where reading must start again and resumes.
+    fn retry_sink(&mut self) {
+        let now = Instant::now();
+        if self.outage.as_ref().is_none_or(|o| now < o.retry_at) {
+            return;
+        }
+        let partitions: Vec<i32> = self
+            .consumer
+            .assignment()
+            .map(|tpl| {
+                tpl.elements_for_topic(&self.topic)
+                    .iter()
+                    .map(|e| e.partition())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let recovered = lock(&self.state).pipeline.recover(&partitions);
+        let seeks = recovered.and_then(|starts| {
+            let mut seeks = lock(&self.state).rewind.clone();
+            seeks.extend(starts);
+            seeks.retain(|p, _| partitions.contains(p));
+            self.seek(&seeks)
+                .map_err(|e| format!("cannot seek back to the durable position: {e}"))
+        });
+        match seeks {
+            Ok(()) => {
+                lock(&self.state).rewind.clear();
+                self.set_paused(false);
+                let outage = self.outage.take();
+                if let Some(h) = self.health.get() {
+                    h.set_sink_fault(None);
+                }
+                tracing::info!(
+                    consumer = self.index,
+                    down_for = ?outage.map(|o| o.since.elapsed()).unwrap_or_default(),
+                    "sink recovered: partitions resumed from the durable position"
+                );
+            }
+            Err(reason) => {
+                let retry_in = self.backoff.next_delay();
+                let Some(outage) = self.outage.as_mut() else {
+                    return;
+                };
+                outage.retry_at = now + retry_in;
+                if reason != outage.reason {
+                    tracing::warn!(consumer = self.index, %reason, ?retry_in, "sink still failing");
+                    if let Some(h) = self.health.get() {
+                        h.set_sink_fault(Some(&reason));
+                    }
+                    outage.reason = reason;
+                } else {
+                    tracing::debug!(consumer = self.index, %reason, ?retry_in, "sink still failing");
+                }
+            }
+        }
+    }
+
+    /// Seeks partitions (paused or not) to the given offsets.
+    fn seek(&self, offsets: &HashMap<i32, i64>) -> KafkaResult<()> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<(i32, i64)> = offsets.iter().map(|(&p, &o)| (p, o)).collect();
+        let result = self
+            .consumer
+            .seek_partitions(offsets_list(&self.topic, &list), SEEK_TIMEOUT)?;
+        result.elements().iter().try_for_each(|e| e.error())
+    }
+
+    /// During an outage a record is not taken: its partition is read again
+    /// from it (or from an earlier record) after recovery.
+    fn skip(&self, message: &BorrowedMessage<'_>) {
+        let (partition, offset) = (message.partition(), message.offset());
+        let mut state = lock(&self.state);
+        let start = state.rewind.entry(partition).or_insert(offset);
+        *start = (*start).min(offset);
     }
 
     fn store(&self, commits: &[(i32, i64)]) {
@@ -281,7 +438,7 @@ where
             tracing::warn!(consumer = self.index, error = %e, pause, "pause/resume failed");
             return;
         }
-        if pause != self.paused {
+        if pause != self.paused && self.outage.is_none() {
             tracing::info!(
                 consumer = self.index,
                 partitions = assignment.count(),
@@ -292,6 +449,8 @@ where
                     "partitions resumed"
                 }
             );
+        }
+        if pause != self.paused {
             if pause {
                 self.metrics.paused.inc()
             } else {
@@ -411,7 +570,20 @@ where
         }
         loop {
             self.bookkeeping();
-            let pending = lock(&self.state).tracker.pending();
+            let (pending, fault) = {
+                let state = lock(&self.state);
+                (
+                    state
+                        .tracker
+                        .pending()
+                        .saturating_sub(state.pipeline.retained()),
+                    state.pipeline.sink_fault(),
+                )
+            };
+            if let Some(reason) = fault {
+                tracing::warn!(consumer = self.index, %reason, "sink failing while draining; unfinished records will be read again");
+                break;
+            }
             if pending <= held || Instant::now() >= deadline {
                 if pending > held {
                     tracing::warn!(
@@ -442,4 +614,21 @@ where
             "at shutdown",
         );
     }
+}
+
+/// Marks the completions received so far (carried, then queued) in the tracker.
+fn apply_completions<P: Pipeline>(
+    carried: &mut Vec<Completion>,
+    completions: &Receiver<Completion>,
+    metrics: &RuntimeMetrics,
+    state: &mut LoopState<P>,
+) {
+    let mut processed = 0;
+    for c in carried.drain(..).chain(completions.try_iter()) {
+        processed += state.tracker.done(c.partition, c.epoch, &c.offsets);
+        if c.tag != DLQ_TAG {
+            state.pipeline.on_completion(&c);
+        }
+    }
+    metrics.processed.inc_by(processed as u64);
 }

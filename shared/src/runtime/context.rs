@@ -26,6 +26,9 @@ pub(crate) struct LoopState<P: Pipeline> {
     pub held: std::collections::VecDeque<Envelope<P::Item>>,
     /// Set by callbacks so the loop re-applies a pause to new partitions.
     pub assignment_changed: bool,
+    /// During a sink outage: per partition, the first offset to read again
+    /// once the sink recovers (records read meanwhile are not taken).
+    pub rewind: std::collections::HashMap<i32, i64>,
 }
 
 /// Locks the state, recovering it if a thread panicked while holding it.
@@ -152,6 +155,7 @@ impl<P: Pipeline> ParleyContext<P> {
             state
                 .held
                 .retain(|env| !partitions.contains(&env.partition));
+            state.rewind.retain(|p, _| !partitions.contains(p));
             state.assignment_changed = true;
             partitions
                 .iter()

@@ -7,10 +7,14 @@
 //! says when). On revoke, buffered work of those partitions is dropped and
 //! what is durable is committed synchronously; the next owner re-reads the
 //! rest. On SIGTERM: stop taking records, flush, wait up to
-//! `--drain-timeout`, commit, exit.
+//! `--drain-timeout`, commit, exit. When the sink fails for a while (disk
+//! full, output unwritable), the consumer pauses its partitions, drops what
+//! is not durable, reports unhealthy, and tries the sink again with backoff;
+//! once it works, reading resumes from the durable position.
 
 mod consumer;
 mod context;
+mod outage;
 pub mod pipeline;
 pub mod settings;
 pub mod tracker;

@@ -5,7 +5,9 @@
 //! already durable ([`Progress::Done`]), will be reported durable later
 //! through [`Acks`] ([`Progress::Pending`]), or cannot be taken now (it hands
 //! the envelope back; the runtime pauses the partitions and offers it again).
-//! Offsets are committed only up to the first record not yet durable.
+//! Offsets are committed only up to the first record not yet durable. A sink
+//! that fails for a while ([`Pipeline::sink_fault`]) has its partitions
+//! paused and rewound to the durable position until it recovers.
 
 use std::sync::mpsc;
 use std::time::Instant;
@@ -95,10 +97,38 @@ pub trait Pipeline: Send + 'static {
     /// limits. The runtime then waits for the completions, up to a deadline.
     fn flush_all(&mut self) {}
 
+    /// Records deliberately left uncommitted (Pending, reported durable
+    /// only later, e.g. while a window may still need them; a restart reads
+    /// them again). The drain does not wait for them and health does not
+    /// count them as stalled work.
+    fn retained(&self) -> usize {
+        0
+    }
+
     /// A failure the pipeline cannot recover from in place (its buffered
     /// work is lost). The consumer then commits what is durable and stops
     /// with an error, so a restart re-reads the rest.
     fn failure(&self) -> Option<String> {
         None
+    }
+
+    /// The sink fails in a way that may pass (disk full, output unwritable,
+    /// store unreachable). The consumer then pauses its partitions, reports
+    /// unhealthy with this reason, calls [`Self::reset`], and calls
+    /// [`Self::recover`] with backoff until it succeeds.
+    fn sink_fault(&self) -> Option<String> {
+        None
+    }
+
+    /// After a sink fault: drop every record not yet durable, buffered or in
+    /// flight (nothing half-written may stay). Completions reported after
+    /// this returns are ignored; the records are read again after recovery.
+    fn reset(&mut self) {}
+
+    /// After a sink fault: whether the sink takes writes again. `Ok` with
+    /// start offsets as [`Self::assigned`] gives them (reading resumes from
+    /// the durable position otherwise); `Err` with why not.
+    fn recover(&mut self, _partitions: &[i32]) -> Result<Vec<(i32, i64)>, String> {
+        Ok(Vec::new())
     }
 }

@@ -133,6 +133,26 @@ impl OffsetTracker {
             .collect()
     }
 
+    /// Forgets every record read and not yet durable, as if never read:
+    /// each partition gets a new epoch (late completions are ignored) and
+    /// keeps its committable offset. Returns, for each partition that had
+    /// such records, the first of them: where reading must start again.
+    pub fn rewind(&mut self) -> Vec<(i32, i64)> {
+        let mut starts = Vec::new();
+        for (&partition, p) in &mut self.partitions {
+            self.next_epoch += 1;
+            p.epoch = self.next_epoch;
+            p.advance();
+            if let Some(&(first, _)) = p.pending.front() {
+                starts.push((partition, first));
+            }
+            p.pending.clear();
+            p.undone = 0;
+        }
+        self.undone = 0;
+        starts
+    }
+
     /// Records read but not yet durable.
     pub fn pending(&self) -> usize {
         self.undone
@@ -187,6 +207,27 @@ mod tests {
         assert_eq!(t.done(3, old, &[5]), 0);
         assert_eq!(t.done(3, new, &[5]), 1);
         assert_eq!(t.revoke(3), Some(6));
+    }
+
+    #[test]
+    fn rewind_restarts_at_the_first_record_not_durable() {
+        let mut t = OffsetTracker::new();
+        let epoch = t.assign(2);
+        for o in 20..26 {
+            t.consumed(2, o);
+        }
+        t.assign(5);
+        t.done(2, epoch, &[20, 21, 23]);
+        assert_eq!(t.take_committable(), vec![(2, 22)]);
+        assert_eq!(t.rewind(), vec![(2, 22)], "partition 5 read nothing");
+        assert_eq!(t.pending(), 0);
+        assert_eq!(t.done(2, epoch, &[22]), 0, "a late completion is ignored");
+        let new = t.epoch(2).expect("tracked");
+        assert_ne!(new, epoch);
+        t.consumed(2, 22);
+        t.done(2, new, &[22]);
+        assert_eq!(t.take_committable(), vec![(2, 23)]);
+        assert_eq!(t.all_committable(), vec![(2, 23)]);
     }
 
     proptest! {

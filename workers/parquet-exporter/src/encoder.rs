@@ -5,6 +5,11 @@
 //! Jobs run in order on one thread, so a partition's parts are published in
 //! offset order. The queue is bounded: when the encoder falls behind, the
 //! consumer thread waits (backpressure) rather than buffering without end.
+//!
+//! The first failed job (disk full, output unwritable, store unreachable)
+//! makes the encoder skip every later job until a reset, which deletes the
+//! temp files of every open part: nothing after the failure is published or
+//! acknowledged, and the runtime rewinds to what was.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -22,7 +27,7 @@ use crate::output::Output;
 use crate::part_file::{PartError, PartMeta, PartWriter};
 
 /// Sink label of the exporter's metrics.
-const SINK: &str = "parquet";
+pub const SINK: &str = "parquet";
 
 /// Jobs queued before the consumer thread waits (each at most one batch).
 const QUEUE: usize = 8;
@@ -45,11 +50,14 @@ enum Job {
     },
     /// Delete the partition's part (revoked).
     Abandon { partition: i32 },
+    /// Delete every open part and clear the failure, then reply.
+    Reset(mpsc::Sender<()>),
     /// Reply once every earlier job is done.
     Barrier(mpsc::Sender<()>),
 }
 
-/// The first failure, readable without a lock on the hot path.
+/// The first failure since the last reset, readable without a lock on the
+/// hot path.
 #[derive(Default)]
 struct Failure {
     failed: AtomicBool,
@@ -61,6 +69,12 @@ impl Failure {
         let mut slot = self.reason.lock().unwrap_or_else(PoisonError::into_inner);
         slot.get_or_insert(reason);
         self.failed.store(true, Ordering::Release);
+    }
+
+    fn clear(&self) {
+        let mut slot = self.reason.lock().unwrap_or_else(PoisonError::into_inner);
+        *slot = None;
+        self.failed.store(false, Ordering::Release);
     }
 
     fn get(&self) -> Option<String> {
@@ -79,6 +93,8 @@ pub struct Encoder {
     jobs: Option<SyncSender<Job>>,
     thread: Option<JoinHandle<()>>,
     failure: Arc<Failure>,
+    /// The thread is gone (it panicked): nothing can be written any more.
+    stopped: AtomicBool,
 }
 
 impl Encoder {
@@ -104,18 +120,24 @@ impl Encoder {
             jobs: Some(jobs),
             thread: Some(thread),
             failure,
+            stopped: AtomicBool::new(false),
         })
     }
 
-    /// Why encoding or publishing failed, if it did.
-    pub fn failure(&self) -> Option<String> {
+    /// Why encoding or publishing failed since the last reset, if it did.
+    pub fn fault(&self) -> Option<String> {
         self.failure.get()
+    }
+
+    /// True when the thread is gone (a bug, not an output problem).
+    pub fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
     }
 
     fn send(&self, job: Job) {
         let sent = self.jobs.as_ref().map(|jobs| jobs.send(job));
         if !matches!(sent, Some(Ok(()))) {
-            self.failure.set("the encoder thread stopped".into());
+            self.stopped.store(true, Ordering::Relaxed);
         }
     }
 
@@ -155,6 +177,14 @@ impl Encoder {
         self.send(Job::Barrier(done));
         let _ = finished.recv();
     }
+
+    /// Waits for every job queued so far, deletes every open part and
+    /// clears the failure: the encoder starts afresh.
+    pub fn reset(&self) {
+        let (done, finished) = mpsc::channel();
+        self.send(Job::Reset(done));
+        let _ = finished.recv();
+    }
 }
 
 impl Drop for Encoder {
@@ -178,21 +208,34 @@ struct Worker {
 impl Worker {
     fn run(mut self, queue: Receiver<Job>) {
         for job in queue {
-            if let Job::Barrier(done) = job {
-                let _ = done.send(());
-                continue;
+            match job {
+                Job::Barrier(done) => {
+                    let _ = done.send(());
+                    continue;
+                }
+                Job::Reset(done) => {
+                    for (_, (writer, _)) in self.open.drain() {
+                        writer.abandon();
+                    }
+                    self.failure.clear();
+                    let _ = done.send(());
+                    continue;
+                }
+                _ => {}
             }
             if self.failure.failed.load(Ordering::Acquire) {
-                continue; // parts are abandoned below; nothing more is acked
+                continue; // dropped until the reset; nothing more is acked
             }
             if let Err(error) = self.handle(job) {
                 self.context
                     .metrics
                     .sink_errors
-                    .with_label_values(&[SINK, "permanent"])
+                    .with_label_values(&[SINK, "retryable"])
                     .inc();
-                tracing::error!(%error, "cannot write Parquet");
-                self.failure.set(error.to_string());
+                // The runtime logs the outage once; this is per failed job.
+                tracing::debug!(%error, "cannot write Parquet");
+                self.failure
+                    .set(format!("output {}: {error}", self.output.name()));
             }
         }
         for (_, (writer, _)) in self.open.drain() {
@@ -229,7 +272,7 @@ impl Worker {
                     writer.abandon();
                 }
             }
-            Job::Barrier(_) => {}
+            Job::Barrier(_) | Job::Reset(_) => {}
         }
         Ok(())
     }
@@ -242,7 +285,10 @@ impl Worker {
         let (partition, rows) = (meta.partition, meta.offsets.len());
         let bytes = writer.bytes();
         let part = writer.seal(meta)?;
-        let path = self.output.publish(&part)?;
+        let path = self.output.publish(&part).inspect_err(|_| {
+            // Nothing half-written stays (an S3 upload is aborted).
+            let _ = std::fs::remove_file(&part.tmp_path);
+        })?;
         let metrics = &self.context.metrics;
         metrics
             .flush_duration

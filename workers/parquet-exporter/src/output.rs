@@ -1,24 +1,30 @@
 //! Where parts are published: a local folder (rename into place) or an S3
 //! bucket (multipart upload; an object appears only when the upload
-//! completes). Either way parts are first written to a local temp folder,
-//! and the published names tell how far each partition got.
+//! completes; a failed upload is aborted). Either way parts are first
+//! written to a local temp folder, and the published names tell how far each
+//! partition got.
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use futures::TryStreamExt;
+use futures::stream::FuturesUnordered;
+use futures::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, WriteMultipart};
+use object_store::{MultipartUpload, ObjectStore, PutPayload};
 
 use crate::layout::{highest_offsets, relative_part_path, Layout, DATASET};
 use crate::part_file::{PartError, SealedPart};
 
 /// Bytes read from the temp file per multipart chunk.
 const UPLOAD_CHUNK: usize = 8 * 1024 * 1024;
+/// Chunks of one upload in flight at once.
+const UPLOADS_IN_FLIGHT: usize = 4;
+/// Bytes the output probe writes, fsyncs and deletes.
+const PROBE_BYTES: usize = 1024 * 1024;
 
 /// A parsed `--out`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +71,8 @@ pub struct Output {
     /// Local layout: the published tree for a folder, the temp tree for S3.
     layout: Layout,
     remote: Option<Remote>,
+    /// The folder or `s3://bucket/prefix`, for messages.
+    name: String,
 }
 
 #[derive(Clone)]
@@ -87,6 +95,7 @@ impl Output {
             OutputTarget::Local(path) => Ok(Output {
                 layout: Layout::new(path),
                 remote: None,
+                name: path.display().to_string(),
             }),
             OutputTarget::S3 { bucket, prefix } => {
                 let store = AmazonS3Builder::from_env()
@@ -100,6 +109,7 @@ impl Output {
                 };
                 Ok(Output {
                     layout: Layout::new(spool),
+                    name: format!("s3://{bucket}/{prefix} (spool {})", spool.display()),
                     remote: Some(Remote {
                         store: Arc::new(store),
                         root,
@@ -113,6 +123,33 @@ impl Output {
     /// The local layout parts are written under.
     pub fn layout(&self) -> &Layout {
         &self.layout
+    }
+
+    /// The folder or `s3://bucket/prefix`, for messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether parts can be written again after a failure: a file is
+    /// created in the temp folder, filled, fsynced and deleted. (For S3 the
+    /// listing that [`Self::scan`] does after it checks the bucket.)
+    pub fn probe(&self, consumer: usize) -> Result<(), PartError> {
+        let dir = self.layout.tmp_dir();
+        let path = dir.join(format!("probe-{}-{consumer}.check", std::process::id()));
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| PartError::Io { path, source }
+        };
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let written = File::create(&path).and_then(|mut file| {
+            file.write_all(&vec![0u8; PROBE_BYTES])?;
+            file.sync_all()
+        });
+        let removed = match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        };
+        written.and(removed).map_err(io(&path))
     }
 
     /// Highest published last offset per partition.
@@ -172,26 +209,48 @@ impl Output {
 }
 
 /// Streams a file into a multipart upload; the object exists only once
-/// the upload completes.
+/// the upload completes. A failed upload is aborted, so no parts linger.
 async fn upload(store: &dyn ObjectStore, key: &ObjectPath, file: &Path) -> Result<(), PartError> {
+    let mut upload = store
+        .put_multipart(key)
+        .await
+        .map_err(|e| PartError::Remote(e.to_string()))?;
+    let result = send_parts(upload.as_mut(), file).await;
+    if result.is_err() {
+        if let Err(e) = upload.abort().await {
+            tracing::warn!(%key, error = %e, "cannot abort a failed multipart upload (a bucket lifecycle rule reclaims it)");
+        }
+    }
+    result
+}
+
+/// Sends the file as parts, a few in flight, then completes the upload.
+async fn send_parts(upload: &mut dyn MultipartUpload, file: &Path) -> Result<(), PartError> {
     let io = |source| PartError::Io {
         path: file.to_path_buf(),
         source,
     };
     let remote = |e: object_store::Error| PartError::Remote(e.to_string());
     let mut source = File::open(file).map_err(io)?;
-    let upload = store.put_multipart(key).await.map_err(remote)?;
-    let mut writer = WriteMultipart::new_with_chunk_size(upload, UPLOAD_CHUNK);
-    let mut buf = vec![0u8; UPLOAD_CHUNK];
+    let mut in_flight: FuturesUnordered<object_store::UploadPart> = FuturesUnordered::new();
     loop {
+        let mut buf = vec![0u8; UPLOAD_CHUNK];
         let n = read_full(&mut source, &mut buf).map_err(io)?;
         if n == 0 {
             break;
         }
-        writer.wait_for_capacity(4).await.map_err(remote)?;
-        writer.write(&buf[..n]);
+        buf.truncate(n);
+        while in_flight.len() >= UPLOADS_IN_FLIGHT {
+            if let Some(sent) = in_flight.next().await {
+                sent.map_err(remote)?;
+            }
+        }
+        in_flight.push(upload.put_part(PutPayload::from(buf)));
     }
-    writer.finish().await.map_err(remote)?;
+    while let Some(sent) = in_flight.next().await {
+        sent.map_err(remote)?;
+    }
+    upload.complete().await.map_err(remote)?;
     Ok(())
 }
 

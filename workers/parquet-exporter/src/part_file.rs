@@ -123,7 +123,10 @@ impl PartWriter {
             path: tmp_path.clone(),
             source,
         })?;
-        let writer = ArrowWriter::try_new(file, schema(), Some(properties.clone()))?;
+        let writer =
+            ArrowWriter::try_new(file, schema(), Some(properties.clone())).inspect_err(|_| {
+                let _ = std::fs::remove_file(&tmp_path);
+            })?;
         Ok(PartWriter { tmp_path, writer })
     }
 
@@ -139,13 +142,22 @@ impl PartWriter {
     }
 
     /// Writes the footer and fsyncs the temp file; the part is then ready
-    /// to publish.
+    /// to publish. On failure the temp file is deleted.
     pub fn seal(self, meta: PartMeta) -> Result<SealedPart, PartError> {
-        let file = self.writer.into_inner()?;
-        file.sync_all().map_err(|source| PartError::Io {
-            path: self.tmp_path.clone(),
-            source,
-        })?;
+        let synced = self
+            .writer
+            .into_inner()
+            .map_err(PartError::from)
+            .and_then(|file| {
+                file.sync_all().map_err(|source| PartError::Io {
+                    path: self.tmp_path.clone(),
+                    source,
+                })
+            });
+        if let Err(error) = synced {
+            let _ = std::fs::remove_file(&self.tmp_path);
+            return Err(error);
+        }
         Ok(SealedPart {
             tmp_path: self.tmp_path,
             hour: meta.hour,

@@ -7,17 +7,21 @@
 //! Kafka's committed offset says. A part closes when a record's `sent_at`
 //! falls in another hour, at the row, byte or age limit, on revoke
 //! (abandoned: the next owner rewrites it) and on shutdown (finished).
+//!
+//! An output that cannot be written (full, unwritable, unreachable) is a
+//! sink fault: the runtime pauses, every open part is deleted, and once a
+//! probe write succeeds reading resumes after the files again, as on assign.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
 use parley_shared::batcher::BatchLimits;
-use parley_shared::metrics::now_ms;
+use parley_shared::metrics::{now_ms, RuntimeMetrics};
 use parley_shared::runtime::{Envelope, Pipeline, PipelineContext, Progress};
 use parley_shared::GameMessage;
 use parquet::file::properties::WriterProperties;
 
-use crate::encoder::Encoder;
+use crate::encoder::{Encoder, SINK};
 use crate::layout::hour_of;
 use crate::output::Output;
 use crate::part_file::{OpenPart, PartError};
@@ -27,7 +31,12 @@ use crate::part_file::{OpenPart, PartError};
 pub struct ParquetPipeline {
     output: Output,
     limits: BatchLimits,
+    /// The encoder, or why it could not start (fatal).
     encoder: Result<Encoder, String>,
+    /// An output fault seen on this thread (the encoder reports its own).
+    fault: Option<String>,
+    consumer: usize,
+    metrics: RuntimeMetrics,
     open: HashMap<i32, OpenPart>,
     /// Milliseconds since the epoch, refreshed every tick, for `ingested_at`.
     ingested_at: i64,
@@ -41,12 +50,16 @@ impl ParquetPipeline {
         limits: BatchLimits,
         context: PipelineContext,
     ) -> Self {
+        let (consumer, metrics) = (context.consumer, context.metrics.clone());
         let encoder = Encoder::start(output.clone(), properties, context)
             .map_err(|e| format!("cannot start the encoder thread: {e}"));
         ParquetPipeline {
             output,
             limits,
             encoder,
+            fault: None,
+            consumer,
+            metrics,
             open: HashMap::new(),
             ingested_at: now_ms(),
         }
@@ -87,13 +100,23 @@ impl ParquetPipeline {
             encoder.wait();
         }
     }
+
+    /// Records an output fault seen on the consumer thread.
+    fn fail(&mut self, what: &str, error: impl std::fmt::Display) {
+        self.metrics
+            .sink_errors
+            .with_label_values(&[SINK, "retryable"])
+            .inc();
+        self.fault
+            .get_or_insert_with(|| format!("output {}: {what}: {error}", self.output.name()));
+    }
 }
 
 impl Pipeline for ParquetPipeline {
     type Item = GameMessage;
 
     fn submit(&mut self, record: Envelope<GameMessage>) -> Result<Progress, Envelope<GameMessage>> {
-        if self.failure().is_some() {
+        if self.failure().is_some() || self.sink_fault().is_some() {
             return Err(record);
         }
         let partition = record.partition;
@@ -109,8 +132,7 @@ impl Pipeline for ParquetPipeline {
         })
         .and_then(|()| self.append(&record, hour));
         if let Err(error) = appended {
-            tracing::error!(%error, "cannot build a Parquet batch");
-            self.encoder = Err(error.to_string());
+            self.fail("cannot build a Parquet batch", error);
             return Err(record);
         }
         let full = self
@@ -119,7 +141,7 @@ impl Pipeline for ParquetPipeline {
             .is_some_and(|p| self.limits.reached(p.rows(), p.bytes()));
         if full {
             if let Err(error) = self.close(partition) {
-                self.encoder = Err(error.to_string());
+                self.fail("cannot build a Parquet batch", error);
             }
         }
         Ok(Progress::Pending)
@@ -135,7 +157,7 @@ impl Pipeline for ParquetPipeline {
             .collect();
         for partition in due {
             if let Err(error) = self.close(partition) {
-                self.encoder = Err(error.to_string());
+                self.fail("cannot build a Parquet batch", error);
             }
         }
     }
@@ -158,8 +180,9 @@ impl Pipeline for ParquetPipeline {
                 starts
             }
             Err(error) => {
-                tracing::error!(%error, "cannot list the parts already written");
-                self.encoder = Err(error.to_string());
+                // The sink fault makes the runtime pause and seek these
+                // partitions after the files once the listing works.
+                self.fail("cannot list the parts already written", error);
                 Vec::new()
             }
         }
@@ -182,7 +205,7 @@ impl Pipeline for ParquetPipeline {
         let partitions: Vec<i32> = self.open.keys().copied().collect();
         for p in partitions {
             if let Err(error) = self.close(p) {
-                self.encoder = Err(error.to_string());
+                self.fail("cannot build a Parquet batch", error);
             }
         }
         self.wait_for_encoder();
@@ -190,8 +213,55 @@ impl Pipeline for ParquetPipeline {
 
     fn failure(&self) -> Option<String> {
         match &self.encoder {
-            Ok(encoder) => encoder.failure(),
+            Ok(encoder) if encoder.stopped() => Some("the encoder thread stopped".into()),
+            Ok(_) => None,
             Err(reason) => Some(reason.clone()),
         }
+    }
+
+    fn sink_fault(&self) -> Option<String> {
+        match (&self.fault, &self.encoder) {
+            (Some(reason), _) => Some(reason.clone()),
+            (None, Ok(encoder)) => encoder.fault(),
+            (None, Err(_)) => None,
+        }
+    }
+
+    fn reset(&mut self) {
+        self.open.clear();
+        if let Ok(encoder) = &self.encoder {
+            encoder.reset();
+        }
+    }
+
+    fn recover(&mut self, partitions: &[i32]) -> Result<Vec<(i32, i64)>, String> {
+        let name = self.output.name().to_owned();
+        let checked = self
+            .output
+            .probe(self.consumer)
+            .map_err(|e| format!("output {name}: {e}"))
+            .and_then(|()| {
+                // Temp files a failed delete left behind (read-only output).
+                self.output
+                    .layout()
+                    .remove_tmp(partitions)
+                    .map_err(|e| format!("output {name}: cannot delete temporary files: {e}"))
+            })
+            .and_then(|_| {
+                self.output.scan().map_err(|e| {
+                    format!("output {name}: cannot list the parts already written: {e}")
+                })
+            });
+        let highest = checked.inspect_err(|_| {
+            self.metrics
+                .sink_errors
+                .with_label_values(&[SINK, "retryable"])
+                .inc();
+        })?;
+        self.fault = None;
+        Ok(partitions
+            .iter()
+            .filter_map(|p| highest.get(p).map(|&last| (*p, last + 1)))
+            .collect())
     }
 }

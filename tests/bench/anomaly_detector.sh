@@ -63,7 +63,8 @@ log "anomaly-detector drain"
 port=$((9300 + RANDOM % 500))
 read -r secs rate us rss < <(drain "$COUNT" "$port" "/tmp/bench-anomaly-$ID.log" -- \
   "$BIN/anomaly-detector" --brokers "$BS" --topic "$TOPIC" --group "bench-anomaly-$ID" \
-  --alerts-topic "$ALERTS" --rules "$RULES_DIR/rules.toml" --metrics-addr "127.0.0.1:$port")
+  --alerts-topic "$ALERTS" --rules "$RULES_DIR/rules.toml" --metrics-addr "127.0.0.1:$port" \
+  --hold-back 0s)  # drain() counts committed records: commit at once
 alerts=$(curl -fsS "127.0.0.1:$port/metrics" 2>/dev/null | awk '/^parley_anomaly_alerts_total/{s+=$2} END{print s+0}' || echo "?")
 cat <<TABLE
 

@@ -120,7 +120,15 @@ impl Pipeline {
         let out = self.out.display().to_string();
         let extra: Vec<&str> = match worker {
             "db-writer" => vec!["--clickhouse-database", &self.database],
-            "anomaly-detector" => vec!["--rules", &rules, "--alerts-topic", &self.alerts],
+            // A short hold-back: its commits reach the end soon after the stream.
+            "anomaly-detector" => vec![
+                "--rules",
+                &rules,
+                "--alerts-topic",
+                &self.alerts,
+                "--hold-back",
+                "5s",
+            ],
             "parquet-exporter" => vec!["--out", &out, "--file-age", "2s"],
             _ => vec![],
         };

@@ -55,6 +55,13 @@ pub struct DetectorConfig {
     /// Users remembered process-wide for first-seen detection (raids).
     #[arg(long, env = "PARLEY_MAX_SEEN_USERS", default_value_t = 2_000_000)]
     pub max_seen_users: usize,
+
+    /// How long a record stays uncommitted so that a restart (or the next
+    /// owner of its partition) re-reads it and rebuilds the rule windows;
+    /// default: the longest window of the enabled rules. `0s` commits at
+    /// once (an incident spanning a crash may then be missed).
+    #[arg(long, env = "PARLEY_HOLD_BACK", value_parser = humantime::parse_duration)]
+    pub hold_back: Option<Duration>,
 }
 
 /// Validated settings.
@@ -74,6 +81,8 @@ pub struct DetectorSettings {
     pub max_users: usize,
     /// First-seen cap.
     pub max_seen_users: usize,
+    /// Hold-back override (`None`: the rules' longest window).
+    pub hold_back: Option<Duration>,
 }
 
 impl DetectorConfig {
@@ -102,6 +111,7 @@ impl DetectorConfig {
             alertmanager_resend: self.alertmanager_resend,
             max_users: self.max_users,
             max_seen_users: self.max_seen_users,
+            hold_back: self.hold_back,
         })
     }
 }

@@ -12,7 +12,7 @@ use parley_shared::GameMessage;
 use serde::Serialize;
 
 use crate::detect::{Hit, MAX_EVIDENCE};
-use crate::rules::{Rule, Scope};
+use crate::rules::{Kind, Rule, Scope};
 
 /// Alert v1 (INTERFACES.md).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -73,6 +73,22 @@ pub struct Incidents {
 const ALERT_NAMESPACE: uuid::Uuid =
     uuid::Uuid::from_u128(0x7061_726c_6579_2d61_6c65_7274_2d76_3100);
 
+/// The incident's id, the same wherever and whenever it is computed again
+/// (a replay after a crash, another instance): the key and the first
+/// evidence. A cross-room incident is seen in parts by the instances owning
+/// its rooms, each with its own first evidence: its id is the key and the
+/// cooldown-long slice of time its window starts in.
+fn alert_id(key: &str, rule: &Rule, hit: &Hit) -> String {
+    let name = match rule.kind {
+        Kind::CrossRoom { .. } => {
+            let slice = (rule.cooldown.as_millis() as i64).max(1);
+            format!("{key}|t{}", hit.window_start.div_euclid(slice))
+        }
+        _ => format!("{key}|{}", hit.evidence.first().map_or("", String::as_str)),
+    };
+    uuid::Uuid::new_v5(&ALERT_NAMESPACE, name.as_bytes()).to_string()
+}
+
 impl Incidents {
     /// Folds a hit into its incident; returns the alert when it opens one.
     pub fn observe(
@@ -102,9 +118,7 @@ impl Incidents {
             incident.last_evidence = wall;
             return None;
         }
-        let first = hit.evidence.first().map_or("", String::as_str);
-        let alert_id =
-            uuid::Uuid::new_v5(&ALERT_NAMESPACE, format!("{key}|{first}").as_bytes()).to_string();
+        let alert_id = alert_id(key, rule, hit);
         let alert = Alert {
             v: 1,
             alert_id,
@@ -175,5 +189,68 @@ impl Incidents {
     /// Whether none is open.
     pub fn is_empty(&self) -> bool {
         self.open.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::rules::RuleSet;
+
+    fn rule(toml: &str) -> Rule {
+        let set = RuleSet::parse(toml, Path::new("test.toml"), Path::new(".")).expect("rules");
+        set.rules[0].clone()
+    }
+
+    fn hit(first: &str, window_start: i64) -> Hit {
+        Hit {
+            rule: 0,
+            subject: "free gold".into(),
+            evidence: vec![first.into()],
+            score: 1.0,
+            summary: String::new(),
+            window_start,
+        }
+    }
+
+    #[test]
+    fn a_cross_room_incident_has_one_id_whoever_sees_which_part() {
+        let spam = rule(
+            r#"[[rule]]
+name = "spam"
+kind = "cross_room"
+category = "spam"
+severity = "warning"
+cooldown = "10m"
+min_users = 3
+min_rooms = 2
+window = "10m"
+signals = ["free"]"#,
+        );
+        const T0: i64 = 1_800_000_000_000;
+        // Two instances (or a replay) start from different first evidence
+        // a few milliseconds apart: one id.
+        let a = alert_id("k", &spam, &hit("m1", T0 + 5));
+        assert_eq!(a, alert_id("k", &spam, &hit("m7", T0 + 30)));
+        // The same text in a later wave is another incident.
+        assert_ne!(a, alert_id("k", &spam, &hit("m9", T0 + 11 * 60_000)));
+    }
+
+    #[test]
+    fn a_per_key_incident_is_named_by_its_first_evidence() {
+        let flood = rule(
+            r#"[[rule]]
+name = "flood"
+kind = "flood"
+category = "flood"
+severity = "warning"
+threshold = 3
+window = "30s""#,
+        );
+        let a = alert_id("k", &flood, &hit("m1", 1));
+        assert_eq!(a, alert_id("k", &flood, &hit("m1", 1)));
+        assert_ne!(a, alert_id("k", &flood, &hit("m2", 1)));
     }
 }

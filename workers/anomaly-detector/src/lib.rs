@@ -15,6 +15,7 @@
 
 pub mod config;
 pub mod detect;
+pub mod holdback;
 pub mod incidents;
 pub mod metrics;
 pub mod pipeline;
@@ -61,6 +62,10 @@ pub async fn run(
 ) -> Result<(), DetectorError> {
     let rules = RuleSet::load(&settings.rules)?;
     tracing::info!(path = %settings.rules.display(), enabled = rules.rules.len(), defined = rules.defined, "rules loaded");
+    let hold = settings
+        .hold_back
+        .unwrap_or_else(|| holdback::longest_window(&rules));
+    tracing::info!(hold_back = %humantime::format_duration(hold), "records stay uncommitted this long (rule windows survive a restart)");
     let runtime_metrics = RuntimeMetrics::new(settings.consumer.worker, &settings.consumer.group)?;
     let metrics = DetectorMetrics::register(&runtime_metrics)?;
     metrics.rules.set(rules.rules.len() as i64);
@@ -85,6 +90,7 @@ pub async fn run(
         max_users: settings.max_users,
         // Games with their own label on `parley_anomaly_alerts_total`.
         games: Arc::new(parley_shared::labels::GameLabels::new(50)),
+        hold_back: settings.hold_back,
     };
     let reloader = tokio::spawn(reload_on_hangup(
         settings.rules.clone(),

@@ -1,6 +1,8 @@
 //! The detector step: normalize, evaluate every rule, fold hits into
 //! incidents, and send a new incident's alert before committing the
 //! message that opened it (Pending until Kafka acknowledged the alert).
+//! Other records stay uncommitted while a rule window may need them
+//! ([`HoldBack`]), so a restart rebuilds the windows a crash lost.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,6 +16,7 @@ use parley_shared::GameMessage;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::detect::{evaluate, incident_key, GlobalState, Hit, PartitionState};
+use crate::holdback::{longest_window, HoldBack};
 use crate::incidents::{Alert, Incidents};
 use crate::metrics::DetectorMetrics;
 use crate::rules::RuleSet;
@@ -71,6 +74,9 @@ pub struct Shared {
     pub max_users: usize,
     /// Games with their own `game` label on alert counts.
     pub games: Arc<GameLabels>,
+    /// How long records stay uncommitted (`--hold-back`); `None`: the
+    /// longest window of the rules in force.
+    pub hold_back: Option<Duration>,
 }
 
 /// Least time between two updates of one incident's alert.
@@ -92,6 +98,10 @@ pub struct DetectorPipeline {
     last_tick: Instant,
     now: i64,
     since_clock: u32,
+    /// Records kept uncommitted for the rule windows.
+    hold: HoldBack,
+    /// `now` as an instant (read as seldom as `now`).
+    instant: Instant,
 }
 
 /// Records between two clock reads (ticks also refresh it).
@@ -100,8 +110,12 @@ const CLOCK_EVERY: u32 = 64;
 impl DetectorPipeline {
     /// A detector for one consumer.
     pub fn new(shared: Shared, context: &PipelineContext) -> Self {
+        let rules = shared.rules.current();
+        let hold = HoldBack::new(shared.hold_back.unwrap_or_else(|| longest_window(&rules)));
         DetectorPipeline {
-            rules: shared.rules.current(),
+            rules,
+            hold,
+            instant: Instant::now(),
             generation: shared.rules.generation(),
             shared,
             partitions: HashMap::new(),
@@ -115,6 +129,23 @@ impl DetectorPipeline {
             now: now_ms(),
             since_clock: 0,
         }
+    }
+
+    /// A record that opened no incident: durable at once, or held while a
+    /// window may need it.
+    fn keep(&mut self, record: &Envelope<GameMessage>) -> Progress {
+        if !self.hold.enabled() {
+            return Progress::Done;
+        }
+        self.hold.hold(
+            record.partition,
+            record.epoch,
+            record.offset,
+            record.value.sent_at,
+            self.now,
+            self.instant,
+        );
+        Progress::Pending
     }
 
     /// Sends the alerts, then marks the record durable; retried until the
@@ -155,11 +186,15 @@ impl Pipeline for DetectorPipeline {
         if self.shared.rules.generation() != self.generation {
             self.generation = self.shared.rules.generation();
             self.rules = self.shared.rules.current();
+            if self.shared.hold_back.is_none() {
+                self.hold.set_span(longest_window(&self.rules));
+            }
         }
         self.since_clock += 1;
         if self.since_clock >= CLOCK_EVERY {
             self.since_clock = 0;
             self.now = now_ms();
+            self.instant = Instant::now();
         }
         let now = self.now;
         let message = &record.value;
@@ -188,7 +223,7 @@ impl Pipeline for DetectorPipeline {
                 .observe(started.elapsed().as_secs_f64());
         }
         if self.hits.is_empty() {
-            return Ok(Progress::Done);
+            return Ok(self.keep(&record));
         }
         let wall = Instant::now();
         let mut alerts = Vec::new();
@@ -224,7 +259,7 @@ impl Pipeline for DetectorPipeline {
             }
         }
         if alerts.is_empty() {
-            return Ok(Progress::Done);
+            return Ok(self.keep(&record));
         }
         self.deliver(
             alerts,
@@ -240,7 +275,11 @@ impl Pipeline for DetectorPipeline {
 
     fn tick(&mut self, now: Instant) {
         self.now = now_ms();
+        self.instant = now;
         self.since_clock = 0;
+        for completion in self.hold.release(now) {
+            self.acks.done(completion);
+        }
         if now.duration_since(self.last_tick) < Duration::from_secs(1) {
             return;
         }
@@ -296,6 +335,11 @@ impl Pipeline for DetectorPipeline {
     fn revoked(&mut self, partitions: &[i32]) {
         for p in partitions {
             self.partitions.remove(p);
+            self.hold.forget(*p);
         }
+    }
+
+    fn retained(&self) -> usize {
+        self.hold.len()
     }
 }

@@ -9,7 +9,8 @@
 #   3. every fuzz target (tests/fuzz.sh, FUZZ_SECONDS each).
 # Prints a Markdown results table and writes it to .local/results/reliability.md.
 # It stops ClickHouse and brokers and switches Kafka to 3 brokers and back to
-# 1: run it with the stack to itself (flock -x /tmp/parley-stack.lock …).
+# 1: run it with the stack to itself: flock -x -o /tmp/parley-stack.lock make
+# reliability (-o: the brokers it restarts must not inherit the lock).
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

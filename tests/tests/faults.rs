@@ -5,7 +5,8 @@
 //! shared-group worker and two websocket-senders with reconnecting clients.
 //! During the stream, in turn: every worker SIGKILLed and restarted N times
 //! at random moments (seeded), ClickHouse stopped for a minute, a broker
-//! SIGKILLed and restarted, a broker stopped and started. `/healthz` of every
+//! SIGKILLed and restarted, a broker stopped and started, the Parquet
+//! exporters' disk full then freed. `/healthz` of every
 //! worker is sampled throughout and must tell the truth. Afterwards every
 //! sink is checked against the produced set: ClickHouse (FINAL) and Parquet
 //! hold every valid message exactly once, each WebSocket client got its
@@ -15,7 +16,9 @@
 //! Knobs (environment): `PARLEY_FAULT_MESSAGES` (1,000,000),
 //! `PARLEY_FAULT_KILLS` per worker (10), `PARLEY_FAULT_OUTAGE_SECS` (60),
 //! `PARLEY_FAULT_RATE` (messages/s; default: spread over the fault
-//! schedule), `PARLEY_FAULT_SEED` (random, logged).
+//! schedule), `PARLEY_FAULT_SEED` (random, logged),
+//! `PARLEY_FAULT_DISK_FULL` (1: the Parquet output is a 512 MiB tmpfs,
+//! filled for 30 s then freed; needs root; 0 to skip).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -90,10 +93,17 @@ impl Knobs {
         // Spread the stream over the whole schedule (measured on 2 cores):
         // ~6 s per kill of each of the 5 workers (wait, kill, down, restart,
         // healthy), the outage and ClickHouse's start, the broker phases.
-        let schedule = 5 + kills * 5 * 6 + outage + 20 + BROKER_PHASES_SECS + 15;
+        let disk_full = env_u64("PARLEY_FAULT_DISK_FULL", 1) == 1;
+        let schedule = 5
+            + kills * 5 * 6
+            + outage
+            + 20
+            + BROKER_PHASES_SECS
+            + if disk_full { 60 } else { 0 }
+            + 15;
         let rate = env_u64("PARLEY_FAULT_RATE", (messages / schedule).clamp(500, 6000));
         Knobs {
-            disk_full: env_u64("PARLEY_FAULT_DISK_FULL", 0) == 1,
+            disk_full,
             messages,
             kills,
             outage: Duration::from_secs(outage),

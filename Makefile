@@ -9,8 +9,10 @@ RATE ?= 2000
 DURATION ?=
 # Seconds each fuzz target runs in `make test` and `make fuzz`.
 FUZZ_SECONDS ?= 20
+# make reliability SOAK=1: the long soak (5M messages, 20 kills per worker).
+SOAK ?= 0
 
-.PHONY: run test test-cluster fuzz validate-deploy install up down status lint unit bench-kafka reset
+.PHONY: run test test-cluster reliability fuzz validate-deploy install up down status lint unit bench-kafka reset
 
 run: install up
 	deploy/local/run-pipeline.sh --rate $(RATE) $(if $(DURATION),--duration $(DURATION))
@@ -24,16 +26,27 @@ test: install validate-deploy up
 	mkdir -p .local; set -o pipefail; tests/fuzz.sh $(FUZZ_SECONDS) 2>&1 | tee .local/test-fuzz.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' .local/test.log .local/test-cluster.log
 
-# The tests that need 3 brokers (scale-out proof): Kafka is restarted in
+# The tests that need 3 brokers (scale-out proof, and the fault suite's
+# fast variant: 200,000 messages, 3 kills per worker): Kafka is restarted in
 # 3-broker mode for them, then back in 1-broker mode.
 test-cluster: install
 	cargo build --workspace --bins
 	$(STACK) stop kafka
 	$(STACK) up --brokers 3
 	mkdir -p .local; set -o pipefail; PARLEY_BROKERS=$$($(STACK) bootstrap) \
-	  cargo test -p parley-tests --test scale_out -- --ignored --test-threads 1 2>&1 | tee .local/test-cluster.log
+	  PARLEY_FAULT_MESSAGES=200000 PARLEY_FAULT_KILLS=3 \
+	  cargo test -p parley-tests --test scale_out --test faults -- --ignored --test-threads 1 2>&1 | tee .local/test-cluster.log
 	$(STACK) stop kafka
 	$(STACK) up
+
+# The reliability suite (tests/reliability.sh): the fault suite at full size
+# (1M messages, 10 kills per worker; SOAK=1: 5M and 20), bad inputs and
+# configs, WebSocket attacks, fuzzing; a results table in
+# .local/results/reliability.md. Stops ClickHouse and brokers: needs the
+# stack to itself.
+reliability: install up
+	cargo build --workspace --bins
+	SOAK=$(SOAK) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/reliability.sh
 
 # The cargo-fuzz targets of fuzz/, FUZZ_SECONDS each, on a scratch copy of
 # their committed corpora (nightly; own target dir, see tests/fuzz.sh).

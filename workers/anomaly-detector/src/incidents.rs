@@ -102,7 +102,15 @@ impl Incidents {
     ) -> Option<Alert> {
         if let Some(incident) = self.open.get_mut(key) {
             let alert = &mut incident.alert;
-            for id in &hit.evidence {
+            // Evidence is oldest first and a window rule repeats what it
+            // reported before: only what follows the newest id the alert
+            // holds is new (a repeat of 50 ids is not compared 50 × 50).
+            let fresh = alert
+                .message_ids
+                .last()
+                .and_then(|last| hit.evidence.iter().rposition(|id| id == last))
+                .map_or(0, |i| i + 1);
+            for id in &hit.evidence[fresh..] {
                 if alert.message_ids.contains(id) {
                     continue;
                 }

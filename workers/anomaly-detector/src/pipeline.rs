@@ -96,6 +96,10 @@ pub struct DetectorPipeline {
     norm: Normalized,
     evaluated: u32,
     last_tick: Instant,
+    last_prune: Instant,
+    /// This consumer's share of the state gauges (users, rooms, user
+    /// messages), as last added to them.
+    reported: [i64; 3],
     now: i64,
     since_clock: u32,
     /// Records kept uncommitted for the rule windows.
@@ -106,6 +110,10 @@ pub struct DetectorPipeline {
 
 /// Records between two clock reads (ticks also refresh it).
 const CLOCK_EVERY: u32 = 64;
+/// Time between two prunes of idle users and rooms (each walks them all).
+const PRUNE_EVERY: Duration = Duration::from_secs(5);
+/// State gauge kinds this consumer adds its share to.
+const PARTITION_KINDS: [&str; 3] = ["users", "rooms", "user_messages"];
 
 impl DetectorPipeline {
     /// A detector for one consumer.
@@ -115,7 +123,6 @@ impl DetectorPipeline {
         DetectorPipeline {
             rules,
             hold,
-            instant: Instant::now(),
             generation: shared.rules.generation(),
             shared,
             partitions: HashMap::new(),
@@ -126,6 +133,9 @@ impl DetectorPipeline {
             norm: Normalized::default(),
             evaluated: 0,
             last_tick: Instant::now(),
+            last_prune: Instant::now(),
+            reported: [0; 3],
+            instant: Instant::now(),
             now: now_ms(),
             since_clock: 0,
         }
@@ -146,6 +156,32 @@ impl DetectorPipeline {
             self.instant,
         );
         Progress::Pending
+    }
+
+    /// Adds the change of this consumer's state sizes to the gauges
+    /// (consumers of one process share them).
+    fn report_sizes(&mut self) {
+        let mut now = [0i64; 3];
+        for state in self.partitions.values() {
+            let (users, rooms) = state.sizes();
+            now[0] += users as i64;
+            now[1] += rooms as i64;
+            now[2] += state.messages() as i64;
+        }
+        self.add_sizes(now);
+    }
+
+    fn add_sizes(&mut self, now: [i64; 3]) {
+        for ((kind, new), old) in PARTITION_KINDS.iter().zip(now).zip(&mut self.reported) {
+            if new != *old {
+                self.shared
+                    .metrics
+                    .state
+                    .with_label_values(&[kind])
+                    .add(new - *old);
+                *old = new;
+            }
+        }
     }
 
     /// Sends the alerts, then marks the record durable; retried until the
@@ -319,9 +355,13 @@ impl Pipeline for DetectorPipeline {
                 let _ = am.send(AmEvent::Resolve(alert));
             }
         }
-        for state in self.partitions.values_mut() {
-            state.prune(false);
+        if now.duration_since(self.last_prune) >= PRUNE_EVERY {
+            self.last_prune = now;
+            for state in self.partitions.values_mut() {
+                state.prune(false);
+            }
         }
+        self.report_sizes();
     }
 
     fn assigned(&mut self, partitions: &[i32]) -> Vec<(i32, i64)> {
@@ -341,5 +381,11 @@ impl Pipeline for DetectorPipeline {
 
     fn retained(&self) -> usize {
         self.hold.len()
+    }
+}
+
+impl Drop for DetectorPipeline {
+    fn drop(&mut self) {
+        self.add_sizes([0; 3]);
     }
 }

@@ -5,6 +5,7 @@
 //! clamped to now), so replays judge traffic as it happened.
 
 pub mod links;
+pub mod message_ref;
 mod state;
 
 use std::hash::BuildHasher;
@@ -12,7 +13,8 @@ use std::sync::Mutex;
 
 use parley_shared::{GameMessage, MessageKind};
 
-pub use state::{GlobalState, PartitionState, StateSizes};
+pub use message_ref::MessageRef;
+pub use state::{room_key, user_key, GlobalState, PartitionState, StateSizes, UserState};
 use state::{Recent, SpamTrack};
 
 use crate::rules::{Kind, RuleSet, Scope};
@@ -76,33 +78,38 @@ pub fn evaluate(
     let domains = links::domains(&message.content);
     let role = role_of(message);
     let is_chat = !matches!(message.kind, MessageKind::Join | MessageKind::Leave);
+    // Users and rooms are keyed by hash, computed once per message.
+    let user_key = user_key(&message.game_id, &message.user_id);
+    let room_key = room_key(&message.room_id);
+    let id = MessageRef::new(&message.message_id);
 
     // First-seen users and cross-room copies are process-wide.
     let first_seen = {
         let mut g = global.lock().unwrap_or_else(|p| p.into_inner());
-        g.observe_user(&message.game_id, &message.user_id, at)
+        g.observe_user(user_key, at)
     };
 
     let caps = |ratio: f64, min_letters: usize| {
         norm.letters >= min_letters && norm.upper as f64 >= ratio * norm.letters as f64
     };
-    let (user, room) = partition.entries(&message.game_id, &message.user_id, &message.room_id, at);
-    if is_chat {
-        user.push(Recent {
-            at,
-            id: message.message_id.clone(),
-            hash,
-            chars,
-            upper: norm.upper,
-            letters: norm.letters,
-            foreign_links: 0,
-        });
-    }
-    room.count(at, &message.message_id);
+    partition.set_user_window(rules.user_window);
+    let recent = is_chat.then(|| Recent {
+        at,
+        hash,
+        id: id.clone(),
+        upper: saturate(norm.upper),
+        letters: saturate(norm.letters),
+        foreign_link: false,
+    });
+    let (user, room) = partition.entries(user_key, room_key, at, recent);
+    // Joins and leaves add nothing to the user (only chat rules read it).
+    let mut no_user = UserState::default();
+    let user = user.unwrap_or(&mut no_user);
+    room.count(at, &id);
     if message.kind == MessageKind::Join && first_seen {
-        room.joined(at, &message.user_id);
+        room.joined(at, user_key);
     } else if is_chat {
-        room.posted(at, &message.user_id, hash, &message.message_id);
+        room.posted(at, user_key, hash, &id);
     }
 
     // Content rules: only those whose keywords or patterns matched.
@@ -185,7 +192,8 @@ pub fn evaluate(
                 window,
             } if is_chat && caps(*ratio, *min_letters) => {
                 let shouted = |r: &Recent| {
-                    r.letters >= *min_letters && r.upper as f64 >= ratio * r.letters as f64
+                    r.letters as usize >= *min_letters
+                        && f64::from(r.upper) >= ratio * f64::from(r.letters)
                 };
                 user.matching(at - window, *threshold, shouted)
                     .map(|(n, ids, start)| Hit {
@@ -212,8 +220,8 @@ pub fn evaluate(
                 if foreign.is_empty() {
                     None
                 } else {
-                    user.mark_foreign_link(&message.message_id);
-                    let linked = |r: &Recent| r.foreign_links > 0;
+                    user.mark_foreign_link(&id);
+                    let linked = |r: &Recent| r.foreign_link;
                     user.matching(at - window, *threshold, linked)
                         .map(|(n, ids, start)| Hit {
                             rule: index,
@@ -294,13 +302,13 @@ pub fn evaluate(
             {
                 let mut g = global.lock().unwrap_or_else(|p| p.into_inner());
                 let track: &mut SpamTrack = g.copy(&message.game_id, hash, at - window);
-                track.add(at, &message.user_id, &message.room_id, &message.message_id);
+                track.add(at, user_key, room_key, &id);
                 (track.users.len() >= *min_users as usize
                     && track.rooms.len() >= *min_rooms as usize)
                     .then(|| Hit {
                         rule: index,
                         subject: format!("{hash:016x}"),
-                        evidence: track.ids.clone(),
+                        evidence: track.ids.iter().map(MessageRef::to_id).collect(),
                         score: track.users.len() as f64 / *min_users as f64,
                         summary: format!(
                             "{} users pasted the same text in {} rooms",
@@ -316,6 +324,11 @@ pub fn evaluate(
             hits.push(hit);
         }
     }
+}
+
+/// A count as kept in a user's recent messages.
+fn saturate(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// The incident key of a hit: scope key plus subject.

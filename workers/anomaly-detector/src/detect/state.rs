@@ -4,38 +4,48 @@
 //! bounded whatever the traffic; sizes are exported as metrics.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
 
 use hashbrown::HashMap as EntryMap;
 
+use super::message_ref::MessageRef;
 use super::MAX_EVIDENCE;
 use crate::rules::MAX_WINDOW;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-/// Recent messages kept per user (the largest flood threshold).
+/// Recent messages kept per user at most (the largest flood threshold).
 pub const USER_RECENT: usize = 100;
 /// First-seen joins kept per room.
 const ROOM_JOINS: usize = 512;
 /// Size of one rate bucket (ms).
 const BUCKET_MS: i64 = 10_000;
 
-/// One recent message of a user.
+/// A user's key: hash of game and user id (the id itself is not kept).
+pub fn user_key(game: &str, user: &str) -> u64 {
+    foldhash::fast::FixedState::with_seed(7).hash_one((game, user))
+}
+
+/// A room's key: hash of the room id.
+pub fn room_key(room: &str) -> u64 {
+    foldhash::fast::FixedState::with_seed(17).hash_one(room)
+}
+
+/// One recent message of a user (56 bytes, no heap for UUID/ULID ids).
 #[derive(Debug, Clone)]
 pub struct Recent {
     /// Event time.
     pub at: i64,
-    /// `message_id`.
-    pub id: String,
     /// Normalized text hash.
     pub hash: u64,
-    /// Characters.
-    pub chars: usize,
+    /// `message_id`, for evidence.
+    pub id: MessageRef,
     /// Uppercase letters.
-    pub upper: usize,
+    pub upper: u32,
     /// Letters.
-    pub letters: usize,
+    pub letters: u32,
     /// Links to non-allowed domains.
-    pub foreign_links: u32,
+    pub foreign_link: bool,
 }
 
 /// A user's recent messages.
@@ -46,9 +56,14 @@ pub struct UserState {
 }
 
 impl UserState {
-    /// Adds a message (oldest dropped past the cap).
-    pub fn push(&mut self, recent: Recent) {
-        if self.recent.len() >= USER_RECENT {
+    /// Adds a message; messages before `horizon` (older than the longest
+    /// user-rule window) and the oldest past the cap are dropped.
+    pub fn push(&mut self, recent: Recent, horizon: i64) {
+        while self
+            .recent
+            .front()
+            .is_some_and(|r| r.at < horizon || self.recent.len() >= USER_RECENT)
+        {
             self.recent.pop_front();
         }
         self.last_at = self.last_at.max(recent.at);
@@ -56,9 +71,9 @@ impl UserState {
     }
 
     /// Marks the newest message as carrying a foreign link.
-    pub fn mark_foreign_link(&mut self, id: &str) {
-        if let Some(last) = self.recent.back_mut().filter(|r| r.id == id) {
-            last.foreign_links = 1;
+    pub fn mark_foreign_link(&mut self, id: &MessageRef) {
+        if let Some(last) = self.recent.back_mut().filter(|r| r.id == *id) {
+            last.foreign_link = true;
         }
     }
 
@@ -83,7 +98,7 @@ impl UserState {
         let ids = found
             .iter()
             .skip(found.len().saturating_sub(MAX_EVIDENCE))
-            .map(|r| r.id.clone())
+            .map(|r| r.id.to_id())
             .collect();
         (ids, start)
     }
@@ -103,6 +118,16 @@ impl UserState {
         let (ids, start) = self.evidence(since, pred);
         Some((n, ids, start))
     }
+
+    /// Messages held.
+    pub fn len(&self) -> usize {
+        self.recent.len()
+    }
+
+    /// Whether no message is held.
+    pub fn is_empty(&self) -> bool {
+        self.recent.is_empty()
+    }
 }
 
 /// A room's activity.
@@ -110,7 +135,7 @@ impl UserState {
 pub struct RoomState {
     bucket_start: i64,
     bucket_count: u32,
-    bucket_ids: Vec<String>,
+    bucket_ids: Vec<MessageRef>,
     mean: f64,
     var: f64,
     buckets_seen: u32,
@@ -120,21 +145,21 @@ pub struct RoomState {
     /// How many of `joins` each user hash has (a chat line is checked
     /// against it, not against every join).
     joined: FastMap<u64, u32>,
-    /// What recently joined users posted: (time, user, text hash, id).
-    posts: VecDeque<(i64, String, u64, String)>,
+    /// What recently joined users posted: (time, user key, text hash, id).
+    posts: VecDeque<(i64, u64, u64, MessageRef)>,
     last_at: i64,
 }
 
 impl RoomState {
     /// Counts a message into the current 10 s bucket.
-    pub fn count(&mut self, at: i64, id: &str) {
+    pub fn count(&mut self, at: i64, id: &MessageRef) {
         let start = at - at.rem_euclid(BUCKET_MS);
         if start > self.bucket_start {
             self.roll(start);
         }
         self.bucket_count += 1;
         if self.bucket_ids.len() < MAX_EVIDENCE {
-            self.bucket_ids.push(id.to_owned());
+            self.bucket_ids.push(id.clone());
         }
         self.last_at = self.last_at.max(at);
     }
@@ -186,17 +211,16 @@ impl RoomState {
         Some((
             self.bucket_count,
             self.mean,
-            self.bucket_ids.clone(),
+            self.bucket_ids.iter().map(MessageRef::to_id).collect(),
             self.bucket_start,
         ))
     }
 
-    /// A first-seen user joined.
-    pub fn joined(&mut self, at: i64, user: &str) {
+    /// A first-seen user (by [`user_key`]) joined.
+    pub fn joined(&mut self, at: i64, key: u64) {
         if self.joins.len() >= ROOM_JOINS {
             self.forget_oldest_join();
         }
-        let key = user_hash(user);
         self.joins.push_back((at, key));
         *self.joined.entry(key).or_insert(0) += 1;
         self.last_at = self.last_at.max(at);
@@ -213,16 +237,16 @@ impl RoomState {
         }
     }
 
-    /// A user posted; kept only if the user joined recently as first-seen.
-    pub fn posted(&mut self, at: i64, user: &str, hash: u64, id: &str) {
-        if self.joined.is_empty() || !self.joined.contains_key(&user_hash(user)) {
+    /// A user (by [`user_key`]) posted; kept only if the user joined
+    /// recently as first-seen.
+    pub fn posted(&mut self, at: i64, user: u64, hash: u64, id: &MessageRef) {
+        if self.joined.is_empty() || !self.joined.contains_key(&user) {
             return;
         }
         if self.posts.len() >= ROOM_JOINS {
             self.posts.pop_front();
         }
-        self.posts
-            .push_back((at, user.to_owned(), hash, id.to_owned()));
+        self.posts.push_back((at, user, hash, id.clone()));
     }
 
     /// A raid: at least `min_new` first-seen joins since `since`, and at
@@ -247,20 +271,20 @@ impl RoomState {
         // distinct users with this same text. (Right after a restart every
         // regular is first-seen; they say many different things.)
         let burst = 4 * min_same as usize;
-        let mut users: Vec<&str> = self
+        let mut users: Vec<u64> = self
             .posts
             .iter()
             .rev()
             .take(burst)
             .filter(|(_, _, h, _)| *h == hash)
-            .map(|(_, u, ..)| u.as_str())
+            .map(|(_, u, ..)| *u)
             .collect();
         users.sort_unstable();
         users.dedup();
         if users.len() < min_same as usize {
             return None;
         }
-        let same: Vec<&(i64, String, u64, String)> = self
+        let same: Vec<&(i64, u64, u64, MessageRef)> = self
             .posts
             .iter()
             .filter(|(_, _, h, _)| *h == hash)
@@ -269,16 +293,10 @@ impl RoomState {
         let ids = same
             .iter()
             .skip(same.len().saturating_sub(MAX_EVIDENCE))
-            .map(|(.., id)| id.clone())
+            .map(|(.., id)| id.to_id())
             .collect();
         Some((self.joins.len(), same.len(), ids, start))
     }
-}
-
-/// A user id's hash, for the join bookkeeping.
-fn user_hash(user: &str) -> u64 {
-    use std::hash::BuildHasher;
-    foldhash::fast::FixedState::with_seed(13).hash_one(user)
 }
 
 /// The median of `times` (what "the more recently active half" keeps above),
@@ -305,15 +323,18 @@ pub struct StateSizes {
     pub copies: usize,
 }
 
-/// One partition's users and rooms.
+/// One partition's users and rooms, keyed by hash ([`user_key`],
+/// [`room_key`]): ids are not kept, only what evidence needs.
 #[derive(Debug)]
 pub struct PartitionState {
-    users: EntryMap<String, UserState>,
-    rooms: EntryMap<String, RoomState>,
+    users: EntryMap<u64, UserState>,
+    rooms: EntryMap<u64, RoomState>,
     max_users: usize,
     clock: i64,
-    /// Scratch for the user key, so a lookup allocates nothing.
-    key: String,
+    /// How long users' messages are kept (the rules' longest user window).
+    user_window: i64,
+    /// Recent messages held over all users.
+    messages: usize,
 }
 
 impl PartitionState {
@@ -324,44 +345,55 @@ impl PartitionState {
             rooms: EntryMap::default(),
             max_users: max_users.max(16),
             clock: 0,
-            key: String::new(),
+            user_window: MAX_WINDOW.as_millis() as i64,
+            messages: 0,
         }
     }
 
-    /// A user's and a room's state (created if new), looked up once.
+    /// Keeps users' messages for `window` ms (the rules' longest user
+    /// window; set from the rules in force).
+    pub fn set_user_window(&mut self, window: i64) {
+        self.user_window = window.clamp(1, MAX_WINDOW.as_millis() as i64);
+    }
+
+    /// A room's state and, for a chat line (`recent`), its user's state
+    /// with the line added (see [`UserState::push`]); created if new,
+    /// each looked up once.
     pub fn entries(
         &mut self,
-        game: &str,
-        user: &str,
-        room: &str,
+        user: u64,
+        room: u64,
         at: i64,
-    ) -> (&mut UserState, &mut RoomState) {
+        recent: Option<Recent>,
+    ) -> (Option<&mut UserState>, &mut RoomState) {
         self.clock = self.clock.max(at);
-        // The user's key `game \u{1f} user`, built in a reused buffer.
-        self.key.clear();
-        self.key.push_str(game);
-        self.key.push('\u{1f}');
-        self.key.push_str(user);
         let full = self.users.len() >= self.max_users || self.rooms.len() >= self.max_users;
-        if full && (!self.users.contains_key(self.key.as_str()) || !self.rooms.contains_key(room)) {
+        if full
+            && ((recent.is_some() && !self.users.contains_key(&user))
+                || !self.rooms.contains_key(&room))
+        {
             self.prune(true);
         }
-        (
-            self.users.entry_ref(self.key.as_str()).or_default(),
-            self.rooms.entry_ref(room).or_default(),
-        )
+        let user = recent.map(|recent| {
+            let horizon = recent.at - self.user_window;
+            let state = self.users.entry(user).or_default();
+            let before = state.len();
+            state.push(recent, horizon);
+            self.messages = self.messages + state.len() - before;
+            state
+        });
+        (user, self.rooms.entry(room).or_default())
     }
 
-    /// Drops users and rooms idle past the longest window (all but the
-    /// most recent half when `hard`).
+    /// Drops users idle past the longest user window and rooms idle past
+    /// the longest window (all but the most recent half when `hard`).
     pub fn prune(&mut self, hard: bool) {
-        let mut horizon = self.clock - MAX_WINDOW.as_millis() as i64;
-        let mut rooms_horizon = horizon;
+        let mut horizon = self.clock - self.user_window;
+        let mut rooms_horizon = self.clock - MAX_WINDOW.as_millis() as i64;
         if hard {
             // Keep the more recently active half.
             horizon =
                 horizon.max(median(self.users.values().map(|u| u.last_at)).unwrap_or(horizon));
-            rooms_horizon = horizon;
             // Rooms at the cap halve on their own times: joins and leaves
             // touch rooms but not users' times, so the users' half may keep
             // every room.
@@ -370,13 +402,33 @@ impl PartitionState {
                     .max(median(self.rooms.values().map(|r| r.last_at)).unwrap_or(horizon));
             }
         }
-        self.users.retain(|_, u| u.last_at > horizon);
+        let mut dropped = 0;
+        self.users.retain(|_, u| {
+            let keep = u.last_at > horizon;
+            if !keep {
+                dropped += u.len();
+            }
+            keep
+        });
+        self.messages -= dropped;
         self.rooms.retain(|_, r| r.last_at > rooms_horizon);
+        // Give back what a burst grew, once the maps are mostly empty.
+        if self.users.capacity() > 4 * self.users.len().max(1024) {
+            self.users.shrink_to_fit();
+        }
+        if self.rooms.capacity() > 4 * self.rooms.len().max(1024) {
+            self.rooms.shrink_to_fit();
+        }
     }
 
     /// Users and rooms held.
     pub fn sizes(&self) -> (usize, usize) {
         (self.users.len(), self.rooms.len())
+    }
+
+    /// Users' recent messages held.
+    pub fn messages(&self) -> usize {
+        self.messages
     }
 }
 
@@ -387,29 +439,29 @@ pub struct SpamTrack {
     pub first_at: i64,
     /// Last time.
     pub last_at: i64,
-    /// Distinct users (capped).
-    pub users: Vec<String>,
-    /// Distinct rooms (capped).
-    pub rooms: Vec<String>,
+    /// Distinct users by [`user_key`] (capped).
+    pub users: Vec<u64>,
+    /// Distinct rooms by [`room_key`] (capped).
+    pub rooms: Vec<u64>,
     /// Evidence.
-    pub ids: Vec<String>,
+    pub ids: Vec<MessageRef>,
 }
 
 impl SpamTrack {
     /// Adds one copy.
-    pub fn add(&mut self, at: i64, user: &str, room: &str, id: &str) {
+    pub fn add(&mut self, at: i64, user: u64, room: u64, id: &MessageRef) {
         if self.first_at == 0 {
             self.first_at = at;
         }
         self.last_at = self.last_at.max(at);
-        if self.users.len() < 64 && !self.users.iter().any(|u| u == user) {
-            self.users.push(user.to_owned());
+        if self.users.len() < 64 && !self.users.contains(&user) {
+            self.users.push(user);
         }
-        if self.rooms.len() < 64 && !self.rooms.iter().any(|r| r == room) {
-            self.rooms.push(room.to_owned());
+        if self.rooms.len() < 64 && !self.rooms.contains(&room) {
+            self.rooms.push(room);
         }
         if self.ids.len() < MAX_EVIDENCE {
-            self.ids.push(id.to_owned());
+            self.ids.push(id.clone());
         }
     }
 }
@@ -434,22 +486,20 @@ impl GlobalState {
         }
     }
 
-    /// Records that a user was active; true if never seen before.
-    pub fn observe_user(&mut self, game: &str, user: &str, at: i64) -> bool {
-        use std::hash::BuildHasher;
+    /// Records that a user (by [`user_key`]) was active; true if never
+    /// seen before.
+    pub fn observe_user(&mut self, user: u64, at: i64) -> bool {
         self.clock = self.clock.max(at);
-        let key = foldhash::fast::FixedState::with_seed(7).hash_one((game, user));
-        if self.seen.len() >= self.max_seen && !self.seen.contains_key(&key) {
+        if self.seen.len() >= self.max_seen && !self.seen.contains_key(&user) {
             // Forget the least recently active half.
             let horizon = median(self.seen.values().copied()).unwrap_or(0);
             self.seen.retain(|_, t| *t > horizon);
         }
-        self.seen.insert(key, at).is_none()
+        self.seen.insert(user, at).is_none()
     }
 
     /// The copy track of text `hash` in `game`, restarted if older than `since`.
     pub fn copy(&mut self, game: &str, hash: u64, since: i64) -> &mut SpamTrack {
-        use std::hash::BuildHasher;
         let key = foldhash::fast::FixedState::with_seed(11).hash_one((game, hash));
         let track = self.copies.entry(key).or_default();
         if track.last_at < since {

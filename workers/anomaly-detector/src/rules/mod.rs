@@ -179,6 +179,9 @@ pub struct RuleSet {
     pub content_rules: Vec<usize>,
     /// Indices of the rules that are not content rules.
     pub other_rules: Vec<usize>,
+    /// Longest window of the rules that read a user's recent messages
+    /// (ms): how long those messages are kept.
+    pub user_window: i64,
     /// Rules in the file, enabled or not.
     pub defined: usize,
 }
@@ -251,13 +254,32 @@ impl RuleSet {
         let other_rules = (0..rules.len())
             .filter(|i| !matches!(rules[*i].kind, Kind::Content { .. }))
             .collect();
+        let user_window = rules
+            .iter()
+            .filter_map(|r| r.kind.user_window())
+            .max()
+            .unwrap_or(0);
         Ok(RuleSet {
             rules,
             content,
             content_rules,
             other_rules,
+            user_window,
             defined,
         })
+    }
+}
+
+impl Kind {
+    /// The window over a user's recent messages, for the kinds that read them.
+    pub fn user_window(&self) -> Option<i64> {
+        match self {
+            Kind::Flood { window, .. }
+            | Kind::Repetition { window, .. }
+            | Kind::Caps { window, .. }
+            | Kind::Links { window, .. } => Some(*window),
+            _ => None,
+        }
     }
 }
 

@@ -46,3 +46,14 @@ fn disabled_rules_are_validated_but_not_run() {
     let rules = parse(text).expect("valid");
     assert_eq!((rules.defined, rules.rules.len()), (1, 0));
 }
+
+#[test]
+fn user_messages_are_kept_for_the_longest_user_rule_window() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/anomaly-detector/rules.toml");
+    let rules = RuleSet::load(&path).expect("default rules");
+    // Links: 2 in 5 min is the longest of flood, repetition, caps and links.
+    assert_eq!(rules.user_window, 300_000);
+    let room_only = "[[rule]]\nname = \"long\"\nkind = \"length\"\ncategory = \"other\"\nseverity = \"info\"\nmax_chars = 9";
+    assert_eq!(parse(room_only).expect("valid").user_window, 0);
+}

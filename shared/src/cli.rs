@@ -144,7 +144,9 @@ pub fn effective() -> Option<&'static EffectiveConfig> {
 
 /// Parses the process's arguments like `A::parse()`, records the effective
 /// configuration for `GET /config`, and on `--print-config` prints it and
-/// exits 0. Errors and `--help` exit the way clap does.
+/// exits 0. `--help` and `--version` exit the way clap does; a bad flag or
+/// value is one line on stderr, `<binary>: <what is wrong> (see --help)`,
+/// and exit status 2.
 pub fn parse<A: Parser>() -> A {
     let command = A::command().arg(
         Arg::new(PRINT_CONFIG)
@@ -152,14 +154,43 @@ pub fn parse<A: Parser>() -> A {
             .action(ArgAction::SetTrue)
             .help("Print the effective configuration (value and source of every flag, secrets hidden) and exit"),
     );
-    let matches = command.clone().get_matches();
+    let matches = command
+        .clone()
+        .try_get_matches()
+        .unwrap_or_else(|e| exit_on_error(command.get_name(), e));
     let config = EffectiveConfig::from_matches(&command, &matches);
     if matches.get_flag(PRINT_CONFIG) {
         print!("{}", config.render());
         std::process::exit(0);
     }
     let _ = EFFECTIVE.set(config);
-    A::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    A::from_arg_matches(&matches).unwrap_or_else(|e| exit_on_error(command.get_name(), e))
+}
+
+/// Help and version go out as clap prints them; errors as one line.
+fn exit_on_error(binary: &str, error: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        error.exit()
+    }
+    eprintln!("{}", error_line(binary, &error));
+    std::process::exit(2)
+}
+
+/// `<binary>: <clap's first line, without "error: "> (see --help)`.
+fn error_line(binary: &str, error: &clap::Error) -> String {
+    let text = error.render().to_string();
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("bad arguments");
+    let message = first.trim().trim_start_matches("error:").trim();
+    format!("{binary}: {message} (see --help)")
 }
 
 #[cfg(test)]
@@ -234,6 +265,23 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("--brokers"), "{text}");
+    }
+
+    #[test]
+    fn a_bad_flag_or_value_is_one_line() {
+        for args in [
+            &["demo", "--no-such-flag"][..],
+            &["demo", "--brokers"],
+            &["demo", "stray"],
+        ] {
+            let error = Demo::command().try_get_matches_from(args).expect_err("bad");
+            let line = error_line("demo", &error);
+            assert!(
+                line.starts_with("demo: ") && line.ends_with("(see --help)"),
+                "{line}"
+            );
+            assert!(!line.contains('\n') && !line.contains("error:"), "{line}");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use parley_tests::clickhouse::{self, drop_database, fresh_database};
 use parley_tests::process::{http_get, loadgen, loadgen_args, metric, worker_args, Worker};
 use parley_tests::{
-    brokers, committed_offsets, committed_to_end, end_offsets, free_port, fresh_topic, read_all,
+    committed_offsets, committed_to_end, end_offsets, free_port, fresh_topic, read_all,
     unique_name, wait_until,
 };
 use serde_json::Value;
@@ -287,32 +287,4 @@ async fn instances_joining_leaving_and_crashing_lose_nothing() {
     assert_eq!(f.distinct(), valid);
     assert_eq!(f.rows(), valid, "duplicates left after OPTIMIZE FINAL");
     f.assert_committed_to_end();
-}
-
-#[test]
-fn bad_configuration_is_one_clear_line_and_a_failure_exit() {
-    let cases: [(&[&str], &str); 4] = [
-        (&["--topic", "it-no-such-topic"], "does not exist"),
-        (&["--dlq-topic", "it-no-such-dlq"], "does not exist"),
-        (
-            &["--clickhouse-url", "http://127.0.0.1:1"],
-            "ClickHouse at http://127.0.0.1:1",
-        ),
-        (&["--concurrency", "0"], "invalid configuration"),
-    ];
-    for (args, expected) in cases {
-        let mut all = vec![
-            "--brokers".to_owned(),
-            brokers(),
-            "--metrics-addr".to_owned(),
-            format!("127.0.0.1:{}", free_port()),
-        ];
-        all.extend(args.iter().map(|s| s.to_string()));
-        let mut writer = Worker::start("db-writer", &all);
-        let status = writer.wait(Duration::from_secs(60));
-        let log = writer.log_text();
-        assert!(!status.success(), "{args:?} started");
-        assert!(log.contains(expected), "{args:?}: {log}");
-        assert!(!log.contains("panicked"), "{args:?}: {log}");
-    }
 }

@@ -140,8 +140,17 @@ impl ConsumerArgs {
     /// Validates the flags for `identity`.
     pub fn settings(&self, identity: &WorkerIdentity) -> Result<ConsumerSettings, ConfigError> {
         let err = |m: String| Err(ConfigError(m));
-        if self.kafka.brokers.trim().is_empty() {
+        if self.kafka.brokers.split(',').all(|b| b.trim().is_empty()) {
             return err("--brokers must name at least one broker".into());
+        }
+        // librdkafka refuses unknown properties and bad values only when a
+        // client is made: say so now, not as "cannot reach Kafka".
+        let mut client = rdkafka::ClientConfig::new();
+        for (k, v) in self.kafka.client_properties() {
+            client.set(k, v);
+        }
+        if let Err(e) = client.create_native_config() {
+            return err(format!("Kafka properties: {e}"));
         }
         if self.topic.trim().is_empty() {
             return err("--topic must not be empty".into());
@@ -283,6 +292,9 @@ mod tests {
             &["--dlq-topic", "game-messages"],
             &["--drain-timeout", "60s"],
             &["--brokers", " "],
+            &["--brokers", " , ,"],
+            &["--kafka-prop", "no.such.property=1"],
+            &["--kafka-prop", "fetch.max.bytes=many"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?} accepted");
         }

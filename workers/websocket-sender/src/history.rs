@@ -110,6 +110,31 @@ impl HistoryStore {
         }
     }
 
+    /// A start-up probe (`SELECT 1`, 5 s at most). Credentials ClickHouse
+    /// refuses are a configuration error, returned as its message; a server
+    /// that does not answer is only logged: live fan-out does not need it,
+    /// and history answers 503 until it is back.
+    pub async fn check_credentials(&self, url: &str) -> Result<(), String> {
+        let probe = self.client.query("SELECT 1").fetch_bytes("TabSeparated");
+        let result = match probe {
+            Ok(mut cursor) => {
+                tokio::time::timeout(std::time::Duration::from_secs(5), cursor.collect())
+                    .await
+                    .map_err(|_| "no answer within 5 s".to_owned())
+                    .and_then(|r| r.map(|_| ()).map_err(|e| e.to_string()))
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(reason) if is_auth_error(&reason) => Err(reason),
+            Err(reason) => {
+                tracing::warn!(%url, %reason, "ClickHouse unavailable: history answers 503 until it is back");
+                Ok(())
+            }
+        }
+    }
+
     /// Up to `limit` messages of `room_id` sent before `before`, newest
     /// first; moderators-only ones only when `moderators`.
     pub async fn page(
@@ -183,6 +208,15 @@ impl From<Row> for Message {
     }
 }
 
+/// ClickHouse's error codes for a user or password it refuses:
+/// UNKNOWN_USER, WRONG_PASSWORD, REQUIRED_PASSWORD, AUTHENTICATION_FAILED.
+fn is_auth_error(reason: &str) -> bool {
+    reason.split("Code: ").skip(1).any(|rest| {
+        let code: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        matches!(code.as_str(), "192" | "193" | "194" | "516")
+    })
+}
+
 /// Backquotes an identifier for ClickHouse.
 fn quote_ident(name: &str) -> String {
     format!("`{}`", name.replace('\\', "\\\\").replace('`', "\\`"))
@@ -217,6 +251,25 @@ mod tests {
         assert_eq!(json["sent_at"], 1_700_000_000_000i64);
         assert_eq!(json["meta"]["locale"], "en");
         assert!(json.get("user_name").is_none());
+    }
+
+    #[test]
+    fn refused_credentials_are_told_apart_from_an_outage() {
+        for refused in [
+            "bad response: Code: 193, e.displayText() = DB::Exception: Wrong password for user default",
+            "bad response: Code: 192, e.displayText() = DB::Exception: Unknown user nobody",
+            "bad response: Code: 516. DB::Exception: default: Authentication failed",
+        ] {
+            assert!(is_auth_error(refused), "{refused}");
+        }
+        for other in [
+            "network error: connection refused",
+            "bad response: Code: 60. DB::Exception: Table parley.messages doesn't exist",
+            "no answer within 5 s",
+            "bad response: Code: 1930",
+        ] {
+            assert!(!is_auth_error(other), "{other}");
+        }
     }
 
     #[test]

@@ -66,6 +66,14 @@ pub enum SenderError {
     /// Metrics could not be registered.
     #[error("metrics: {0}")]
     Metrics(#[from] MetricsError),
+    /// ClickHouse (history) refused the configured user or password.
+    #[error("ClickHouse at {url} refused the credentials: {reason}")]
+    ClickHouseCredentials {
+        /// The ClickHouse URL.
+        url: String,
+        /// What ClickHouse said.
+        reason: String,
+    },
 }
 
 /// Serves WebSockets and consumes until `shutdown`, then closes every
@@ -77,6 +85,12 @@ pub async fn run(
     let messages = settings.messages.clone();
     let partitions = runtime::check_topic(&messages).await?;
     runtime::check_topic(&settings.alerts).await?;
+    let history = history::HistoryStore::new(&settings.history);
+    let url = settings.history.url.clone();
+    history
+        .check_credentials(&url)
+        .await
+        .map_err(|reason| SenderError::ClickHouseCredentials { url, reason })?;
 
     let metrics = RuntimeMetrics::new(config::WORKER, &messages.group)?;
     let sender_metrics = SenderMetrics::register(&metrics)?;
@@ -100,7 +114,7 @@ pub async fn run(
         Arc::clone(&registry),
         Arc::clone(&hub),
         replay,
-        history::HistoryStore::new(&settings.history),
+        history,
         limits,
         sender_metrics.clone(),
         sockets_closing.clone(),

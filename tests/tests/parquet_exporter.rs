@@ -4,8 +4,11 @@
 //! the exporter (unhealthy, alive) until it is fixed.
 
 use std::collections::{HashMap, HashSet};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use parley_tests::process::{
@@ -525,9 +528,26 @@ impl S3Server {
             .expect("create bucket");
     }
 
+    /// What pyarrow reads under `bucket/prefix` (rows, distinct, ids, tmp…).
+    fn read(&self, path: &str) -> Value {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/read_s3_parquet.py");
+        let output = Command::new("python3")
+            .arg(&script)
+            .arg(&self.endpoint)
+            .arg(path)
+            .output()
+            .expect("python3");
+        serde_json::from_slice(&output.stdout).unwrap_or(Value::Null)
+    }
+
     fn env(&self) -> Vec<(&'static str, String)> {
+        self.env_via(&self.endpoint)
+    }
+
+    /// The exporter's S3 environment, reaching the server at `endpoint`.
+    fn env_via(&self, endpoint: &str) -> Vec<(&'static str, String)> {
         vec![
-            ("AWS_ENDPOINT", self.endpoint.clone()),
+            ("AWS_ENDPOINT", endpoint.to_owned()),
             ("AWS_ALLOW_HTTP", "true".into()),
             ("AWS_ACCESS_KEY_ID", "test".into()),
             ("AWS_SECRET_ACCESS_KEY", "test".into()),
@@ -585,16 +605,7 @@ async fn s3_output_keeps_the_layout_and_the_guarantees() {
     let valid = producer.join().expect("loadgen")["valid"]
         .as_u64()
         .expect("valid");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/read_s3_parquet.py");
-    let read = || -> Value {
-        let output = Command::new("python3")
-            .arg(&script)
-            .arg(&s3.endpoint)
-            .arg("exports/chat")
-            .output()
-            .expect("python3");
-        serde_json::from_slice(&output.stdout).unwrap_or(Value::Null)
-    };
+    let read = || s3.read("exports/chat");
     wait_until(Duration::from_secs(120), "every message in S3", || {
         read()["rows"].as_u64() == Some(valid)
     });
@@ -611,6 +622,145 @@ async fn s3_output_keeps_the_layout_and_the_guarantees() {
     let ids: HashSet<String> = stored_ids(&result).into_iter().collect();
     assert_eq!(ids, truth_ids(&truth));
     let _ = std::fs::remove_file(truth);
+}
+
+/// A TCP proxy in front of a server that can be cut (open connections
+/// closed, new ones dropped) and restored: an unreachable object store.
+struct CutProxy {
+    endpoint: String,
+    up: Arc<AtomicBool>,
+    connections: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl CutProxy {
+    fn start(upstream: &str) -> CutProxy {
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("proxy port");
+        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+        let up = Arc::new(AtomicBool::new(true));
+        let connections: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (open, held) = (Arc::clone(&up), Arc::clone(&connections));
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if !open.load(Ordering::SeqCst) {
+                    continue; // dropped: closed at once
+                }
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let ends = [client.try_clone(), server.try_clone()];
+                let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
+                held.extend(ends.into_iter().flatten());
+                for (mut from, mut to) in [
+                    (client.try_clone(), server.try_clone()),
+                    (server.try_clone(), client.try_clone()),
+                ]
+                .into_iter()
+                .filter_map(|(a, b)| Some((a.ok()?, b.ok()?)))
+                {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(Shutdown::Write);
+                    });
+                }
+            }
+        });
+        CutProxy {
+            endpoint,
+            up,
+            connections,
+        }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        let mut held = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        for c in held.drain(..) {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_s3_pauses_the_exporter_and_it_resumes_when_back() {
+    let f = Fixture::new("pq-s3-cut").await;
+    let s3 = S3Server::start();
+    s3.create_bucket("exports");
+    let proxy = CutProxy::start(&s3.endpoint);
+    let truth = std::env::temp_dir().join(format!("{}.truth", f.topic));
+    let second = std::env::temp_dir().join(format!("{}.truth2", f.topic));
+    let produce = |seed: &str, truth: &Path| -> u64 {
+        f.loadgen(&[
+            "--count",
+            "8000",
+            "--rate",
+            "0",
+            "--time-span",
+            "1h",
+            "--seed",
+            seed,
+            "--truth",
+            &truth.to_string_lossy(),
+        ])["valid"]
+            .as_u64()
+            .expect("valid")
+    };
+    let first = produce("11", &truth);
+    let port = free_port();
+    let mut args = f.exporter_args(port, &["--file-rows", "2000", "--file-age", "1s"]);
+    let out_at = args.iter().position(|a| a == "--out").expect("--out") + 1;
+    args[out_at] = "s3://exports/chat".into();
+    args.extend([
+        "--spool-dir".to_owned(),
+        f.out.join("spool").to_string_lossy().into_owned(),
+    ]);
+    let env = s3.env_via(&proxy.endpoint);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut exporter = Worker::start_with_env("parquet-exporter", &args, &env);
+    wait_until(Duration::from_secs(60), "the first messages in S3", || {
+        s3.read("exports/chat")["rows"].as_u64() == Some(first)
+    });
+    proxy.cut();
+    let valid = first + produce("12", &second);
+    wait_until(Duration::from_secs(45), "/healthz 503", || {
+        let (code, body) = health(port);
+        code == 503
+            && body.contains(
+                "sink failing, partitions paused until it recovers: output s3://exports/chat",
+            )
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(exporter.is_running(), "{}", exporter.log_text());
+    assert_eq!(health(port).0, 503);
+    proxy.restore();
+    wait_until(Duration::from_secs(60), "every message in S3", || {
+        s3.read("exports/chat")["rows"].as_u64() == Some(valid)
+    });
+    wait_until(Duration::from_secs(10), "/healthz 200", || {
+        health(port).0 == 200
+    });
+    assert!(
+        exporter.stop(Duration::from_secs(30)).success(),
+        "{}",
+        exporter.log_text()
+    );
+    assert!(exporter.log_text().contains("sink recovered"));
+    let result = s3.read("exports/chat");
+    assert_eq!(result["distinct"], valid, "a message is in two objects");
+    assert_eq!(result["tmp"], serde_json::json!([]));
+    let mut ids: HashSet<String> = truth_ids(&truth);
+    ids.extend(truth_ids(&second));
+    assert_eq!(stored_ids(&result).into_iter().collect::<HashSet<_>>(), ids);
+    let spool_tmp = std::fs::read_dir(f.out.join("spool/game-messages/_tmp"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(spool_tmp, 0, "spool files left");
+    let _ = std::fs::remove_file(truth);
+    let _ = std::fs::remove_file(second);
 }
 
 #[test]

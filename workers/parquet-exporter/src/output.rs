@@ -14,7 +14,7 @@ use futures::stream::FuturesUnordered;
 use futures::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
-use object_store::{MultipartUpload, ObjectStore, PutPayload};
+use object_store::{MultipartUpload, ObjectStore, PutPayload, RetryConfig};
 
 use crate::layout::{highest_offsets, relative_part_path, Layout, DATASET};
 use crate::part_file::{PartError, SealedPart};
@@ -25,6 +25,10 @@ const UPLOAD_CHUNK: usize = 8 * 1024 * 1024;
 const UPLOADS_IN_FLIGHT: usize = 4;
 /// Bytes the output probe writes, fsyncs and deletes.
 const PROBE_BYTES: usize = 1024 * 1024;
+/// How long one S3 request is retried: long enough for a blip; a longer
+/// outage is the runtime's to handle (paused, 503, retried up to every 30 s)
+/// rather than an encoder blocked for object_store's default 3 minutes.
+const S3_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// A parsed `--out`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +104,11 @@ impl Output {
             OutputTarget::S3 { bucket, prefix } => {
                 let store = AmazonS3Builder::from_env()
                     .with_bucket_name(bucket)
+                    .with_retry(RetryConfig {
+                        max_retries: 4,
+                        retry_timeout: S3_RETRY_FOR,
+                        ..RetryConfig::default()
+                    })
                     .build()
                     .map_err(|e| format!("S3 bucket {bucket}: {e}"))?;
                 let root = if prefix.is_empty() {

@@ -51,12 +51,19 @@ impl<P: Pipeline> ClientContext for ParleyContext<P> {
         let Some(topic) = statistics.topics.get(&self.topic) else {
             return;
         };
+        let from_read_position = lock(&self.state).pipeline.holds_back();
         for (id, partition) in &topic.partitions {
-            if *id >= 0 && partition.consumer_lag >= 0 {
+            let lag = if from_read_position && partition.app_offset >= 0 && partition.hi_offset >= 0
+            {
+                (partition.hi_offset - partition.app_offset).max(0)
+            } else {
+                partition.consumer_lag
+            };
+            if *id >= 0 && lag >= 0 {
                 self.metrics
                     .lag
                     .with_label_values(&[self.topic.as_str(), &id.to_string()])
-                    .set(partition.consumer_lag);
+                    .set(lag);
             }
         }
     }

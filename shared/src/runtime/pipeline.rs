@@ -105,6 +105,14 @@ pub trait Pipeline: Send + 'static {
         0
     }
 
+    /// Whether this pipeline holds records back on purpose (see
+    /// [`Self::retained`]): its `parley_consumer_lag` is then measured from
+    /// the read position, not the committed offset, so the held span does
+    /// not read as lag.
+    fn holds_back(&self) -> bool {
+        false
+    }
+
     /// A failure the pipeline cannot recover from in place (its buffered
     /// work is lost). The consumer then commits what is durable and stops
     /// with an error, so a restart re-reads the rest.

@@ -382,6 +382,10 @@ impl Pipeline for DetectorPipeline {
     fn retained(&self) -> usize {
         self.hold.len()
     }
+
+    fn holds_back(&self) -> bool {
+        self.hold.enabled()
+    }
 }
 
 impl Drop for DetectorPipeline {

@@ -155,6 +155,7 @@ pub mod alert_quality;
 pub mod browser;
 pub mod clickhouse;
 pub mod faults;
+pub mod malformed;
 pub mod process;
 pub mod ws;
 

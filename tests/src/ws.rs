@@ -222,11 +222,7 @@ impl Client {
                 Ok(Some(Ok(frame))) => frame,
             };
             match frame {
-                Message::Text(text) => {
-                    return Ok(Some(
-                        serde_json::from_str(text.as_str()).expect("JSON frame"),
-                    ))
-                }
+                Message::Text(text) => return Ok(Some(parse_frame(text.as_str()))),
                 Message::Close(close) => {
                     return Err(close
                         .map(|c| u16::from(c.code))
@@ -275,6 +271,38 @@ impl Client {
     /// Closes politely.
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
+    }
+}
+
+/// A frame as JSON. The message inside is the producer's JSON, untouched:
+/// when it nests deeper than serde_json's limit (128; an unknown field may
+/// nest without limit), the frame is read shallowly: its envelope and the
+/// message's ids, the rest replaced by `"deep": true`.
+fn parse_frame(text: &str) -> Value {
+    #[derive(serde::Deserialize)]
+    struct Shallow {
+        op: String,
+        room_id: Option<String>,
+        pos: Option<String>,
+        message: Option<ShallowMessage>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ShallowMessage {
+        message_id: String,
+        room_id: String,
+    }
+    match serde_json::from_str(text) {
+        Ok(value) => value,
+        Err(e) => {
+            let frame: Shallow = serde_json::from_str(text)
+                .unwrap_or_else(|_| panic!("JSON frame: {e}: {}", &text[..text.len().min(200)]));
+            let mut value = json!({"op": frame.op, "room_id": frame.room_id, "pos": frame.pos});
+            if let Some(m) = frame.message {
+                value["message"] =
+                    json!({"message_id": m.message_id, "room_id": m.room_id, "deep": true});
+            }
+            value
+        }
     }
 }
 

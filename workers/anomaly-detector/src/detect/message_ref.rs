@@ -91,13 +91,21 @@ fn hex_digit(nibble: u8) -> u8 {
     }
 }
 
-/// A lowercase hex digit's value.
-fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
+/// Value of each byte as a lowercase hex digit (`NONE` if it is not one).
+const HEX: [u8; 256] = digit_table(b"0123456789abcdef");
+/// Value of each byte as a Crockford base32 digit (`NONE` if it is not one).
+const BASE32: [u8; 256] = digit_table(CROCKFORD);
+/// Not a digit.
+const NONE: u8 = 0xff;
+
+const fn digit_table(digits: &[u8]) -> [u8; 256] {
+    let mut table = [NONE; 256];
+    let mut i = 0;
+    while i < digits.len() {
+        table[digits[i] as usize] = i as u8;
+        i += 1;
     }
+    table
 }
 
 /// The 16 bytes of a canonical lowercase hyphenated UUID.
@@ -106,16 +114,18 @@ fn parse_uuid(id: &[u8]) -> Option<[u8; 16]> {
         return None;
     }
     let mut out = [0u8; 16];
-    let mut digits = id
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !UUID_HYPHENS.contains(i));
-    for byte in &mut out {
-        let (_, hi) = digits.next()?;
-        let (_, lo) = digits.next()?;
-        *byte = (hex_value(*hi)? << 4) | hex_value(*lo)?;
+    let mut bad = 0u8;
+    let mut pos = 0;
+    for (i, byte) in out.iter_mut().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            pos += 1;
+        }
+        let (hi, lo) = (HEX[usize::from(id[pos])], HEX[usize::from(id[pos + 1])]);
+        bad |= (hi | lo) & 0xf0;
+        *byte = (hi << 4) | (lo & 0x0f);
+        pos += 2;
     }
-    Some(out)
+    (bad == 0).then_some(out)
 }
 
 /// The 128 bits of a canonical uppercase ULID.
@@ -126,8 +136,11 @@ fn parse_ulid(id: &[u8]) -> Option<[u8; 16]> {
     }
     let mut value: u128 = 0;
     for &c in id {
-        let digit = CROCKFORD.iter().position(|&d| d == c)?;
-        value = (value << 5) | digit as u128;
+        let digit = BASE32[usize::from(c)];
+        if digit == NONE {
+            return None;
+        }
+        value = (value << 5) | u128::from(digit);
     }
     Some(value.to_be_bytes())
 }

@@ -184,12 +184,22 @@ fn exit_on_error(binary: &str, error: clap::Error) -> ! {
 
 /// `<binary>: <clap's first line, without "error: "> (see --help)`.
 fn error_line(binary: &str, error: &clap::Error) -> String {
+    // clap's first paragraph, joined: "the following required arguments
+    // were not provided:" lists the arguments on the lines below it.
     let text = error.render().to_string();
-    let first = text
+    let message = text
         .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("bad arguments");
-    let message = first.trim().trim_start_matches("error:").trim();
+        .map(str::trim)
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.is_empty() && !l.starts_with("Usage:"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let message = message.trim_start_matches("error:").trim();
+    let message = if message.is_empty() {
+        "bad arguments"
+    } else {
+        message
+    };
     format!("{binary}: {message} (see --help)")
 }
 
@@ -282,6 +292,20 @@ mod tests {
             );
             assert!(!line.contains('\n') && !line.contains("error:"), "{line}");
         }
+    }
+
+    #[test]
+    fn a_missing_required_argument_is_named_on_the_line() {
+        let command = clap::Command::new("demo").arg(
+            clap::Arg::new("to")
+                .long("to")
+                .required(true)
+                .action(clap::ArgAction::Set),
+        );
+        let error = command.try_get_matches_from(["demo"]).expect_err("missing");
+        let line = error_line("demo", &error);
+        assert!(line.contains("--to"), "{line}");
+        assert!(!line.contains('\n') && !line.contains("Usage"), "{line}");
     }
 
     #[test]

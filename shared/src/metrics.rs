@@ -2,6 +2,8 @@
 //! metric handles. Label values come from small fixed sets; never a room or
 //! user id. Every series carries the constant labels `worker` and `group`.
 
+use std::sync::{Arc, Mutex};
+
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry,
@@ -80,6 +82,11 @@ pub struct RuntimeMetrics {
     pub commits: IntCounterVec,
     /// See [`RECORDS_PENDING`].
     pub pending: IntGauge,
+    /// Worker name (the `worker` label).
+    worker: String,
+    /// Every registry of the process (this one and those of its other
+    /// groups, see [`Self::for_group`]): `/metrics` serves them all.
+    served: Arc<Mutex<Vec<Registry>>>,
 }
 
 /// Metric registration failed (a name registered twice: a programming error).
@@ -88,6 +95,25 @@ pub type MetricsError = prometheus::Error;
 impl RuntimeMetrics {
     /// Registers every runtime metric with constant labels `worker` and `group`.
     pub fn new(worker: &str, group: &str) -> Result<Self, MetricsError> {
+        let metrics = Self::registered(worker, group, Arc::default())?;
+        #[cfg(target_os = "linux")]
+        metrics.registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        Ok(metrics)
+    }
+
+    /// The runtime metrics of another consumer group of this process (its
+    /// own `group` label), served on the same `/metrics` as `self`.
+    pub fn for_group(&self, group: &str) -> Result<Self, MetricsError> {
+        Self::registered(&self.worker, group, Arc::clone(&self.served))
+    }
+
+    fn registered(
+        worker: &str,
+        group: &str,
+        served: Arc<Mutex<Vec<Registry>>>,
+    ) -> Result<Self, MetricsError> {
         let labels = [
             ("worker".to_owned(), worker.to_owned()),
             ("group".to_owned(), group.to_owned()),
@@ -142,6 +168,8 @@ impl RuntimeMetrics {
             commits: IntCounterVec::new(Opts::new(OFFSET_COMMITS, "Offset commits."), &["result"])?,
             pending: IntGauge::new(RECORDS_PENDING, "Records read but not yet durable.")?,
             registry,
+            worker: worker.to_owned(),
+            served,
         };
         let info = IntGaugeVec::new(Opts::new(WORKER_INFO, "Worker build info."), &["version"])?;
         info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
@@ -162,13 +190,14 @@ impl RuntimeMetrics {
         r.register(Box::new(metrics.paused.clone()))?;
         r.register(Box::new(metrics.commits.clone()))?;
         r.register(Box::new(metrics.pending.clone()))?;
-        #[cfg(target_os = "linux")]
-        r.register(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        ))?;
         for kind in crate::DecodeErrorKind::ALL {
             metrics.dead_lettered.with_label_values(&[kind.as_str()]);
         }
+        metrics
+            .served
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(metrics.registry.clone());
         Ok(metrics)
     }
 
@@ -178,11 +207,28 @@ impl RuntimeMetrics {
         self.latency.observe(seconds);
     }
 
-    /// The Prometheus text exposition of every metric.
+    /// The Prometheus text exposition of every metric of the process (every
+    /// group's registry; a family two groups share is written once, with
+    /// each group's series).
     pub fn render(&self) -> String {
+        let registries = self
+            .served
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut families: Vec<prometheus::proto::MetricFamily> = Vec::new();
+        for family in registries.iter().flat_map(Registry::gather) {
+            match families.iter_mut().find(|f| f.name() == family.name()) {
+                Some(same) => {
+                    let mut family = family;
+                    same.mut_metric().extend(family.take_metric());
+                }
+                None => families.push(family),
+            }
+        }
         let encoder = prometheus::TextEncoder::new();
         encoder
-            .encode_to_string(&self.registry.gather())
+            .encode_to_string(&families)
             .unwrap_or_else(|e| format!("# error encoding metrics: {e}\n"))
     }
 }
@@ -219,5 +265,31 @@ mod tests {
             line(DLQ_RECORDS, r#"kind="too-large""#).is_some_and(|l| l.ends_with(" 0")),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_second_group_is_served_beside_the_first() {
+        let first = RuntimeMetrics::new("anomaly-detector", "main").expect("metrics");
+        let second = first.for_group("main.by-game").expect("second group");
+        first.consumed.inc_by(3);
+        second.consumed.inc_by(2);
+        for text in [first.render(), second.render()] {
+            let series: Vec<&str> = text
+                .lines()
+                .filter(|l| l.starts_with(RECORDS_CONSUMED))
+                .collect();
+            assert_eq!(series.len(), 2, "{text}");
+            assert!(series
+                .iter()
+                .any(|l| l.contains(r#"group="main""#) && l.ends_with(" 3")));
+            assert!(series
+                .iter()
+                .any(|l| l.contains(r#"group="main.by-game""#) && l.ends_with(" 2")));
+            let headers = text
+                .lines()
+                .filter(|l| l.starts_with(&format!("# TYPE {RECORDS_CONSUMED} ")))
+                .count();
+            assert_eq!(headers, 1, "one family, written once: {text}");
+        }
     }
 }

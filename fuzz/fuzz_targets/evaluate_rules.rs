@@ -1,6 +1,8 @@
 //! A short chat script through the anomaly-detector's rule evaluation with
 //! the default rules (deploy/anomaly-detector/rules.toml and its word
-//! lists), then into incidents, as the detector step does.
+//! lists), then into incidents, as the detector step does; a line that
+//! may count for a cross-room rule goes through its sighting into the
+//! copy tracks, as the by-game step does.
 //!
 //! The input is text, one event per line (see [`parley_fuzz::script`]), so
 //! seeds and crash inputs are readable:
@@ -18,9 +20,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anomaly_detector::detect::{
-    evaluate, incident_key, GlobalState, Hit, PartitionState, MAX_EVIDENCE,
+    copies, evaluate, incident_key, text_hash, CopyState, GlobalState, Hit, PartitionState,
+    MAX_EVIDENCE,
 };
 use anomaly_detector::incidents::{Alert, Incidents};
+use anomaly_detector::sighting::Sighting;
 use anomaly_detector::text::normalize::normalize;
 use libfuzzer_sys::fuzz_target;
 use parley_fuzz::script::{self, Line, Script};
@@ -36,6 +40,8 @@ fuzz_target!(|script: Script| {
     let rules = parley_fuzz::default_rules();
     let mut partition = PartitionState::new(MAX_USERS);
     let global = Mutex::new(GlobalState::new(MAX_SEEN));
+    let mut copy_tracks = CopyState::new(MAX_SEEN);
+    let mut copied: Vec<usize> = Vec::new();
     let mut incidents = Incidents::default();
     let wall0 = Instant::now();
     let (mut at, mut latest, mut skew) = (script::T0, script::T0, 0i64);
@@ -50,7 +56,7 @@ fuzz_target!(|script: Script| {
             }
             Line::Tick => {
                 partition.prune(false);
-                global.lock().unwrap_or_else(|p| p.into_inner()).prune();
+                copy_tracks.prune();
                 let wall = wall0 + Duration::from_millis((latest - script::T0).max(0) as u64);
                 for alert in incidents.resolve_quiet(wall) {
                     check_alert(&alert);
@@ -75,6 +81,7 @@ fuzz_target!(|script: Script| {
             let now = latest.saturating_add(skew).max(0);
             let norm = normalize(&message.content);
             hits.clear();
+            copied.clear();
             evaluate(
                 rules,
                 &mut partition,
@@ -83,7 +90,17 @@ fuzz_target!(|script: Script| {
                 &norm,
                 now,
                 &mut hits,
+                &mut copied,
             );
+            if !copied.is_empty() {
+                let names = copied
+                    .iter()
+                    .map(|&i| rules.rules[i].name.clone())
+                    .collect();
+                let at = message.sent_at.min(now);
+                let sighting = Sighting::of(&message, at, text_hash(&norm.squeezed), names);
+                copies::observe(rules, &mut copy_tracks, &sighting, &mut hits);
+            }
             let wall = wall0 + Duration::from_millis((latest - script::T0).max(0) as u64);
             for hit in &hits {
                 let Some(rule) = rules.rules.get(hit.rule) else {
@@ -102,8 +119,10 @@ fuzz_target!(|script: Script| {
                         rule.name, message.sent_at, hit.summary, message.message_id
                     );
                 }
-                let key = incident_key(rules, hit, &message);
-                if let Some(alert) = incidents.observe(&key, rule, hit, &message, now, wall) {
+                let key = incident_key(rules, hit, (&message).into());
+                if let Some(alert) =
+                    incidents.observe(&key, rule, hit, (&message).into(), now, wall)
+                {
                     check_alert(&alert);
                 }
             }
@@ -116,7 +135,7 @@ fuzz_target!(|script: Script| {
                 rooms <= MAX_USERS,
                 "{rooms} rooms held, cap {MAX_USERS} (copy {copy} of {line:?})"
             );
-            let (seen, _copies) = global.lock().unwrap_or_else(|p| p.into_inner()).sizes();
+            let seen = global.lock().unwrap_or_else(|p| p.into_inner()).seen();
             assert!(
                 seen <= MAX_SEEN,
                 "{seen} first-seen users held, cap {MAX_SEEN}"

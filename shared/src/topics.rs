@@ -6,6 +6,9 @@ pub const GAME_MESSAGES: &str = "game-messages";
 pub const GAME_MESSAGES_DLQ: &str = "game-messages.dlq";
 /// Alert v1 records from `anomaly-detector`, keyed by `room_id`.
 pub const MODERATION_ALERTS: &str = "moderation-alerts";
+/// anomaly-detector's internal topic of cross-room sightings, keyed by
+/// `game_id` (not a contract: only anomaly-detector writes and reads it).
+pub const ANOMALY_BY_GAME: &str = "anomaly-detector.by-game";
 /// Default partition count of `game-messages`.
 pub const GAME_MESSAGES_PARTITIONS: i32 = 12;
 /// `max.message.bytes` of `game-messages`: the largest record a producer

@@ -189,3 +189,14 @@ pub fn metric(text: &str, name: &str) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+/// [`metric`] over one consumer group's series (a process may serve
+/// several groups, e.g. anomaly-detector's by-game group).
+pub fn group_metric(text: &str, name: &str, group: &str) -> f64 {
+    let label = format!("group=\"{group}\"");
+    text.lines()
+        .filter(|l| !l.starts_with('#') && l.contains(&label))
+        .filter(|l| l.split(['{', ' ']).next() == Some(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}

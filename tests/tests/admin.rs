@@ -54,10 +54,11 @@ fn group_lag(group: &str, topic: &str) -> i64 {
 
 #[test]
 fn topics_setup_is_idempotent_sets_retention_and_grows_only_when_asked() {
-    let (t, d, a) = (
+    let (t, d, a, b) = (
         unique_name("adm-t"),
         unique_name("adm-d"),
         unique_name("adm-a"),
+        unique_name("adm-b"),
     );
     let setup = |extra: &[&str]| {
         let mut args = vec![
@@ -69,22 +70,29 @@ fn topics_setup_is_idempotent_sets_retention_and_grows_only_when_asked() {
             &d,
             "--alerts-topic",
             &a,
+            "--by-game-topic",
+            &b,
         ];
         args.extend_from_slice(extra);
         admin_json(&args)
     };
     let first = setup(&["--partitions", "8"]);
+    assert_eq!(first.len(), 4, "{first:?}");
     assert!(first.iter().all(|r| r["action"] == "created"), "{first:?}");
     let again = setup(&["--partitions", "8"]);
     assert!(again.iter().all(|r| r["action"] == "ok"), "{again:?}");
     let changed = setup(&["--partitions", "8", "--retention", "2d"]);
     assert_eq!(changed[0]["action"], "retention updated");
 
-    let described = admin_json(&["topics", "describe", &t, &d, &a]);
+    let described = admin_json(&["topics", "describe", &t, &d, &a, &b]);
     assert_eq!(described[0]["partitions"], 8);
     assert_eq!(described[0]["retention_ms"], "172800000");
     assert_eq!(described[1]["partitions"], 2);
     assert_eq!(described[1]["retention_ms"], "2592000000");
+    // anomaly-detector's sightings: keyed by game, as many partitions as
+    // the messages, kept a day.
+    assert_eq!(described[3]["partitions"], 8);
+    assert_eq!(described[3]["retention_ms"], "86400000");
     // Records up to 16 MiB, and the DLQ takes them with their headers.
     assert_eq!(described[0]["max_message_bytes"], "16777216");
     assert_eq!(described[1]["max_message_bytes"], "17825792");
@@ -99,6 +107,8 @@ fn topics_setup_is_idempotent_sets_retention_and_grows_only_when_asked() {
             &d,
             "--alerts-topic",
             &a,
+            "--by-game-topic",
+            &b,
             "--partitions",
             "12",
         ],

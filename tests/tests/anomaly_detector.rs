@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use parley_tests::alert_quality::{evaluate, explain, CATEGORIES};
-use parley_tests::process::{http_get, loadgen, loadgen_args, metric, worker_args, Worker};
+use parley_tests::process::{
+    group_metric, http_get, loadgen, loadgen_args, metric, worker_args, Worker,
+};
 use parley_tests::ws::produce;
 use parley_tests::{free_port, fresh_topic, read_all, unique_name, wait_until};
 use serde_json::{json, Value};
@@ -21,29 +23,41 @@ struct Detector {
     worker: Worker,
     metrics: String,
     alerts: String,
+    /// Consumer group on the messages topic.
+    group: String,
 }
 
 async fn start(topic: &str, rules: &std::path::Path, extra: &[&str]) -> Detector {
     let alerts = fresh_topic("anomaly-alerts", 3).await;
     let dlq = fresh_topic("anomaly-dlq", 1).await;
+    let by_game = fresh_topic("anomaly-by-game", 3).await;
     let port = free_port();
     let rules = rules.display().to_string();
-    let mut args = vec!["--rules", rules.as_str(), "--alerts-topic", alerts.as_str()];
+    let mut args = vec![
+        "--rules",
+        rules.as_str(),
+        "--alerts-topic",
+        alerts.as_str(),
+        "--by-game-topic",
+        by_game.as_str(),
+    ];
     args.extend_from_slice(extra);
+    let group = unique_name("anomaly");
     let mut worker = Worker::start(
         "anomaly-detector",
-        &worker_args(topic, &unique_name("anomaly"), &dlq, port, &args),
+        &worker_args(topic, &group, &dlq, port, &args),
     );
     let metrics = format!("127.0.0.1:{port}");
     wait_until(Duration::from_secs(60), "detector assigned", || {
         assert!(worker.is_running(), "{}", worker.log_text());
         http_get(&metrics, "/metrics")
-            .is_some_and(|(_, t)| metric(&t, "parley_partitions_assigned") >= 1.0)
+            .is_some_and(|(_, t)| group_metric(&t, "parley_partitions_assigned", &group) >= 1.0)
     });
     Detector {
         worker,
         metrics,
         alerts,
+        group,
     }
 }
 
@@ -74,8 +88,9 @@ async fn labelled_incidents_are_found_with_high_precision_and_recall() {
     // (the detector's hold-back), so count what it read.
     let records = summary["records"].as_f64().expect("records");
     wait_until(Duration::from_secs(90), "every record read", || {
-        http_get(&detector.metrics, "/metrics")
-            .is_some_and(|(_, t)| metric(&t, "parley_records_consumed_total") >= records)
+        http_get(&detector.metrics, "/metrics").is_some_and(|(_, t)| {
+            group_metric(&t, "parley_records_consumed_total", &detector.group) >= records
+        })
     });
     // Evidence folded into open incidents is published within seconds.
     std::thread::sleep(Duration::from_secs(7));

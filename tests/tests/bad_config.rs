@@ -321,6 +321,16 @@ fn every_bad_configuration_is_one_clear_line_and_a_failure_exit() {
         case("anomaly-detector", &["--rules", &unknown_kind], "telepathy"),
         case(
             "anomaly-detector",
+            &["--by-game-topic", "it-no-such-by-game"],
+            "internal topic \"it-no-such-by-game\" does not exist",
+        ),
+        case(
+            "anomaly-detector",
+            &["--by-game-topic", "game-messages"],
+            "--by-game-topic must differ from --topic",
+        ),
+        case(
+            "anomaly-detector",
             &["--rules", &missing_rules],
             "cannot read",
         ),

@@ -124,6 +124,7 @@ async fn every_worker_survives_the_malformed_corpus_and_processes_every_valid_re
     )
     .await;
     let alerts = fresh_topic_with("bad-input-alerts", 1, &[]).await;
+    let by_game = fresh_topic_with("bad-input-by-game", 3, &[]).await;
     let database = fresh_database();
     let out = std::env::temp_dir().join(unique_name("bad-input-out"));
     let _cleanup = Cleanup {
@@ -193,6 +194,8 @@ async fn every_worker_survives_the_malformed_corpus_and_processes_every_valid_re
                     &rules,
                     "--alerts-topic",
                     &alerts,
+                    "--by-game-topic",
+                    &by_game,
                     "--hold-back",
                     "2s",
                 ],

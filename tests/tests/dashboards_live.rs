@@ -71,6 +71,7 @@ async fn every_panel_query_returns_series_from_the_real_workers() {
     let topic = fresh_topic("dash", 12).await;
     let dlq = fresh_topic("dash-dlq", 3).await;
     let alerts = fresh_topic("dash-alerts", 3).await;
+    let by_game = fresh_topic("dash-by-game", 3).await;
     let cleanup = Cleanup {
         database: fresh_database(),
         dirs: vec![std::env::temp_dir().join(unique_name("dash-export"))],
@@ -143,6 +144,9 @@ async fn every_panel_query_returns_series_from_the_real_workers() {
                 extra.extend(["--rules".into(), rules.to_string_lossy().into_owned()]);
                 if supports(&path, "--alerts-topic") {
                     extra.extend(["--alerts-topic".into(), alerts.clone()]);
+                }
+                if supports(&path, "--by-game-topic") {
+                    extra.extend(["--by-game-topic".into(), by_game.clone()]);
                 }
                 if supports(&path, "--alertmanager-url") {
                     extra.extend(["--alertmanager-url".into(), accepting_http_server().await]);

@@ -32,6 +32,10 @@ pub struct SetupArgs {
     /// Alerts topic.
     #[arg(long, default_value = topics::MODERATION_ALERTS)]
     pub alerts_topic: String,
+    /// anomaly-detector's internal topic of cross-room sightings (keyed by
+    /// game; as many partitions as the messages topic).
+    #[arg(long, default_value = topics::ANOMALY_BY_GAME)]
+    pub by_game_topic: String,
     /// Partitions of the messages topic: the most consumers any one group
     /// can use. Alerts and DLQ get a quarter of it (at least 1).
     #[arg(long, default_value_t = topics::GAME_MESSAGES_PARTITIONS)]
@@ -50,6 +54,10 @@ pub struct SetupArgs {
     /// How long alerts stay (new topic: 30d).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub alerts_retention: Option<Duration>,
+    /// How long sightings stay (new topic: 1d; the detector re-reads at
+    /// most its longest cross-room window, 1h at most).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub by_game_retention: Option<Duration>,
     /// Add partitions to an existing topic that has fewer. Rooms then move
     /// to other partitions: only do it with producers briefly stopped.
     #[arg(long)]
@@ -113,6 +121,11 @@ pub async fn setup(kafka: &Kafka, args: &SetupArgs, format: Format) -> Result<()
         (args.topic.as_str(), args.partitions, args.retention),
         (args.dlq_topic.as_str(), small, args.dlq_retention),
         (args.alerts_topic.as_str(), small, args.alerts_retention),
+        (
+            args.by_game_topic.as_str(),
+            args.partitions,
+            args.by_game_retention,
+        ),
     ];
     // Records up to 16 MiB reach the workers, which dead-letter them with
     // their original bytes (alerts keep the broker's default).
@@ -120,11 +133,12 @@ pub async fn setup(kafka: &Kafka, args: &SetupArgs, format: Format) -> Result<()
         Some(topics::GAME_MESSAGES_MAX_MESSAGE_BYTES),
         Some(topics::DLQ_MAX_MESSAGE_BYTES),
         None,
+        None,
     ];
     let admin = admin(kafka)?;
     let existing = partition_counts(kafka, wanted.iter().map(|w| w.0))?;
     let mut rows = Vec::new();
-    let defaults = [7 * DAY, 30 * DAY, 30 * DAY].map(Duration::from_secs);
+    let defaults = [7 * DAY, 30 * DAY, 30 * DAY, DAY].map(Duration::from_secs);
     for (((topic, partitions, asked), default), max_bytes) in
         wanted.into_iter().zip(defaults).zip(max_bytes)
     {
@@ -345,13 +359,14 @@ async fn set_overrides<'a>(
 }
 
 /// Prints partitions, replication and retention of `names` (default:
-/// Parley's three topics).
+/// Parley's topics).
 pub async fn describe(kafka: &Kafka, names: &[String], format: Format) -> Result<(), AdminError> {
     let names: Vec<String> = if names.is_empty() {
         [
             topics::GAME_MESSAGES,
             topics::GAME_MESSAGES_DLQ,
             topics::MODERATION_ALERTS,
+            topics::ANOMALY_BY_GAME,
         ]
         .map(str::to_owned)
         .to_vec()

@@ -1,8 +1,10 @@
 //! anomaly-detector's flags: the shared consumer flags, the rule file, the
-//! alert sinks and the state caps.
+//! alert sinks, the internal by-game topic and the state caps.
 
 use std::path::PathBuf;
 use std::time::Duration;
+
+use std::num::NonZeroUsize;
 
 use clap::Parser;
 use parley_shared::runtime::{ConsumerArgs, ConsumerSettings, WorkerIdentity};
@@ -37,6 +39,17 @@ pub struct DetectorConfig {
     /// Topic alerts are written to.
     #[arg(long, env = "PARLEY_ALERTS_TOPIC", default_value = topics::MODERATION_ALERTS)]
     pub alerts_topic: String,
+
+    /// Internal topic of cross-room sightings, keyed by `game_id` (12
+    /// partitions; created with the other topics): every copy of a game's
+    /// text is counted by the instance that owns the game's partition there.
+    #[arg(long, env = "PARLEY_BY_GAME_TOPIC", default_value = crate::sighting::BY_GAME_TOPIC)]
+    pub by_game_topic: String,
+
+    /// Consumer group of the by-game topic (default: the main group with
+    /// `.by-game` appended, e.g. `anomaly-detector.by-game`).
+    #[arg(long, env = "PARLEY_BY_GAME_GROUP")]
+    pub by_game_group: Option<String>,
 
     /// Alertmanager base URL (e.g. http://127.0.0.1:9093); alerts are also
     /// posted there when set.
@@ -73,6 +86,9 @@ pub struct DetectorSettings {
     pub rules: PathBuf,
     /// Alert topic.
     pub alerts_topic: String,
+    /// Consumer of the internal by-game topic (same process, own group,
+    /// no DLQ: only this worker writes it).
+    pub by_game: ConsumerSettings,
     /// Alertmanager URL.
     pub alertmanager_url: Option<String>,
     /// Alertmanager resend interval.
@@ -103,15 +119,96 @@ impl DetectorConfig {
         if self.alerts_topic == consumer.topic {
             return Err("--alerts-topic must differ from --topic".into());
         }
+        let by_game = self.by_game(&consumer)?;
         Ok(DetectorSettings {
             consumer,
             rules: self.rules.clone(),
             alerts_topic: self.alerts_topic.clone(),
+            by_game,
             alertmanager_url: self.alertmanager_url.clone(),
             alertmanager_resend: self.alertmanager_resend,
             max_users: self.max_users,
             max_seen_users: self.max_seen_users,
             hold_back: self.hold_back,
         })
+    }
+
+    /// The by-game consumer: the main consumer's settings on the by-game
+    /// topic and group, one consumer (sightings are few).
+    fn by_game(&self, main: &ConsumerSettings) -> Result<ConsumerSettings, String> {
+        let topic = self.by_game_topic.trim();
+        if topic.is_empty() {
+            return Err("--by-game-topic must not be empty".into());
+        }
+        for (other, flag) in [
+            (main.topic.as_str(), "--topic"),
+            (self.alerts_topic.as_str(), "--alerts-topic"),
+            (main.dlq_topic.as_deref().unwrap_or_default(), "--dlq-topic"),
+        ] {
+            if topic == other {
+                return Err(format!("--by-game-topic must differ from {flag} ({topic})"));
+            }
+        }
+        let group = self
+            .by_game_group
+            .clone()
+            .unwrap_or_else(|| format!("{}.by-game", main.group));
+        if group.trim().is_empty() {
+            return Err("--by-game-group must not be empty".into());
+        }
+        if group == main.group {
+            return Err(format!(
+                "--by-game-group must differ from --group ({group})"
+            ));
+        }
+        let mut by_game = main.clone();
+        by_game.topic = topic.to_owned();
+        by_game.group = group;
+        by_game.dlq_topic = None;
+        by_game.concurrency = NonZeroUsize::MIN;
+        Ok(by_game)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(args: &[&str]) -> Result<DetectorSettings, String> {
+        let argv = ["anomaly-detector", "--brokers", "127.0.0.1:9092"]
+            .iter()
+            .chain(args);
+        DetectorConfig::try_parse_from(argv)
+            .map_err(|e| e.to_string())?
+            .settings()
+    }
+
+    #[test]
+    fn the_by_game_consumer_has_its_own_topic_and_group() {
+        let s = settings(&[]).expect("defaults");
+        assert_eq!(s.by_game.topic, "anomaly-detector.by-game");
+        assert_eq!(s.by_game.group, "anomaly-detector.by-game");
+        assert_eq!(s.by_game.dlq_topic, None);
+        assert_eq!(s.by_game.concurrency.get(), 1);
+        let s = settings(&["--group", "g7", "--concurrency", "3"]).expect("group");
+        assert_eq!(s.by_game.group, "g7.by-game");
+        let s = settings(&["--by-game-topic", "t", "--by-game-group", "bg"]).expect("flags");
+        assert_eq!(
+            (s.by_game.topic.as_str(), s.by_game.group.as_str()),
+            ("t", "bg")
+        );
+    }
+
+    #[test]
+    fn the_by_game_topic_is_no_other_topic() {
+        for args in [
+            &["--by-game-topic", "game-messages"][..],
+            &["--by-game-topic", "moderation-alerts"],
+            &["--by-game-topic", "game-messages.dlq"],
+            &["--by-game-topic", " "],
+            &["--by-game-group", "anomaly-detector"],
+        ] {
+            assert!(settings(args).is_err(), "{args:?} accepted");
+        }
     }
 }

@@ -8,7 +8,15 @@
 //!
 //! A record is released (reported durable) once the partition's event time
 //! has moved `span` past its `sent_at`, or `span` of wall time has passed
-//! since it was read (a quiet partition). Release is in offset order.
+//! since it was read (a quiet partition). Release is in offset order. A
+//! record whose sighting is not yet acknowledged by the by-game topic
+//! ([`HoldBack::hold_unacked`]) is not released before [`HoldBack::acked`],
+//! whatever the span (zero included), nor is anything after it.
+//!
+//! The main consumer holds for the longest window of the rules it
+//! evaluates ([`longest_window`], cross-room rules excluded); the by-game
+//! consumer holds its sightings for the longest cross-room window
+//! ([`longest_copy_window`]), so a restart there rebuilds the copy tracks.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -17,8 +25,9 @@ use parley_shared::runtime::Completion;
 
 use crate::rules::{Kind, RuleSet};
 
-/// The longest window of `rules` (what a restart must re-read to rebuild
-/// every window); zero when no rule keeps a window.
+/// The longest window of the rules the main consumer evaluates (what a
+/// restart must re-read to rebuild every window); zero when none keeps
+/// one. Cross-room rules are counted by the by-game consumer.
 pub fn longest_window(rules: &RuleSet) -> Duration {
     let longest = rules
         .rules
@@ -26,11 +35,28 @@ pub fn longest_window(rules: &RuleSet) -> Duration {
         .filter_map(|rule| match rule.kind {
             Kind::Flood { window, .. }
             | Kind::Repetition { window, .. }
-            | Kind::CrossRoom { window, .. }
             | Kind::Caps { window, .. }
             | Kind::Links { window, .. }
             | Kind::Raid { window, .. } => Some(window),
-            Kind::Content { .. } | Kind::Length { .. } | Kind::RateSpike { .. } => None,
+            Kind::CrossRoom { .. }
+            | Kind::Content { .. }
+            | Kind::Length { .. }
+            | Kind::RateSpike { .. } => None,
+        })
+        .max()
+        .unwrap_or(0);
+    Duration::from_millis(longest.max(0) as u64)
+}
+
+/// The longest cross-room window of `rules` (what the by-game consumer
+/// re-reads after a restart); zero when no cross-room rule is enabled.
+pub fn longest_copy_window(rules: &RuleSet) -> Duration {
+    let longest = rules
+        .rules
+        .iter()
+        .filter_map(|rule| match rule.kind {
+            Kind::CrossRoom { window, .. } => Some(window),
+            _ => None,
         })
         .max()
         .unwrap_or(0);
@@ -42,6 +68,8 @@ struct Held {
     offset: i64,
     sent_at: i64,
     read_at: Instant,
+    /// False while the record's sighting awaits the broker's ack.
+    acked: bool,
 }
 
 #[derive(Debug)]
@@ -95,6 +123,49 @@ impl HoldBack {
         now_ms: i64,
         read_at: Instant,
     ) {
+        self.push(partition, epoch, offset, sent_at, now_ms, read_at, true);
+    }
+
+    /// Holds a record like [`Self::hold`], and past the span until
+    /// [`Self::acked`] says its sighting is in Kafka.
+    pub fn hold_unacked(
+        &mut self,
+        partition: i32,
+        epoch: u64,
+        offset: i64,
+        sent_at: i64,
+        now_ms: i64,
+        read_at: Instant,
+    ) {
+        self.push(partition, epoch, offset, sent_at, now_ms, read_at, false);
+    }
+
+    /// The sighting of a record held with [`Self::hold_unacked`] was
+    /// acknowledged (ignored if the partition moved since).
+    pub fn acked(&mut self, partition: i32, epoch: u64, offset: i64) {
+        let Some(p) = self.partitions.get_mut(&partition) else {
+            return;
+        };
+        if p.epoch != epoch {
+            return;
+        }
+        // Held records are in offset order.
+        if let Ok(i) = p.queue.binary_search_by_key(&offset, |h| h.offset) {
+            p.queue[i].acked = true;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        partition: i32,
+        epoch: u64,
+        offset: i64,
+        sent_at: i64,
+        now_ms: i64,
+        read_at: Instant,
+        acked: bool,
+    ) {
         let p = self.partitions.entry(partition).or_insert(PartitionHold {
             epoch,
             clock: i64::MIN,
@@ -112,6 +183,7 @@ impl HoldBack {
             offset,
             sent_at,
             read_at,
+            acked,
         });
         self.held += 1;
     }
@@ -122,7 +194,7 @@ impl HoldBack {
         let mut out = Vec::new();
         for (&partition, p) in &mut self.partitions {
             let mut offsets = Vec::new();
-            while let Some(front) = p.queue.front() {
+            while let Some(front) = p.queue.front().filter(|h| h.acked) {
                 let by_event = front.sent_at.saturating_add(span_ms) <= p.clock;
                 let by_wall = now.saturating_duration_since(front.read_at) >= self.span;
                 if !(by_event || by_wall) {
@@ -188,6 +260,55 @@ mod tests {
         h.hold(3, 1, 14, now + 10 * MIN, now + 10 * MIN, start);
         assert_eq!(h.release(start)[0].offsets, vec![12, 13]);
         assert_eq!(h.len(), 1);
+    }
+
+    #[test]
+    fn a_record_awaiting_its_sighting_ack_holds_back_what_follows() {
+        let start = Instant::now();
+        let later = start + Duration::from_secs(600);
+        // No span at all: only the ack holds.
+        let mut h = HoldBack::new(Duration::ZERO);
+        h.hold(0, 1, 1, 0, 0, start);
+        h.hold_unacked(0, 1, 2, 0, 0, start);
+        h.hold(0, 1, 3, 0, 0, start);
+        assert_eq!(h.release(later)[0].offsets, vec![1]);
+        assert!(
+            h.release(later).is_empty(),
+            "2 awaits its ack, 3 waits behind"
+        );
+        h.acked(0, 0, 2);
+        assert!(h.release(later).is_empty(), "an ack of an older epoch");
+        h.acked(0, 1, 2);
+        assert_eq!(h.release(later)[0].offsets, vec![2, 3]);
+        assert!(h.is_empty());
+    }
+
+    #[test]
+    fn cross_room_windows_are_held_by_the_by_game_consumer_only() {
+        let rules = crate::rules::RuleSet::parse(
+            r#"[[rule]]
+name = "flood"
+kind = "flood"
+category = "flood"
+severity = "warning"
+threshold = 3
+window = "30s"
+
+[[rule]]
+name = "spam"
+kind = "cross_room"
+category = "spam"
+severity = "warning"
+min_users = 3
+min_rooms = 2
+window = "10m"
+signals = ["free"]"#,
+            std::path::Path::new("test.toml"),
+            std::path::Path::new("."),
+        )
+        .expect("rules");
+        assert_eq!(longest_window(&rules), Duration::from_secs(30));
+        assert_eq!(longest_copy_window(&rules), Duration::from_secs(600));
     }
 
     #[test]

@@ -13,6 +13,43 @@ use serde::Serialize;
 
 use crate::detect::{Hit, MAX_EVIDENCE};
 use crate::rules::{Kind, Rule, Scope};
+use crate::sighting::Sighting;
+
+/// The line a hit fired on, as far as its incident needs it: a chat
+/// message, or a sighting of one (the by-game consumer).
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    /// Game.
+    pub game_id: &'a str,
+    /// Room.
+    pub room_id: &'a str,
+    /// Author.
+    pub user_id: &'a str,
+    /// Event time.
+    pub sent_at: i64,
+}
+
+impl<'a> From<&'a GameMessage> for Origin<'a> {
+    fn from(m: &'a GameMessage) -> Self {
+        Origin {
+            game_id: &m.game_id,
+            room_id: &m.room_id,
+            user_id: &m.user_id,
+            sent_at: m.sent_at,
+        }
+    }
+}
+
+impl<'a> From<&'a Sighting> for Origin<'a> {
+    fn from(s: &'a Sighting) -> Self {
+        Origin {
+            game_id: &s.game_id,
+            room_id: &s.room_id,
+            user_id: &s.user_id,
+            sent_at: s.at,
+        }
+    }
+}
 
 /// Alert v1 (INTERFACES.md).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -96,7 +133,7 @@ impl Incidents {
         key: &str,
         rule: &Rule,
         hit: &Hit,
-        message: &GameMessage,
+        message: Origin<'_>,
         now_ms: i64,
         wall: Instant,
     ) -> Option<Alert> {
@@ -133,9 +170,9 @@ impl Incidents {
             rule: rule.name.clone(),
             category: rule.category.as_str(),
             severity: rule.severity.as_str(),
-            game_id: message.game_id.clone(),
-            room_id: message.room_id.clone(),
-            user_id: matches!(rule.scope, Scope::User).then(|| message.user_id.clone()),
+            game_id: message.game_id.to_owned(),
+            room_id: message.room_id.to_owned(),
+            user_id: matches!(rule.scope, Scope::User).then(|| message.user_id.to_owned()),
             message_ids: hit.evidence.iter().take(MAX_EVIDENCE).cloned().collect(),
             window_start: hit.window_start,
             window_end: message.sent_at.min(now_ms),

@@ -1,18 +1,30 @@
 //! anomaly-detector: `game-messages` → moderation alerts.
 //!
-//! - Consumer group: `anomaly-detector` (shared: instances split the
-//!   partitions; state is partition-affine because the key is the room).
+//! - Consumer groups: `anomaly-detector` on `game-messages` (shared:
+//!   instances split the partitions; state is partition-affine because the
+//!   key is the room), and `anomaly-detector.by-game` on the internal topic
+//!   `anomaly-detector.by-game` (key = game): cross-room rules need every
+//!   room of a game, so the instance that reads a line that may count for
+//!   one sends a sighting there, and the instance owning the game's
+//!   partition counts them all (the Kafka Streams repartition pattern).
 //! - Delivery: at-least-once. A message that opens an incident is committed
 //!   only after its Alert v1 is acknowledged by `moderation-alerts`
-//!   (idempotent producer); after a crash the incident is re-detected from
-//!   the uncommitted messages with the same `alert_id`.
+//!   (idempotent producer), and a message with a sighting only after the
+//!   sighting is acknowledged by the by-game topic (idempotent producer);
+//!   records stay uncommitted for the rule windows (the by-game consumer:
+//!   the cross-room windows), so after a crash the windows are rebuilt and
+//!   the incident is re-detected with the same `alert_id`; sightings sent
+//!   twice count once (dedup by `message_id`).
 //! - Steps: decode (shared runtime; bad records → DLQ) → normalize text →
-//!   evaluate the rules on bounded per-user, per-room and process state →
-//!   fold hits into incidents (one alert per incident, resolved after its
-//!   cooldown) → Kafka alert (and Alertmanager, when configured) → ack.
+//!   evaluate the rules on bounded per-user, per-room and process state
+//!   (cross-room candidates → sighting → by-game topic → copy tracks per
+//!   game) → fold hits into incidents (one alert per incident, resolved
+//!   after its cooldown) → Kafka alert (and Alertmanager, when configured)
+//!   → ack.
 //! - Rules come from a TOML file, validated at start and on SIGHUP (a bad
 //!   reload is refused, logged and counted; the old rules stay).
 
+pub mod by_game;
 pub mod config;
 pub mod detect;
 pub mod holdback;
@@ -20,6 +32,7 @@ pub mod incidents;
 pub mod metrics;
 pub mod pipeline;
 pub mod rules;
+pub mod sighting;
 pub mod sinks;
 pub mod text;
 
@@ -27,15 +40,18 @@ use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use parley_shared::health::Health;
 use parley_shared::metrics::{MetricsError, RuntimeMetrics};
-use parley_shared::runtime::{self, RuntimeError};
+use parley_shared::runtime::{self, HealthSlots, RuntimeError};
 
+use by_game::ByGamePipeline;
 use config::DetectorSettings;
 use detect::GlobalState;
 use incidents::Incidents;
 use metrics::DetectorMetrics;
 use pipeline::{ActiveRules, DetectorPipeline, Shared};
 use rules::{RuleSet, RulesError};
+use sighting::KafkaSightings;
 use sinks::KafkaAlerts;
 
 /// Why anomaly-detector stopped.
@@ -47,9 +63,12 @@ pub enum DetectorError {
     /// The consumer runtime failed.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
-    /// The alert producer could not be created.
-    #[error("alert producer: {0}")]
+    /// The alert or sighting producer could not be created.
+    #[error("producer: {0}")]
     Producer(#[from] rdkafka::error::KafkaError),
+    /// The internal by-game topic does not exist.
+    #[error("internal topic {0:?} does not exist: create it keyed by game with as many partitions as game-messages (`parley-admin topics setup` or deploy/local/stack.sh up do), or name another with --by-game-topic")]
+    ByGameTopicMissing(String),
     /// Metrics could not be registered.
     #[error("metrics: {0}")]
     Metrics(#[from] MetricsError),
@@ -67,15 +86,26 @@ pub async fn run(
         .unwrap_or_else(|| holdback::longest_window(&rules));
     tracing::info!(hold_back = %humantime::format_duration(hold), "records stay uncommitted this long (rule windows survive a restart)");
     let runtime_metrics = RuntimeMetrics::new(settings.consumer.worker, &settings.consumer.group)?;
+    let by_game_metrics = runtime_metrics.for_group(&settings.by_game.group)?;
     let metrics = DetectorMetrics::register(&runtime_metrics)?;
     metrics.rules.set(rules.rules.len() as i64);
     let mut alerts_check = settings.consumer.clone();
     alerts_check.topic = settings.alerts_topic.clone();
     alerts_check.dlq_topic = None;
     runtime::check_topic(&alerts_check).await?;
+    match runtime::check_topic(&settings.by_game).await {
+        Err(RuntimeError::UnknownTopic(topic)) => {
+            return Err(DetectorError::ByGameTopicMissing(topic))
+        }
+        other => other?,
+    };
 
     let active = Arc::new(ActiveRules::new(rules));
     let kafka = KafkaAlerts::new(&settings.consumer.client_properties, &settings.alerts_topic)?;
+    let sightings = KafkaSightings::new(
+        &settings.consumer.client_properties,
+        &settings.by_game.topic,
+    )?;
     let alertmanager = settings.alertmanager_url.clone().map(|url| {
         tracing::info!(%url, "sending alerts to Alertmanager too");
         sinks::alertmanager(url, settings.alertmanager_resend, metrics.clone())
@@ -85,6 +115,7 @@ pub async fn run(
         global: Arc::new(Mutex::new(GlobalState::new(settings.max_seen_users))),
         incidents: Arc::new(Mutex::new(Incidents::default())),
         kafka,
+        sightings,
         alertmanager,
         metrics: metrics.clone(),
         max_users: settings.max_users,
@@ -98,16 +129,56 @@ pub async fn run(
         metrics.clone(),
     ));
     let sizes = tokio::spawn(report_sizes(shared.clone()));
-    let result = runtime::run(
+    tracing::info!(topic = %settings.by_game.topic, group = %settings.by_game.group, "cross-room copies counted per game through the by-game topic");
+
+    // One telemetry server and one health for both groups.
+    let main_consumers = settings.consumer.concurrency.get();
+    let health = Health::new(
+        main_consumers + settings.by_game.concurrency.get(),
+        settings.consumer.stall_timeout,
+    );
+    let telemetry = runtime::serve_telemetry(&settings.consumer, &runtime_metrics, &health).await?;
+    let (stop_consumers, consumers_stopping) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let by_game_shared = shared.clone();
+    let consume_messages = runtime::consume(
         settings.consumer,
         runtime_metrics,
+        HealthSlots::new(health.clone(), 0),
         move |context| DetectorPipeline::new(shared.clone(), &context),
-        shutdown,
-    )
-    .await;
+        stopped(consumers_stopping.clone()),
+    );
+    let consume_by_game = runtime::consume(
+        settings.by_game,
+        by_game_metrics,
+        HealthSlots::new(health, main_consumers),
+        move |context| ByGamePipeline::new(by_game_shared.clone(), &context),
+        stopped(consumers_stopping),
+    );
+    tokio::pin!(consume_messages, consume_by_game, shutdown);
+    let mut results = (None, None);
+    tokio::select! {
+        () = &mut shutdown => {}
+        r = &mut consume_messages => results.0 = Some(r),
+        r = &mut consume_by_game => results.1 = Some(r),
+    }
+    // Either group stopping stops the other: the process restarts whole.
+    let _ = stop_consumers.send(true);
+    let first = match results.0 {
+        Some(r) => r,
+        None => consume_messages.await,
+    };
+    let second = match results.1 {
+        Some(r) => r,
+        None => consume_by_game.await,
+    };
     reloader.abort();
     sizes.abort();
-    result?;
+    telemetry.stop().await;
+    first?;
+    second?;
     Ok(())
 }
 
@@ -162,11 +233,11 @@ async fn report_sizes(shared: Shared) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
     loop {
         every.tick().await;
-        let (seen, copies) = {
-            let mut global = shared.global.lock().unwrap_or_else(|p| p.into_inner());
-            global.prune();
-            global.sizes()
-        };
+        let seen = shared
+            .global
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .seen();
         let incidents = shared
             .incidents
             .lock()
@@ -174,7 +245,6 @@ async fn report_sizes(shared: Shared) {
             .len();
         let m = &shared.metrics.state;
         m.with_label_values(&["seen_users"]).set(seen as i64);
-        m.with_label_values(&["copies"]).set(copies as i64);
         m.with_label_values(&["incidents"]).set(incidents as i64);
     }
 }

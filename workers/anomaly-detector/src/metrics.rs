@@ -15,6 +15,10 @@ pub const ALERT_SENDS: &str = "parley_anomaly_alert_sends_total";
 pub const STATE_ENTRIES: &str = "parley_anomaly_state_entries";
 /// Time to evaluate every rule on one message (sampled).
 pub const RULE_EVAL: &str = "parley_anomaly_rule_eval_seconds";
+/// Sightings of possible cross-room copies, by `result`: `sent` (to the
+/// by-game topic, acknowledged), `error` (a send failed, retried),
+/// `duplicate` (read again from the by-game topic, not counted twice).
+pub const SIGHTINGS: &str = "parley_anomaly_sightings_total";
 /// Rule file reloads (SIGHUP), by `result`.
 pub const RELOADS: &str = "parley_anomaly_rule_reloads_total";
 /// Rules enabled now.
@@ -33,6 +37,8 @@ pub struct DetectorMetrics {
     pub state: IntGaugeVec,
     /// See [`RULE_EVAL`].
     pub eval: Histogram,
+    /// See [`SIGHTINGS`].
+    pub sightings: IntCounterVec,
     /// See [`RELOADS`].
     pub reloads: IntCounterVec,
     /// See [`RULES_ENABLED`].
@@ -66,6 +72,10 @@ impl DetectorMetrics {
                 )
                 .buckets(prometheus::exponential_buckets(0.000_000_5, 2.0, 16)?),
             )?,
+            sightings: IntCounterVec::new(
+                Opts::new(SIGHTINGS, "Sightings of possible cross-room copies."),
+                &["result"],
+            )?,
             reloads: IntCounterVec::new(
                 Opts::new(RELOADS, "Rule file reloads by result."),
                 &["result"],
@@ -78,6 +88,7 @@ impl DetectorMetrics {
         r.register(Box::new(m.sends.clone()))?;
         r.register(Box::new(m.state.clone()))?;
         r.register(Box::new(m.eval.clone()))?;
+        r.register(Box::new(m.sightings.clone()))?;
         r.register(Box::new(m.reloads.clone()))?;
         r.register(Box::new(m.rules.clone()))?;
         for sink in ["kafka", "alertmanager"] {
@@ -87,6 +98,9 @@ impl DetectorMetrics {
         }
         for result in ["ok", "error"] {
             m.reloads.with_label_values(&[result]);
+        }
+        for result in ["sent", "error", "duplicate"] {
+            m.sightings.with_label_values(&[result]);
         }
         Ok(m)
     }

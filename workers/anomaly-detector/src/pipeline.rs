@@ -1,11 +1,16 @@
 //! The detector step: normalize, evaluate every rule, fold hits into
 //! incidents, and send a new incident's alert before committing the
 //! message that opened it (Pending until Kafka acknowledged the alert).
+//! A line that may count for a cross-room rule is not counted here: its
+//! [`Sighting`] goes to the by-game topic, and the line stays uncommitted
+//! until Kafka acknowledged the sighting (a crash before that re-reads the
+//! line and sends the sighting again; the by-game consumer counts it once).
 //! Other records stay uncommitted while a rule window may need them
 //! ([`HoldBack`]), so a restart rebuilds the windows a crash lost.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -15,11 +20,12 @@ use parley_shared::runtime::{Acks, Completion, Envelope, Pipeline, PipelineConte
 use parley_shared::GameMessage;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::detect::{evaluate, incident_key, GlobalState, Hit, PartitionState};
+use crate::detect::{evaluate, incident_key, text_hash, GlobalState, Hit, PartitionState};
 use crate::holdback::{longest_window, HoldBack};
 use crate::incidents::{Alert, Incidents};
 use crate::metrics::DetectorMetrics;
 use crate::rules::RuleSet;
+use crate::sighting::{KafkaSightings, Sighting};
 use crate::sinks::{AmEvent, KafkaAlerts};
 use crate::text::normalize::{normalize_into, Normalized};
 
@@ -60,12 +66,14 @@ impl ActiveRules {
 pub struct Shared {
     /// Rules in force.
     pub rules: Arc<ActiveRules>,
-    /// First-seen users, cross-room copies.
+    /// First-seen users.
     pub global: Arc<Mutex<GlobalState>>,
     /// Open incidents.
     pub incidents: Arc<Mutex<Incidents>>,
     /// The alert topic.
     pub kafka: KafkaAlerts,
+    /// The by-game topic (sightings of possible cross-room copies).
+    pub sightings: KafkaSightings,
     /// Alertmanager inbox, when configured.
     pub alertmanager: Option<UnboundedSender<AmEvent>>,
     /// Metrics.
@@ -77,6 +85,69 @@ pub struct Shared {
     /// How long records stay uncommitted (`--hold-back`); `None`: the
     /// longest window of the rules in force.
     pub hold_back: Option<Duration>,
+}
+
+impl Shared {
+    /// Counts, logs and forwards (Alertmanager) a new incident's alert.
+    pub fn announce(&self, alert: &Alert, partition: i32, offset: i64) {
+        let game = self.games.label(&alert.game_id).name;
+        self.metrics
+            .alerts
+            .with_label_values(&[alert.category, alert.severity, &game])
+            .inc();
+        tracing::info!(alert_id = %alert.alert_id, rule = %alert.rule, room = %alert.room_id, partition, offset, "{}", alert.summary);
+        if let Some(am) = &self.alertmanager {
+            let _ = am.send(AmEvent::Fire(alert.clone()));
+        }
+    }
+
+    /// Sends `alerts` to Kafka, each retried every second until the broker
+    /// takes it; false if the worker stopped first.
+    pub async fn send_alerts(&self, alerts: &[Alert], stopping: &AtomicBool) -> bool {
+        for alert in alerts {
+            loop {
+                match self.kafka.send(alert).await {
+                    Ok(()) => {
+                        self.metrics.sends.with_label_values(&["kafka", "ok"]).inc();
+                        break;
+                    }
+                    Err(e) => {
+                        self.metrics
+                            .sends
+                            .with_label_values(&["kafka", "error"])
+                            .inc();
+                        tracing::warn!(error = %e, alert_id = %alert.alert_id, "alert not delivered; retrying");
+                        if stopping.load(Ordering::Relaxed) {
+                            return false;
+                        }
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Sends a sighting to the by-game topic, retried every second until
+    /// the broker takes it; false if the worker stopped first.
+    pub async fn send_sighting(&self, sighting: &Sighting, stopping: &AtomicBool) -> bool {
+        loop {
+            match self.sightings.send(sighting).await {
+                Ok(()) => {
+                    self.metrics.sightings.with_label_values(&["sent"]).inc();
+                    return true;
+                }
+                Err(e) => {
+                    self.metrics.sightings.with_label_values(&["error"]).inc();
+                    tracing::warn!(error = %e, message_id = %sighting.message_id, "sighting not delivered; retrying");
+                    if stopping.load(Ordering::Relaxed) {
+                        return false;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
 }
 
 /// Least time between two updates of one incident's alert.
@@ -92,6 +163,11 @@ pub struct DetectorPipeline {
     stopping: Arc<AtomicBool>,
     runtime: tokio::runtime::Handle,
     hits: Vec<Hit>,
+    /// Cross-room rules the current message may count for.
+    copies: Vec<usize>,
+    /// Records whose sighting Kafka acknowledged: (partition, epoch, offset).
+    sent: mpsc::Receiver<(i32, u64, i64)>,
+    sent_tx: mpsc::Sender<(i32, u64, i64)>,
     /// The current message's normalized text (buffers reused).
     norm: Normalized,
     evaluated: u32,
@@ -120,7 +196,11 @@ impl DetectorPipeline {
     pub fn new(shared: Shared, context: &PipelineContext) -> Self {
         let rules = shared.rules.current();
         let hold = HoldBack::new(shared.hold_back.unwrap_or_else(|| longest_window(&rules)));
+        let (sent_tx, sent) = mpsc::channel();
         DetectorPipeline {
+            copies: Vec::new(),
+            sent,
+            sent_tx,
             rules,
             hold,
             generation: shared.rules.generation(),
@@ -184,34 +264,46 @@ impl DetectorPipeline {
         }
     }
 
-    /// Sends the alerts, then marks the record durable; retried until the
-    /// broker takes them or the worker stops (the record is then read again).
-    fn deliver(&self, alerts: Vec<Alert>, record: Completion) {
-        let kafka = self.shared.kafka.clone();
-        let metrics = self.shared.metrics.clone();
+    /// Sends the sighting (if any) and the alerts, then marks the record
+    /// durable; retried until the broker takes them or the worker stops
+    /// (the record is then read again).
+    fn deliver(&self, sighting: Option<Sighting>, alerts: Vec<Alert>, record: Completion) {
+        let shared = self.shared.clone();
         let acks = self.acks.clone();
         let stopping = Arc::clone(&self.stopping);
         self.runtime.spawn(async move {
-            for alert in &alerts {
-                loop {
-                    match kafka.send(alert).await {
-                        Ok(()) => {
-                            metrics.sends.with_label_values(&["kafka", "ok"]).inc();
-                            break;
-                        }
-                        Err(e) => {
-                            metrics.sends.with_label_values(&["kafka", "error"]).inc();
-                            tracing::warn!(error = %e, alert_id = %alert.alert_id, "alert not delivered; retrying");
-                            if stopping.load(Ordering::Relaxed) {
-                                return;
-                            }
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                        }
-                    }
+            if let Some(sighting) = &sighting {
+                if !shared.send_sighting(sighting, &stopping).await {
+                    return;
                 }
             }
-            acks.done(record);
+            if shared.send_alerts(&alerts, &stopping).await {
+                acks.done(record);
+            }
         });
+    }
+
+    /// A record whose only work is its sighting: held (for the windows,
+    /// and until the sighting is acknowledged) while it is sent.
+    fn sight(&mut self, record: &Envelope<GameMessage>, sighting: Sighting) -> Progress {
+        let (partition, epoch, offset) = (record.partition, record.epoch, record.offset);
+        self.hold.hold_unacked(
+            partition,
+            epoch,
+            offset,
+            record.value.sent_at,
+            self.now,
+            self.instant,
+        );
+        let shared = self.shared.clone();
+        let stopping = Arc::clone(&self.stopping);
+        let sent = self.sent_tx.clone();
+        self.runtime.spawn(async move {
+            if shared.send_sighting(&sighting, &stopping).await {
+                let _ = sent.send((partition, epoch, offset));
+            }
+        });
+        Progress::Pending
     }
 }
 
@@ -243,6 +335,7 @@ impl Pipeline for DetectorPipeline {
         let timed = self.evaluated.is_multiple_of(64).then(Instant::now);
         normalize_into(&message.content, &mut self.norm);
         self.hits.clear();
+        self.copies.clear();
         evaluate(
             &self.rules,
             state,
@@ -251,6 +344,7 @@ impl Pipeline for DetectorPipeline {
             &self.norm,
             now,
             &mut self.hits,
+            &mut self.copies,
         );
         if let Some(started) = timed {
             self.shared
@@ -258,8 +352,24 @@ impl Pipeline for DetectorPipeline {
                 .eval
                 .observe(started.elapsed().as_secs_f64());
         }
+        let sighting = (!self.copies.is_empty()).then(|| {
+            let rules = self
+                .copies
+                .iter()
+                .map(|&i| self.rules.rules[i].name.clone())
+                .collect();
+            Sighting::of(
+                message,
+                message.sent_at.min(now),
+                text_hash(&self.norm.squeezed),
+                rules,
+            )
+        });
         if self.hits.is_empty() {
-            return Ok(self.keep(&record));
+            return Ok(match sighting {
+                Some(sighting) => self.sight(&record, sighting),
+                None => self.keep(&record),
+            });
         }
         let wall = Instant::now();
         let mut alerts = Vec::new();
@@ -276,28 +386,23 @@ impl Pipeline for DetectorPipeline {
                     .hits
                     .with_label_values(&[&rule.name, rule.severity.as_str()])
                     .inc();
-                let key = incident_key(&self.rules, hit, message);
-                if let Some(alert) = incidents.observe(&key, rule, hit, message, now, wall) {
+                let key = incident_key(&self.rules, hit, message.into());
+                if let Some(alert) = incidents.observe(&key, rule, hit, message.into(), now, wall) {
                     alerts.push(alert);
                 }
             }
         }
         for alert in &alerts {
-            let game = self.shared.games.label(&alert.game_id).name;
-            self.shared
-                .metrics
-                .alerts
-                .with_label_values(&[alert.category, alert.severity, &game])
-                .inc();
-            tracing::info!(alert_id = %alert.alert_id, rule = %alert.rule, room = %alert.room_id, partition = record.partition, offset = record.offset, "{}", alert.summary);
-            if let Some(am) = &self.shared.alertmanager {
-                let _ = am.send(AmEvent::Fire(alert.clone()));
-            }
+            self.shared.announce(alert, record.partition, record.offset);
         }
         if alerts.is_empty() {
-            return Ok(self.keep(&record));
+            return Ok(match sighting {
+                Some(sighting) => self.sight(&record, sighting),
+                None => self.keep(&record),
+            });
         }
         self.deliver(
+            sighting,
             alerts,
             Completion {
                 tag: 0,
@@ -313,6 +418,9 @@ impl Pipeline for DetectorPipeline {
         self.now = now_ms();
         self.instant = now;
         self.since_clock = 0;
+        for (partition, epoch, offset) in self.sent.try_iter() {
+            self.hold.acked(partition, epoch, offset);
+        }
         for completion in self.hold.release(now) {
             self.acks.done(completion);
         }

@@ -1,9 +1,13 @@
 //! Rule evaluation. Each message updates the bounded state of its user and
 //! room (per partition: the key is the room) and of the process (first-seen
-//! users, cross-room copies), then every enabled rule looks at that state
-//! and may report a [`Hit`]. Time is event time (`sent_at`, future times
-//! clamped to now), so replays judge traffic as it happened.
+//! users), then every enabled rule looks at that state and may report a
+//! [`Hit`]. Cross-room rules are not counted here: a line that may count
+//! for one is reported back, sent to the by-game topic as a sighting, and
+//! counted by [`copies`] where every copy of its game arrives. Time is
+//! event time (`sent_at`, future times clamped to now), so replays judge
+//! traffic as it happened.
 
+pub mod copies;
 pub mod links;
 pub mod message_ref;
 mod state;
@@ -13,10 +17,14 @@ use std::sync::Mutex;
 
 use parley_shared::{GameMessage, MessageKind};
 
+pub use copies::CopyState;
 pub use message_ref::MessageRef;
-pub use state::{room_key, user_key, GlobalState, PartitionState, StateSizes, UserState};
-use state::{Recent, SpamTrack};
+use state::Recent;
+pub use state::{
+    room_key, user_key, GlobalState, PartitionState, SpamTrack, StateSizes, UserState,
+};
 
+use crate::incidents::Origin;
 use crate::rules::{Kind, RuleSet, Scope};
 use crate::text::normalize::Normalized;
 
@@ -62,7 +70,10 @@ pub fn role_of(message: &GameMessage) -> Option<String> {
     serde_json::from_str::<RoleMeta>(meta).ok()?.role
 }
 
-/// Evaluates every rule on one message; hits are appended to `hits`.
+/// Evaluates every rule on one message; hits are appended to `hits`, and
+/// the cross-room rules the message may count for (long enough,
+/// advertising, not exempt) to `copies`.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     rules: &RuleSet,
     partition: &mut PartitionState,
@@ -71,6 +82,7 @@ pub fn evaluate(
     norm: &Normalized,
     now: i64,
     hits: &mut Vec<Hit>,
+    copies: &mut Vec<usize>,
 ) {
     let at = message.sent_at.min(now);
     let hash = text_hash(&norm.squeezed);
@@ -83,7 +95,7 @@ pub fn evaluate(
     let room_key = room_key(&message.room_id);
     let id = MessageRef::new(&message.message_id);
 
-    // First-seen users and cross-room copies are process-wide.
+    // First-seen users are process-wide.
     let first_seen = {
         let mut g = global.lock().unwrap_or_else(|p| p.into_inner());
         g.observe_user(user_key, at)
@@ -288,35 +300,18 @@ pub fn evaluate(
                     window_start: start,
                 }),
             Kind::CrossRoom {
-                min_users,
-                min_rooms,
-                window,
                 min_chars,
                 signals,
                 min_signals,
                 allow_domains,
+                ..
             } if is_chat
                 && chars >= *min_chars
                 && (domains.iter().any(|d| !links::allowed(d, allow_domains))
                     || signals.count(&norm.folded) >= *min_signals) =>
             {
-                let mut g = global.lock().unwrap_or_else(|p| p.into_inner());
-                let track: &mut SpamTrack = g.copy(&message.game_id, hash, at - window);
-                track.add(at, user_key, room_key, &id);
-                (track.users.len() >= *min_users as usize
-                    && track.rooms.len() >= *min_rooms as usize)
-                    .then(|| Hit {
-                        rule: index,
-                        subject: format!("{hash:016x}"),
-                        evidence: track.ids.iter().map(MessageRef::to_id).collect(),
-                        score: track.users.len() as f64 / *min_users as f64,
-                        summary: format!(
-                            "{} users pasted the same text in {} rooms",
-                            track.users.len(),
-                            track.rooms.len()
-                        ),
-                        window_start: track.first_at,
-                    })
+                copies.push(index);
+                None
             }
             _ => None,
         };
@@ -332,7 +327,7 @@ fn saturate(n: usize) -> u32 {
 }
 
 /// The incident key of a hit: scope key plus subject.
-pub fn incident_key(rules: &RuleSet, hit: &Hit, message: &GameMessage) -> String {
+pub fn incident_key(rules: &RuleSet, hit: &Hit, message: Origin<'_>) -> String {
     let rule = &rules.rules[hit.rule];
     let scope = match rule.scope {
         Scope::User => format!("user:{}:{}", message.game_id, message.user_id),

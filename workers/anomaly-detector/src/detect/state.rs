@@ -1,5 +1,6 @@
 //! Bounded detection state: recent messages per user, activity per room
-//! (per partition), first-seen users and cross-room copies (per process).
+//! (per partition), first-seen users (per process), and the copy tracks
+//! the by-game consumer keeps ([`SpamTrack`], see `copies`).
 //! Every structure is capped in entries and pruned by age, so memory stays
 //! bounded whatever the traffic; sizes are exported as metrics.
 
@@ -301,7 +302,7 @@ impl RoomState {
 
 /// The median of `times` (what "the more recently active half" keeps above),
 /// in linear time.
-fn median(times: impl Iterator<Item = i64>) -> Option<i64> {
+pub(super) fn median(times: impl Iterator<Item = i64>) -> Option<i64> {
     let mut times: Vec<i64> = times.collect();
     if times.is_empty() {
         return None;
@@ -466,13 +467,11 @@ impl SpamTrack {
     }
 }
 
-/// Process-wide state: who has been seen, and cross-room copies.
+/// Process-wide state: who has been seen.
 #[derive(Debug)]
 pub struct GlobalState {
     seen: FastMap<u64, i64>,
-    copies: FastMap<u64, SpamTrack>,
     max_seen: usize,
-    clock: i64,
 }
 
 impl GlobalState {
@@ -480,16 +479,13 @@ impl GlobalState {
     pub fn new(max_seen: usize) -> Self {
         GlobalState {
             seen: FastMap::default(),
-            copies: FastMap::default(),
             max_seen: max_seen.max(1024),
-            clock: 0,
         }
     }
 
     /// Records that a user (by [`user_key`]) was active; true if never
     /// seen before.
     pub fn observe_user(&mut self, user: u64, at: i64) -> bool {
-        self.clock = self.clock.max(at);
         if self.seen.len() >= self.max_seen && !self.seen.contains_key(&user) {
             // Forget the least recently active half.
             let horizon = median(self.seen.values().copied()).unwrap_or(0);
@@ -498,24 +494,8 @@ impl GlobalState {
         self.seen.insert(user, at).is_none()
     }
 
-    /// The copy track of text `hash` in `game`, restarted if older than `since`.
-    pub fn copy(&mut self, game: &str, hash: u64, since: i64) -> &mut SpamTrack {
-        let key = foldhash::fast::FixedState::with_seed(11).hash_one((game, hash));
-        let track = self.copies.entry(key).or_default();
-        if track.last_at < since {
-            *track = SpamTrack::default();
-        }
-        track
-    }
-
-    /// Drops copy tracks idle past the longest window.
-    pub fn prune(&mut self) {
-        let horizon = self.clock - MAX_WINDOW.as_millis() as i64;
-        self.copies.retain(|_, t| t.last_at > horizon);
-    }
-
-    /// First-seen entries and copy tracks held.
-    pub fn sizes(&self) -> (usize, usize) {
-        (self.seen.len(), self.copies.len())
+    /// First-seen entries held.
+    pub fn seen(&self) -> usize {
+        self.seen.len()
     }
 }

@@ -5,6 +5,7 @@ use parley_shared::{GameMessage, MessageKind};
 
 use super::*;
 use crate::rules::RuleSet;
+use crate::sighting::Sighting;
 use crate::text::normalize::normalize;
 
 fn rules(toml: &str) -> RuleSet {
@@ -23,6 +24,8 @@ struct Run {
     rules: RuleSet,
     partition: PartitionState,
     global: Mutex<GlobalState>,
+    /// The by-game side: what sightings add up to.
+    copies: CopyState,
 }
 
 impl Run {
@@ -31,12 +34,15 @@ impl Run {
             rules: rules(toml),
             partition: PartitionState::new(10_000),
             global: Mutex::new(GlobalState::new(10_000)),
+            copies: CopyState::new(10_000),
         }
     }
 
-    /// Rule names that fired on this message.
+    /// Rule names that fired on this message, here or (cross-room rules)
+    /// where its sighting is counted.
     fn send(&mut self, m: &GameMessage) -> Vec<String> {
         let mut hits = Vec::new();
+        let mut copies = Vec::new();
         let norm = normalize(&m.content);
         evaluate(
             &self.rules,
@@ -46,7 +52,16 @@ impl Run {
             &norm,
             m.sent_at + 1,
             &mut hits,
+            &mut copies,
         );
+        if !copies.is_empty() {
+            let names = copies
+                .iter()
+                .map(|&i| self.rules.rules[i].name.clone())
+                .collect();
+            let sighting = Sighting::of(m, m.sent_at, text_hash(&norm.squeezed), names);
+            copies::observe(&self.rules, &mut self.copies, &sighting, &mut hits);
+        }
         hits.iter()
             .map(|h| self.rules.rules[h.rule].name.clone())
             .collect()

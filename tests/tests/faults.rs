@@ -433,6 +433,7 @@ async fn faults_under_load_lose_and_duplicate_nothing() {
     let topic = fresh_topic("faults", 12).await;
     let dlq = fresh_topic("faults-dlq", 3).await;
     let alerts_topic = fresh_topic("faults-alerts", 3).await;
+    let by_game = fresh_topic("faults-by-game", 12).await;
     let scratch = fresh_topic("faults-rooms", 1).await;
     let database = fresh_database();
     let out = std::env::temp_dir().join(unique_name("faults-parquet"));
@@ -453,9 +454,14 @@ async fn faults_under_load_lose_and_duplicate_nothing() {
             let mut extra = vec!["--stall-timeout", STALL];
             match worker {
                 "db-writer" => extra.extend(["--clickhouse-database", &database]),
-                "anomaly-detector" => {
-                    extra.extend(["--rules", &rules, "--alerts-topic", &alerts_topic])
-                }
+                "anomaly-detector" => extra.extend([
+                    "--rules",
+                    &rules,
+                    "--alerts-topic",
+                    &alerts_topic,
+                    "--by-game-topic",
+                    &by_game,
+                ]),
                 "parquet-exporter" => extra.extend(["--out", &out_arg, "--file-age", "2s"]),
                 _ => {}
             }
@@ -876,12 +882,9 @@ async fn faults_under_load_lose_and_duplicate_nothing() {
         std::thread::sleep(Duration::from_secs(5));
         found = alerts(&alerts_topic);
     }
+    // Cross-room spam included: its copies are counted per game through
+    // the by-game topic, whichever instance read which rooms.
     let (detected, missed, split) = alert_coverage(&truth, &found, true);
-    // Cross-room spam is judged per instance (each sees the rooms of its
-    // partitions): a wave split across the two instances can stay under the
-    // rule's thresholds in both. Known limitation, reported, not hidden.
-    let (spam_missed, missed): (Vec<String>, Vec<String>) =
-        missed.into_iter().partition(|m| m.ends_with("(spam)"));
     // Bad input: each malformed record dead-lettered by every shared worker.
     let dead = dead_letters(&dlq);
 
@@ -908,7 +911,6 @@ async fn faults_under_load_lose_and_duplicate_nothing() {
             ws_gaps,
             incidents: truth.incidents.len(),
             detected,
-            spam_missed: spam_missed.len(),
             split,
             alerts: found.len(),
             malformed: truth.malformed,
@@ -946,11 +948,6 @@ async fn faults_under_load_lose_and_duplicate_nothing() {
     );
     assert!(ws_ordered, "WebSocket order:\n{}", ws_lines.join("\n"));
     assert!(missed.is_empty(), "incidents without an alert: {missed:?}");
-    if !spam_missed.is_empty() {
-        eprintln!(
-            "KNOWN LIMITATION: cross-room spam incidents split over the two detector instances and missed: {spam_missed:?}"
-        );
-    }
     assert_eq!(split, 0, "an incident alerted under more than one alert_id");
     for worker in SHARED {
         assert!(
@@ -996,8 +993,6 @@ struct Totals<'a> {
     incidents: usize,
     detected: usize,
     split: usize,
-    /// Missed cross-room spam incidents (a known limitation).
-    spam_missed: usize,
     alerts: usize,
     malformed: usize,
     dead: &'a BTreeMap<String, usize>,
@@ -1035,7 +1030,7 @@ fn results_table(knobs: &Knobs, load: &Load, valid: u64, rows: &[Row], t: &Total
          | ClickHouse (`FINAL`) | {valid} | {} ({} rows before merging) | {} | {ch_dup} |\n\
          | Parquet (all files) | {valid} | {} | {} | {} |\n\
          | WebSocket clients (6: 3 rooms × 2 senders, `since` after {} reconnects; in Kafka order: {}) | {} | {} | {} | {} |\n\
-         | incidents with an alert of their category (split `alert_id`s: {}; {} alert records) | {} | {} | {} (cross-room spam: {}) | — |\n\
+         | incidents with an alert of their category (split `alert_id`s: {}; {} alert records) | {} | {} | {} | — |\n\
          | malformed records dead-lettered, per shared worker | {} | {} | — | — |",
         t.final_rows,
         t.physical,
@@ -1054,7 +1049,6 @@ fn results_table(knobs: &Knobs, load: &Load, valid: u64, rows: &[Row], t: &Total
         t.incidents,
         t.detected,
         t.incidents - t.detected,
-        t.spam_missed,
         t.malformed,
         t.dead
             .iter()

@@ -21,30 +21,7 @@ cleanup() { rm -rf "$RULES_DIR"; delete_bench_topics; }
 trap cleanup EXIT
 ID=$(date +%s)
 
-# 500 content rules from the shipped lists, then the shipped other rules.
-cp -r "$REPO/deploy/anomaly-detector/wordlists" "$RULES_DIR/"
-python3 - "$REPO/deploy/anomaly-detector" "$RULES_DIR/rules.toml" <<'PY'
-import json, re, sys
-src, out = sys.argv[1], sys.argv[2]
-words = []
-for name in ("profanity.txt", "insults.txt"):
-    for line in open(f"{src}/wordlists/{name}", encoding="utf-8"):
-        line = line.strip()
-        if line and not line.startswith("#"):
-            words.append(line)
-rules = []
-for i in range(500):
-    chunk = words[i::500] or [words[i % len(words)]]
-    rule = [f'[[rule]]\nname = "content-{i}"\nkind = "content"\ncategory = "toxicity"\nseverity = "warning"',
-            "keywords = " + json.dumps(chunk, ensure_ascii=False),
-            'allow_files = ["wordlists/allow.txt"]']
-    if i % 5 == 0:
-        rule.append("patterns = [" + json.dumps(rf"\bpromo{i}[a-z]*\b") + "]")
-    rules.append("\n".join(rule))
-shipped = open(f"{src}/rules.toml", encoding="utf-8").read()
-others = [b for b in re.split(r"\n(?=\[\[rule\]\])", shipped) if b.startswith("[[rule]]") and 'kind = "content"' not in b]
-open(out, "w", encoding="utf-8").write("\n\n".join(rules + others) + "\n")
-PY
+content_rules "$RULES_DIR"
 "$BIN/anomaly-detector" --check-rules --rules "$RULES_DIR/rules.toml" >&2
 
 TOPIC=bench-anomaly-$ID
@@ -53,8 +30,7 @@ create_topic "$TOPIC" 12
 create_topic "$ALERTS" 3
 log "preloading $COUNT messages with incidents into $TOPIC"
 "$BIN/loadgen" --brokers "$BS" --topic "$TOPIC" --count "$COUNT" --rate 0 --seed 5 \
-  --incident flood=1 --incident repetition=1 --incident spam=0.5 --incident links=1 \
-  --incident caps=1 --incident toxicity=2 --incident raid=0.2 --progress-interval 30s >/dev/null
+  "${INCIDENTS[@]}" --progress-interval 30s >/dev/null
 
 log "bare RegexSet scan over the normalized contents"
 base=$("$BIN/regexset_baseline" --rules "$RULES_DIR/rules.toml" --topic "$TOPIC" --brokers "$BS" --expect "$COUNT")

@@ -10,8 +10,7 @@
 # Needs the stack up (make up). Release binaries are built if missing.
 #   tests/bench/db_writer.sh [--count N] [--skip-peer]
 set -euo pipefail
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-STACK=$REPO/deploy/local/stack.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 COUNT=2000000
 PEER=1
 while (($#)); do
@@ -21,12 +20,7 @@ while (($#)); do
     *) echo "usage: $0 [--count N] [--skip-peer]" >&2; exit 2 ;;
   esac
 done
-log() { printf '[bench] %s\n' "$*" >&2; }
-ch() { clickhouse-client --host 127.0.0.1 --port 9000 "$@"; }
-TARGET=${CARGO_TARGET_DIR:-$REPO/target}
-BIN=$TARGET/release
 (cd "$REPO" && cargo build --release -q -p loadgen -p db-writer -p parley-tests --bins)
-BS=$("$STACK" bootstrap)
 ID=$(date +%s)
 TOPIC=bench-dw-$ID
 DB_WRITER_DB=bench_dw_$ID
@@ -39,21 +33,6 @@ cleanup() {
   "$STACK" kafka-tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BS" --delete --topic "$TOPIC" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
-
-now() { date +%s.%N; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "—" }'; }
-wait_rows() { # db timeout -> seconds waited, or fails
-  local db=$1 limit=$2 start; start=$(now)
-  while :; do
-    local n; n=$(ch -q "SELECT count() FROM $db.messages" 2>/dev/null || echo 0)
-    [[ $n -ge $COUNT ]] && break
-    if awk -v s="$start" -v n="$(now)" -v l="$limit" 'BEGIN{exit !(n-s > l)}'; then
-      echo "timeout:$n"; return 0
-    fi
-    sleep 0.2
-  done
-  echo ok
-}
 
 log "preloading $COUNT messages into $TOPIC"
 "$STACK" kafka-tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BS" --create \
@@ -70,7 +49,7 @@ start=$(now)
 "$BIN/db-writer" --brokers "$BS" --topic "$TOPIC" --group "bench-dw-$ID" --clickhouse-database "$DB_WRITER_DB" \
   --metrics-addr "127.0.0.1:$port" --log-format json >"/tmp/bench-db-writer-$ID.log" 2>&1 &
 pid=$!
-state=$(wait_rows "$DB_WRITER_DB" 900)
+state=$(wait_rows "$DB_WRITER_DB" "$COUNT" 900)
 end=$(now)
 read -r utime stime < <(awk '{print $14, $15}' "/proc/$pid/stat")
 rss_kb=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
@@ -94,30 +73,10 @@ ins_rate=$(awk -v n="$COUNT" -v t="$ins_secs" 'BEGIN{printf "%.0f", n/t}')
 peer_rate=0; peer_note="not run (--skip-peer)"
 if ((PEER)); then
   log "(e) ClickHouse Kafka engine + materialized view"
-  group="ch-peer-$ID"
-  # The engine starts from the end of the topic; point its group at the start.
-  "$STACK" kafka-tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --bootstrap-server "$BS" \
-    --group "$group" --topic "$TOPIC" --reset-offsets --to-earliest --execute >/dev/null
-  "$BIN/db-writer" --migrate --clickhouse-database "$PEER_DB" >/dev/null
-  ch -q "CREATE TABLE $PEER_DB.queue (message_id String, v UInt32, game_id String, room_id String,
-           user_id String, user_name Nullable(String), kind String, content String, sent_at Int64,
-           visibility String)
-         ENGINE = Kafka('$BS', '$TOPIC', '$group', 'JSONEachRow')"
-  start=$(now)
-  ch -q "CREATE MATERIALIZED VIEW $PEER_DB.consumer TO $PEER_DB.messages AS
-         SELECT message_id, v, game_id, room_id, user_id, user_name, kind, content, sent_at,
-                if(visibility = '', 'all', visibility) AS visibility, '' AS meta,
-                toInt32(0) AS kafka_partition, toInt64(0) AS kafka_offset, now() AS ingested_at
-         FROM $PEER_DB.queue"
-  state=$(wait_rows "$PEER_DB" 900)
-  end=$(now)
-  ch -q "DROP TABLE $PEER_DB.consumer" >/dev/null; ch -q "DROP TABLE $PEER_DB.queue" >/dev/null
-  if [[ $state == ok ]]; then
-    peer_secs=$(awk -v s="$start" -v e="$end" 'BEGIN{printf "%.2f", e-s}')
-    peer_rate=$(awk -v n="$COUNT" -v t="$peer_secs" 'BEGIN{printf "%.0f", n/t}')
+  if read -r _ peer_rate < <(ch_kafka_engine_peer "$PEER_DB" "$TOPIC" "$COUNT"); then
     peer_note="ClickHouse $(ch -q 'SELECT version()') Kafka engine, 1 consumer, JSONEachRow; \`meta\` not parsed (its JSONEachRow cannot read an object into String)"
   else
-    peer_note="did not finish in 900 s ($state rows)"
+    peer_rate=0; peer_note="did not finish in 900 s"
   fi
 fi
 

@@ -13,6 +13,14 @@ now() { date +%s.%N; }
 # ratio A B → A/B with two decimals, or — when B is 0.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "—" }'; }
 
+# metric PORT NAME → the largest series of a metric on a worker's /metrics
+# (the main group's; anomaly-detector also counts its internal by-game
+# group's), 0 when it cannot be read.
+metric() {
+  curl -fsS "127.0.0.1:$1/metrics" 2>/dev/null |
+    awk -v m="$2" '($1 == m || index($1, m "{") == 1) && $2 > x {x = $2} END {printf "%.0f\n", x}' || echo 0
+}
+
 # create_topic NAME PARTITIONS — deleted again when the script exits.
 create_topic() {
   "$STACK" kafka-tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BS" --create \
@@ -37,7 +45,7 @@ drain() {
   "$@" >"$logfile" 2>&1 &
   pid=$!
   while :; do
-    done_records=$(curl -fsS "127.0.0.1:$port/metrics" 2>/dev/null | awk '/^parley_records_processed_total/{print $2}' || true)
+    done_records=$(metric "$port" parley_records_processed_total)
     [[ ${done_records:-0} -ge $expected ]] && break
     kill -0 "$pid" 2>/dev/null || { log "worker died; see $logfile"; return 1; }
     sleep 0.1
@@ -49,4 +57,102 @@ drain() {
   awk -v s="$start" -v e="$end" -v n="$expected" -v u="$utime" -v st="$stime" \
       -v t="$(getconf CLK_TCK)" -v k="$rss_kb" \
       'BEGIN{d=e-s; printf "%.2f %.0f %.2f %.0f\n", d, n/d, (u+st)/t*1e6/n, k/1024}'
+}
+
+ch() { clickhouse-client --host 127.0.0.1 --port 9000 "$@"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hwm_kb() { awk '/^VmHWM/{print $2}' "/proc/$1/status"; }
+
+# machine → one line: cores, memory, kernel, load average.
+machine() {
+  printf '%s cores, %s GiB RAM, Linux %s, load average %s' "$(nproc)" \
+    "$(free -g | awk '/Mem:/{print $2}')" "$(uname -r)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+# wait_rows DB COUNT TIMEOUT_S → "ok", or "timeout:ROWS" when DB.messages
+# has fewer than COUNT rows after TIMEOUT_S seconds.
+wait_rows() {
+  local db=$1 count=$2 limit=$3 start n
+  start=$(now)
+  while :; do
+    n=$(ch -q "SELECT count() FROM $db.messages" 2>/dev/null || echo 0)
+    ((n >= count)) && { echo ok; return; }
+    if awk -v s="$start" -v n="$(now)" -v l="$limit" 'BEGIN{exit !(n-s > l)}'; then
+      echo "timeout:$n"; return
+    fi
+    sleep 0.2
+  done
+}
+
+# ch_kafka_engine_peer DB TOPIC COUNT → "seconds msg_per_s" of ClickHouse's
+# own Kafka table engine + materialized view draining TOPIC into DB.messages
+# (db-writer's table shape; DB is created and dropped), or fails after 900 s.
+ch_kafka_engine_peer() {
+  local db=$1 topic=$2 count=$3 group="ch-peer-$1" start end state
+  # The engine starts from the end of the topic; point its group at the start.
+  "$STACK" kafka-tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --bootstrap-server "$BS" \
+    --group "$group" --topic "$topic" --reset-offsets --to-earliest --execute >/dev/null
+  "$BIN/db-writer" --migrate --clickhouse-database "$db" >/dev/null
+  # `meta` is not parsed: 18.16's JSONEachRow cannot read an object into String.
+  ch -q "CREATE TABLE $db.queue (message_id String, v UInt32, game_id String, room_id String,
+           user_id String, user_name Nullable(String), kind String, content String, sent_at Int64,
+           visibility String)
+         ENGINE = Kafka('$BS', '$topic', '$group', 'JSONEachRow')"
+  start=$(now)
+  ch -q "CREATE MATERIALIZED VIEW $db.consumer TO $db.messages AS
+         SELECT message_id, v, game_id, room_id, user_id, user_name, kind, content, sent_at,
+                if(visibility = '', 'all', visibility) AS visibility, '' AS meta,
+                toInt32(0) AS kafka_partition, toInt64(0) AS kafka_offset, now() AS ingested_at
+         FROM $db.queue"
+  state=$(wait_rows "$db" "$count" 900)
+  end=$(now)
+  ch -q "DROP TABLE $db.consumer" >/dev/null; ch -q "DROP TABLE $db.queue" >/dev/null
+  ch -q "DROP DATABASE IF EXISTS $db" >/dev/null
+  [[ $state == ok ]] || { log "ClickHouse Kafka engine did not finish in 900 s ($state rows)"; return 1; }
+  awk -v s="$start" -v e="$end" -v n="$count" 'BEGIN{d=e-s; printf "%.2f %.0f\n", d, n/d}'
+}
+
+# content_rules DIR → DIR/rules.toml: 500 content rules from the shipped word
+# lists (every fifth with a regex) plus the shipped behavioural rules; the
+# word lists are copied beside it.
+content_rules() {
+  cp -r "$REPO/deploy/anomaly-detector/wordlists" "$1/"
+  python3 - "$REPO/deploy/anomaly-detector" "$1/rules.toml" <<'PY'
+import json, re, sys
+src, out = sys.argv[1], sys.argv[2]
+words = []
+for name in ("profanity.txt", "insults.txt"):
+    for line in open(f"{src}/wordlists/{name}", encoding="utf-8"):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            words.append(line)
+rules = []
+for i in range(500):
+    chunk = words[i::500] or [words[i % len(words)]]
+    rule = [f'[[rule]]\nname = "content-{i}"\nkind = "content"\ncategory = "toxicity"\nseverity = "warning"',
+            "keywords = " + json.dumps(chunk, ensure_ascii=False),
+            'allow_files = ["wordlists/allow.txt"]']
+    if i % 5 == 0:
+        rule.append("patterns = [" + json.dumps(rf"\bpromo{i}[a-z]*\b") + "]")
+    rules.append("\n".join(rule))
+shipped = open(f"{src}/rules.toml", encoding="utf-8").read()
+others = [b for b in re.split(r"\n(?=\[\[rule\]\])", shipped) if b.startswith("[[rule]]") and 'kind = "content"' not in b]
+open(out, "w", encoding="utf-8").write("\n\n".join(rules + others) + "\n")
+PY
+}
+
+# The incident mix of the anomaly-detector benchmarks (per 10,000 records).
+INCIDENTS=(--incident flood=1 --incident repetition=1 --incident spam=0.5 --incident links=1
+  --incident caps=1 --incident toxicity=2 --incident raid=0.2)
+
+# by_game_args NAME → BY_GAME: anomaly-detector's extra flags, a fresh
+# internal by-game topic NAME (12 partitions, deleted on exit) when this
+# build has one.
+BY_GAME=()
+by_game_args() {
+  BY_GAME=()
+  if "$BIN/anomaly-detector" --help 2>/dev/null | grep -q -- '--by-game-topic'; then
+    create_topic "$1" 12
+    BY_GAME=(--by-game-topic "$1")
+  fi
 }

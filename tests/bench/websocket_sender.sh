@@ -65,7 +65,8 @@ TARGET=${CARGO_TARGET_DIR:-$REPO/target}
 BIN=$TARGET/release
 PACKAGES=(-p loadgen -p ws-loadclient)
 ((PARLEY)) && PACKAGES+=(-p websocket-sender)
-(cd "$REPO" && cargo build --release -q "${PACKAGES[@]}")
+# run.sh builds the workspace once before its runs (PARLEY_BENCH_NO_BUILD).
+[[ -n ${PARLEY_BENCH_NO_BUILD:-} ]] || (cd "$REPO" && cargo build --release -q "${PACKAGES[@]}")
 
 PEER_NAME="" PEER_PROTOCOL="" PEER_BIN=""
 if ((PEER)); then
@@ -76,6 +77,7 @@ if ((PEER)); then
     lib=/usr/share/gocode/src/github.com/centrifugal
     if [[ ! -d $lib/centrifuge || ! -d $lib/protocol ]]; then
       log "installing Debian's Centrifuge library for the peer"
+      apt-get update -q >/dev/null # a fresh machine has no package lists yet
       apt-get install -y -q golang-github-centrifugal-centrifuge-dev golang-github-centrifugal-protocol-dev >/dev/null
     fi
     PEER_BIN=$BIN/centrifuge-peer PEER_PROTOCOL=centrifugo-v1

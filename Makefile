@@ -11,8 +11,10 @@ DURATION ?=
 FUZZ_SECONDS ?= 20
 # make reliability SOAK=1: the long soak (5M messages, 20 kills per worker).
 SOAK ?= 0
+# make bench QUICK=1: the benchmark suite's few-minute variant.
+QUICK ?= 0
 
-.PHONY: run test test-cluster reliability fuzz validate-deploy install up down status lint unit bench-kafka reset
+.PHONY: run test test-cluster reliability fuzz validate-deploy install up down status lint unit bench bench-kafka reset
 
 run: install up
 	deploy/local/run-pipeline.sh --rate $(RATE) $(if $(DURATION),--duration $(DURATION))
@@ -75,6 +77,12 @@ reset:
 
 unit:
 	cargo test --workspace --lib --bins
+
+# The benchmark suite (tests/bench/run.sh): raw limits, peers, each worker
+# alone, then all five at once at 20k msg/s with 5,000 WebSocket clients;
+# 3 runs each, ✓/✗ against the targets, tests/bench/results/latest/.
+bench: install up
+	tests/bench/run.sh $(if $(filter 1,$(QUICK)),--quick)
 
 bench-kafka: install up
 	cargo build --release -p loadgen

@@ -5,7 +5,7 @@
 #     chromium (headless, for the websocket-sender console test)
 #   - Apache Kafka 4.1.1 jars (Maven Central) into .local/kafka/libs
 #   - duckdb, pyarrow and moto[server] (PyPI) to read the Parquet exports and
-#     to serve S3 locally in tests
+#     to serve S3 locally in tests; matplotlib for the benchmark charts
 # Rust crates are fetched by cargo on first build. Idempotent; needs root
 # (or sudo) only when a Debian package is missing.
 set -euo pipefail
@@ -65,11 +65,11 @@ fi
 
 # Python readers the data team uses, for the Parquet tests and benchmarks.
 # moto's server is the S3-compatible store the S3 export test writes to.
-if ! python3 -c 'import duckdb, pyarrow, pytz, moto.server, boto3' >/dev/null 2>&1; then
-  log "installing duckdb, pyarrow, moto[server] (PyPI)"
-  python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow pytz 'moto[server]' boto3
+if ! python3 -c 'import duckdb, pyarrow, pytz, moto.server, boto3, matplotlib' >/dev/null 2>&1; then
+  log "installing duckdb, pyarrow, moto[server], matplotlib (PyPI)"
+  python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow pytz 'moto[server]' boto3 matplotlib
 else
-  log "duckdb, pyarrow and moto present"
+  log "duckdb, pyarrow, moto and matplotlib present"
 fi
 
 command -v cargo >/dev/null 2>&1 || { log "error: cargo (Rust) is required: https://rustup.rs"; exit 1; }

@@ -1,0 +1,307 @@
+#!/usr/bin/env python3
+"""The benchmark suite's report (tests/bench/run.sh writes its inputs).
+
+report.py RESULTS_DIR reads RESULTS_DIR/figures.tsv (run, key, value),
+lag.csv (per-second samples of the all-at-once runs) and machine.txt, and
+writes results.md (min / median / max of every figure over the runs, the
+ratios to the limits and peers computed within each run, the issue's targets
+with ✓/✗), lag.png and throughput.png. It prints results.md.
+"""
+
+import csv
+import math
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+WORKERS = ["db-writer", "parquet-exporter", "analytics", "anomaly-detector", "websocket-sender"]
+README = "README.md, *Measured on this machine*"
+SHORT = {"raw.consume": "raw consume", "ch.insert": "raw insert", "pyarrow.write": "pyarrow"}
+
+
+def load(out):
+    runs = defaultdict(dict)
+    with open(out / "figures.tsv", encoding="utf-8") as f:
+        for row in csv.DictReader(f, delimiter="\t"):
+            try:
+                value = float(row["value"].replace(",", ""))
+            except ValueError:
+                continue
+            if not math.isnan(value):
+                runs[int(row["run"])][row["key"]] = value
+    lag = defaultdict(lambda: defaultdict(list))
+    lag_path = out / "lag.csv"
+    if lag_path.exists():
+        with open(lag_path, encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                try:
+                    t, produced, consumed = float(row["t"]), int(row["produced"]), int(row["consumed"])
+                except ValueError:
+                    continue
+                lag[int(row["run"])][row["worker"]].append((t, max(produced - consumed, 0)))
+    return runs, lag
+
+
+class Figures:
+    """Per-run values of every figure, and ratios computed within each run."""
+
+    def __init__(self, runs, lag):
+        self.runs = runs
+        for run, values in runs.items():
+            rate = values.get("aio.achieved") or values.get("aio.offered")
+            start = values.get("aio.start", 0)
+            for worker, samples in lag.get(run, {}).items():
+                # Lag while the traffic flows and after: records behind ÷ the offered rate.
+                during = [l for t, l in samples if t >= start]
+                if during and rate:
+                    values[f"aio.{worker}.max_lag_s"] = max(during) / rate
+
+    def values(self, key):
+        return [v[key] for _, v in sorted(self.runs.items()) if key in v]
+
+    def ratio(self, num, den):
+        """num ÷ den within each run; den may be a tuple (its minimum)."""
+        out = []
+        for _, v in sorted(self.runs.items()):
+            dens = den if isinstance(den, tuple) else (den,)
+            if num in v and all(d in v for d in dens):
+                d = min(v[d] for d in dens)
+                if d > 0:
+                    out.append(v[num] / d)
+        return out
+
+
+def mmm(values, fmt="{:,.0f}"):
+    """'min / median / max' (or the one value) of a list."""
+    if not values:
+        return "—"
+    if len(values) == 1:
+        return fmt.format(values[0])
+    return " / ".join(fmt.format(x) for x in (min(values), statistics.median(values), max(values)))
+
+
+def med(values):
+    return statistics.median(values) if values else None
+
+
+def check(ok):
+    return "—" if ok is None else ("✓" if ok else "✗")
+
+
+def throughput_table(fig):
+    rows = [
+        ("Kafka ProducerPerformance (acks=all, lz4)", "kafka.producer_perf", None, None),
+        ("loadgen produce (acks=all, lz4)", "kafka.loadgen", None, None),
+        ("Kafka ConsumerPerformance (fetch phase)", "kafka.consumer_perf", None, None),
+        ("raw consume: bare rdkafka loop", "raw.consume", None, None),
+        ("raw insert: clickhouse-client RowBinary", "ch.insert", None, None),
+        ("peer: ClickHouse Kafka engine + MV", "ch.kafka_engine", None, None),
+        ("**db-writer** drain", "dw.rate", ("raw.consume", "ch.insert"), "ch.kafka_engine"),
+        ("raw limit / peer: pyarrow write_table (zstd)", "pyarrow.write", None, None),
+        ("**parquet-exporter** drain", "pq.rate", ("raw.consume", "pyarrow.write"), "pyarrow.write"),
+        ("**analytics** drain", "an.rate", ("raw.consume",), None),
+        ("raw limit: bare RegexSet, 500 rules", "regexset.scan", None, None),
+        ("**anomaly-detector** drain (500 rules)", "ad.rate", ("regexset.scan",), None),
+        ("peer: Centrifuge 0.15 server, frames/s", "wspeer.fps", None, None),
+        ("**websocket-sender**, frames/s", "ws.fps", None, "wspeer.fps"),
+    ]
+    cpu = {"dw.rate": "dw", "pq.rate": "pq", "an.rate": "an", "ad.rate": "ad"}
+    lines = [
+        "| figure | msg/s min / median / max | CPU µs/msg | peak RSS MiB | ÷ limit | ÷ peer |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for label, key, limit, peer in rows:
+        c = r = "" if key not in cpu else None
+        if key in cpu:
+            c = mmm(fig.values(cpu[key] + ".cpu_us"), "{:.2f}")
+            r = mmm(fig.values(cpu[key] + ".rss_mib"))
+        elif key == "ws.fps" or key == "wspeer.fps":
+            side = key.split(".")[0]
+            c = mmm(fig.values(side + ".cpu_us_frame"), "{:.2f}") + " per frame"
+        lim = mmm(fig.ratio(key, limit), "{:.2f}") if limit else ""
+        if limit and len(limit) > 1:
+            lim += " (of the lower: " + ", ".join(SHORT[l] for l in limit) + ")"
+        pr = mmm(fig.ratio(key, peer), "{:.2f}") if peer and peer != key else ""
+        lines.append(f"| {label} | {mmm(fig.values(key))} | {c} | {r} | {lim} | {pr} |")
+    return lines
+
+
+def aio_table(fig):
+    lines = [
+        "| group | max lag (s behind) | caught up after the last record (s) | CPU µs/msg | peak RSS MiB |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for w in WORKERS:
+        lines.append(
+            f"| {w} | {mmm(fig.values(f'aio.{w}.max_lag_s'), '{:.2f}')} | {mmm(fig.values(f'aio.{w}.catchup_s'), '{:.1f}')} "
+            f"| {mmm(fig.values(f'aio.{w}.cpu_us'), '{:.2f}')} | {mmm(fig.values(f'aio.{w}.rss_mib'))} |"
+        )
+    lines += [
+        "",
+        "| all at once | min / median / max |",
+        "|---|---:|",
+        f"| offered rate (msg/s) | {mmm(fig.values('aio.offered'))} |",
+        f"| achieved by the producer (msg/s) | {mmm(fig.values('aio.achieved'))} |",
+        f"| WebSocket clients held | {mmm(fig.values('aio.ws.held'))} |",
+        f"| WebSocket frames/s delivered | {mmm(fig.values('aio.ws.fps'))} |",
+        f"| WebSocket latency p50 (ms) | {mmm(fig.values('aio.ws.p50_ms'))} |",
+        f"| WebSocket latency p99 (ms) | {mmm(fig.values('aio.ws.p99_ms'))} |",
+        f"| WebSocket frames lost | {mmm(fig.values('aio.ws.lost'))} |",
+        f"| whole machine: cores busy while sending | {mmm(fig.values('aio.machine_cores'), '{:.2f}')} |",
+    ]
+    return lines
+
+
+def targets(fig):
+    """(target, measured median (min–max), ok, reason when missed)."""
+    out = []
+
+    def add(name, values, ok_fn, fmt, reason):
+        m = med(values)
+        ok = None if m is None else ok_fn(m)
+        out.append((name, mmm(values, fmt), ok, "" if ok in (True, None) else reason))
+
+    cores = med(fig.values("aio.machine_cores"))
+    machine = (
+        f"{cores:.2f} of 2 cores busy while sending: Kafka, ClickHouse, the five workers, the producer "
+        "and the load client holding the WebSocket connections share the machine; see the lag chart"
+        if cores is not None else "see the lag chart"
+    )
+    add("db-writer ≥ 0.70 × min(raw consume, raw insert)", fig.ratio("dw.rate", ("raw.consume", "ch.insert")),
+        lambda m: m >= 0.70, "{:.2f}", f"see {README}, db-writer")
+    add("db-writer faster than the ClickHouse Kafka engine", fig.ratio("dw.rate", "ch.kafka_engine"),
+        lambda m: m > 1.0, "{:.2f}", f"see {README}, db-writer")
+    add("parquet-exporter ≥ 0.70 × min(raw consume, pyarrow)", fig.ratio("pq.rate", ("raw.consume", "pyarrow.write")),
+        lambda m: m >= 0.70, "{:.2f}",
+        f"the exporter consumes (lz4), parses and validates JSON before any Parquet work while pyarrow "
+        f"starts from columns in memory; profile and the open stall in {README}, parquet-exporter")
+    fps = fig.ratio("ws.fps", "wspeer.fps")
+    p99 = fig.ratio("ws.p99_ms", "wspeer.p99_ms")
+    add("websocket-sender frames/s ≥ the peer's (÷ peer)", fps, lambda m: m >= 0.99, "{:.2f}",
+        "see websocket-sender-run*.md beside this file (frames delivered of expected, latency)")
+    add("… at equal p99: Parley p99 ÷ peer p99 ≤ 1", p99, lambda m: m <= 1.0, "{:.2f}",
+        f"see {README}, websocket-sender")
+    add("websocket-sender ≤ 10 KB per idle connection", fig.values("ws.kb_idle"), lambda m: m <= 10, "{:.1f} KB",
+        f"see {README}, websocket-sender")
+    add("anomaly-detector ≥ 0.5 × bare RegexSet", fig.ratio("ad.rate", "regexset.scan"), lambda m: m >= 0.5,
+        "{:.2f}", "")
+    for name, key, limit, reason in [
+        ("db-writer", "dw.cpu_us", 4, f"see {README}, db-writer"),
+        ("parquet-exporter", "pq.cpu_us", 4, f"see {README}, parquet-exporter"),
+        ("analytics", "an.cpu_us", 2, f"see {README}, analytics"),
+        ("anomaly-detector", "ad.cpu_us", 4,
+         f"JSON decoding (~15 %), normalization, the first-seen set, keyword matching and the per-user "
+         f"windows; profile in {README}, anomaly-detector"),
+        ("websocket-sender (per delivered frame)", "ws.cpu_us_frame", 4,
+         "each frame is its own WebSocket write to one client; "
+         f"see {README}, websocket-sender"),
+    ]:
+        add(f"{name} ≤ {limit} µs CPU per message", fig.values(key), lambda m, l=limit: m <= l, "{:.2f} µs", reason)
+    for w in WORKERS:
+        add(f"all at once: {w} lag < 1 s", fig.values(f"aio.{w}.max_lag_s"), lambda m: m < 1.0, "{:.2f} s", machine)
+    add("all at once: WebSocket p99 ≤ 100 ms", fig.values("aio.ws.p99_ms"), lambda m: m <= 100, "{:,.0f} ms",
+        machine)
+    return out
+
+
+def charts(out, fig, lag):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("report.py: matplotlib missing (deploy/local/install.sh installs it); no charts", file=sys.stderr)
+        return []
+    made = []
+    if lag:
+        plt.figure(figsize=(9, 4.5))
+        colors = dict(zip(WORKERS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+        for run in sorted(lag):
+            values = fig.runs.get(run, {})
+            rate = values.get("aio.achieved") or values.get("aio.offered") or 1
+            start = values.get("aio.start", 0)
+            for w in WORKERS:
+                pts = [(t - start, l / rate) for t, l in lag[run].get(w, []) if t >= start]
+                if pts:
+                    xs, ys = zip(*pts)
+                    plt.plot(xs, ys, color=colors[w], alpha=0.9 if run == 1 else 0.45,
+                             label=w if run == min(lag) else None, linewidth=1.2)
+        plt.axhline(1.0, color="grey", linestyle="--", linewidth=0.8, label="1 s target")
+        plt.xlabel("seconds since the producer started")
+        plt.ylabel("lag (records behind ÷ offered rate, s)")
+        offered = mmm(fig.values("aio.offered"))
+        plt.title(f"Consumer lag per group, all five at once ({offered} msg/s offered; every run)")
+        plt.legend(fontsize=8)
+        plt.grid(alpha=0.3)
+        plt.tight_layout()
+        plt.savefig(out / "lag.png", dpi=110)
+        plt.close()
+        made.append("lag.png")
+
+    groups = [
+        ("db-writer", [("db-writer", "dw.rate"), ("raw consume", "raw.consume"),
+                       ("clickhouse-client insert", "ch.insert"), ("ClickHouse Kafka engine (peer)", "ch.kafka_engine")]),
+        ("parquet-exporter", [("parquet-exporter", "pq.rate"), ("raw consume", "raw.consume"),
+                              ("pyarrow (limit, peer)", "pyarrow.write")]),
+        ("analytics", [("analytics", "an.rate"), ("raw consume", "raw.consume")]),
+        ("anomaly-detector", [("anomaly-detector", "ad.rate"), ("bare RegexSet", "regexset.scan")]),
+        ("websocket-sender (frames/s)", [("websocket-sender", "ws.fps"), ("Centrifuge peer", "wspeer.fps")]),
+    ]
+    labels, meds, errs, colors = [], [], [[], []], []
+    for title, bars in groups:
+        for i, (name, key) in enumerate(bars):
+            vals = fig.values(key)
+            if not vals:
+                continue
+            m = statistics.median(vals)
+            labels.append(title if i == 0 else name)
+            meds.append(m)
+            errs[0].append(m - min(vals))
+            errs[1].append(max(vals) - m)
+            colors.append("tab:blue" if i == 0 else "tab:gray")
+    if meds:
+        plt.figure(figsize=(9, 0.38 * len(meds) + 1.2))
+        ys = list(range(len(meds)))[::-1]
+        plt.barh(ys, meds, xerr=errs, color=colors, capsize=3)
+        plt.yticks(ys, labels, fontsize=8)
+        plt.xscale("log")
+        plt.xlabel("msg/s (median; bars: min–max over the runs; log scale)")
+        plt.title("Parley's workers (blue) against raw limits and peers (grey)")
+        plt.grid(axis="x", alpha=0.3)
+        plt.tight_layout()
+        plt.savefig(out / "throughput.png", dpi=110)
+        plt.close()
+        made.append("throughput.png")
+    return made
+
+
+def main():
+    out = Path(sys.argv[1])
+    runs, lag = load(out)
+    fig = Figures(runs, lag)
+    machine = (out / "machine.txt").read_text(encoding="utf-8").strip().splitlines()
+    seconds = fig.values("suite.seconds")
+    made = charts(out, fig, lag)
+    md = [f"# Parley benchmark suite — {out.name}", ""]
+    md += [f"- {line}" for line in machine]
+    if seconds:
+        md.append(f"- suite duration: {seconds[0] / 60:.1f} min")
+    md += ["", f"Every figure: min / median / max over {len(runs)} run(s); ratios computed within each run.", ""]
+    md += ["## Each alone: throughput against the raw limits and peers", ""] + throughput_table(fig)
+    md += ["", "## All five groups at once", ""] + aio_table(fig)
+    md += ["", "Lag: the topic's high watermark minus the records the group has read, sampled every",
+           "second, divided by the producer's achieved rate (seconds behind the stream).", ""]
+    md += ["## Targets (issue #9)", "", "| target | measured | | why missed |", "|---|---:|---|---|"]
+    for name, measured, ok, reason in targets(fig):
+        md.append(f"| {name} | {measured} | {check(ok)} | {reason} |")
+    md.append("")
+    md += [f"![{m}]({m})" for m in made]
+    text = "\n".join(md) + "\n"
+    (out / "results.md").write_text(text, encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -31,7 +31,9 @@ use crate::health::ConsumerHealth;
 use crate::metrics::RuntimeMetrics;
 use crate::runtime::settings::ConsumerSettings;
 
-/// How long one poll may block while records flow.
+/// How long one poll may block when the last one found nothing. While
+/// records flow the next poll does not wait at all: librdkafka then reads
+/// no clock, which at 300k records/s was ~3% of a worker's CPU.
 const POLL_TIMEOUT: Duration = Duration::from_millis(50);
 /// While paused, how long to wait for a completion before polling again.
 const PAUSED_WAIT: Duration = Duration::from_millis(20);
@@ -234,8 +236,10 @@ where
                 self.carried.push(c);
             }
             None
-        } else {
+        } else if self.idle {
             self.consumer.poll(POLL_TIMEOUT)
+        } else {
+            self.consumer.poll(Duration::ZERO)
         };
         self.idle = message.is_none();
         match message {

@@ -1,5 +1,11 @@
 //! Which offsets may be committed: per partition, the offset after the
 //! longest prefix of consumed records that are all durable.
+//!
+//! Records are kept as runs of consecutive offsets, not one entry each: a
+//! worker that holds records back for minutes (the anomaly-detector keeps
+//! its rule windows uncommitted) would otherwise spend 16 bytes per record,
+//! 190 MB for ten minutes at 20k records/s. Runs split only where work
+//! completes out of order.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -15,14 +21,22 @@ pub struct OffsetTracker {
 #[derive(Debug)]
 struct PartitionOffsets {
     epoch: u64,
-    /// Entries of `pending` not yet done.
+    /// Records in `pending` not yet done.
     undone: usize,
-    /// Consumed records not yet committable, ascending, with a done flag.
-    pending: VecDeque<(i64, bool)>,
+    /// Consumed records not yet committable: ascending, disjoint runs.
+    pending: VecDeque<Run>,
     /// The next offset to commit, once something is committable.
     committable: Option<i64>,
     /// Whether `committable` moved since the last [`OffsetTracker::take_committable`].
     dirty: bool,
+}
+
+/// Consecutive consumed offsets `start..end`, all durable or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Run {
+    start: i64,
+    end: i64,
+    done: bool,
 }
 
 impl OffsetTracker {
@@ -73,11 +87,17 @@ impl OffsetTracker {
         }
         match self.partitions.get_mut(&partition) {
             Some(p) => {
-                if p.pending.back().is_none_or(|&(last, _)| last < offset) {
-                    p.pending.push_back((offset, false));
-                    p.undone += 1;
-                    self.undone += 1;
+                match p.pending.back_mut() {
+                    Some(last) if offset < last.end => return p.epoch, // not ascending
+                    Some(last) if offset == last.end && !last.done => last.end += 1,
+                    _ => p.pending.push_back(Run {
+                        start: offset,
+                        end: offset + 1,
+                        done: false,
+                    }),
                 }
+                p.undone += 1;
+                self.undone += 1;
                 p.epoch
             }
             None => 0,
@@ -93,15 +113,13 @@ impl OffsetTracker {
         if p.epoch != epoch || offsets.is_empty() {
             return 0;
         }
+        // Ascending offsets, marked a range of consecutive ones at a time.
         let mut marked = 0;
-        let mut index = p.pending.partition_point(|&(o, _)| o < offsets[0]);
-        for &offset in offsets {
-            while index < p.pending.len() && p.pending[index].0 < offset {
-                index += 1;
-            }
-            if index < p.pending.len() && p.pending[index].0 == offset && !p.pending[index].1 {
-                p.pending[index].1 = true;
-                marked += 1;
+        let mut from = 0;
+        for i in 1..=offsets.len() {
+            if i == offsets.len() || offsets[i] != offsets[i - 1] + 1 {
+                marked += p.mark_done(offsets[from], offsets[i - 1] + 1);
+                from = i;
             }
         }
         p.undone -= marked;
@@ -143,8 +161,8 @@ impl OffsetTracker {
             self.next_epoch += 1;
             p.epoch = self.next_epoch;
             p.advance();
-            if let Some(&(first, _)) = p.pending.front() {
-                starts.push((partition, first));
+            if let Some(first) = p.pending.front() {
+                starts.push((partition, first.start));
             }
             p.pending.clear();
             p.undone = 0;
@@ -165,10 +183,57 @@ impl OffsetTracker {
 }
 
 impl PartitionOffsets {
+    /// Marks the consumed offsets in `from..to` done; returns how many
+    /// were not done before.
+    fn mark_done(&mut self, from: i64, to: i64) -> usize {
+        let mut marked = 0;
+        let mut i = self.pending.partition_point(|r| r.end <= from);
+        while i < self.pending.len() && self.pending[i].start < to {
+            let run = self.pending[i];
+            if run.done {
+                i += 1;
+                continue;
+            }
+            let (lo, hi) = (run.start.max(from), run.end.min(to));
+            marked += (hi - lo) as usize;
+            // Split into [start, lo) not done, [lo, hi) done, [hi, end) not done.
+            let mut pieces = [None; 3];
+            if run.start < lo {
+                pieces[0] = Some(Run { end: lo, ..run });
+            }
+            pieces[1] = Some(Run {
+                start: lo,
+                end: hi,
+                done: true,
+            });
+            if hi < run.end {
+                pieces[2] = Some(Run { start: hi, ..run });
+            }
+            self.pending.remove(i);
+            for piece in pieces.into_iter().flatten() {
+                // A done piece right after a done run joins it.
+                let joins = piece.done
+                    && i > 0
+                    && self.pending[i - 1].done
+                    && self.pending[i - 1].end == piece.start;
+                if joins {
+                    self.pending[i - 1].end = piece.end;
+                } else {
+                    self.pending.insert(i, piece);
+                    i += 1;
+                }
+            }
+        }
+        marked
+    }
+
     fn advance(&mut self) {
-        while let Some(&(offset, true)) = self.pending.front() {
+        while let Some(&Run {
+            end, done: true, ..
+        }) = self.pending.front()
+        {
             self.pending.pop_front();
-            self.committable = Some(offset + 1);
+            self.committable = Some(end);
             self.dirty = true;
         }
     }
@@ -228,6 +293,50 @@ mod tests {
         t.done(2, new, &[22]);
         assert_eq!(t.take_committable(), vec![(2, 23)]);
         assert_eq!(t.all_committable(), vec![(2, 23)]);
+    }
+
+    #[test]
+    fn consecutive_records_take_one_run_and_split_only_where_work_completes() {
+        let mut t = OffsetTracker::new();
+        let epoch = t.assign(0);
+        for o in 0..1_000_000 {
+            t.consumed(0, o);
+        }
+        let runs = |t: &OffsetTracker| t.partitions[&0].pending.len();
+        assert_eq!(runs(&t), 1);
+        assert_eq!(t.pending(), 1_000_000);
+        // Work completing out of order splits the run around it.
+        let middle: Vec<i64> = (500_000..500_010).collect();
+        assert_eq!(t.done(0, epoch, &middle), 10);
+        assert_eq!(runs(&t), 3);
+        assert_eq!(t.done(0, epoch, &middle), 0, "already done");
+        assert!(t.take_committable().is_empty());
+        // In order from the front: the runs go, the commit follows.
+        let front: Vec<i64> = (0..500_000).collect();
+        assert_eq!(t.done(0, epoch, &front), 500_000);
+        assert_eq!(t.take_committable(), vec![(0, 500_010)]);
+        assert_eq!(runs(&t), 1);
+        assert_eq!(t.pending(), 499_990);
+    }
+
+    #[test]
+    fn completions_need_not_be_sorted_and_gaps_are_not_records() {
+        let mut t = OffsetTracker::new();
+        let epoch = t.assign(0);
+        for o in [3, 4, 5, 9, 10] {
+            t.consumed(0, o);
+        }
+        t.consumed(0, 4); // not ascending: ignored
+        assert_eq!(t.pending(), 5);
+        assert_eq!(
+            t.done(0, epoch, &[9, 3, 7, 8]),
+            2,
+            "7 and 8 were never read"
+        );
+        assert_eq!(t.take_committable(), vec![(0, 4)]);
+        assert_eq!(t.done(0, epoch, &[10, 4, 5]), 3);
+        assert_eq!(t.take_committable(), vec![(0, 11)]);
+        assert_eq!(t.pending(), 0);
     }
 
     proptest! {

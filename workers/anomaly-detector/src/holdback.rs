@@ -8,7 +8,9 @@
 //!
 //! A record is released (reported durable) once the partition's event time
 //! has moved `span` past its `sent_at`, or `span` of wall time has passed
-//! since it was read (a quiet partition). Release is in offset order. A
+//! since it was read (a quiet partition). Release is in offset order.
+//! Consecutive records are held as runs of about a second (a run goes when
+//! its latest record may), so memory grows with the span, not the rate. A
 //! record whose sighting is not yet acknowledged by the by-game topic
 //! ([`HoldBack::hold_unacked`]) is not released before [`HoldBack::acked`],
 //! whatever the span (zero included), nor is anything after it.
@@ -63,14 +65,25 @@ pub fn longest_copy_window(rules: &RuleSet) -> Duration {
     Duration::from_millis(longest.max(0) as u64)
 }
 
+/// Consecutive records held together: read within [`MERGE`] of each other
+/// with event times within [`MERGE`], so a ten-minute hold at 20k records/s
+/// keeps a few thousand runs instead of twelve million entries. A run goes
+/// when its latest record may go (held at most [`MERGE`] longer).
 #[derive(Debug)]
 struct Held {
-    offset: i64,
-    sent_at: i64,
-    read_at: Instant,
-    /// False while the record's sighting awaits the broker's ack.
+    first: i64,
+    last: i64,
+    sent_min: i64,
+    sent_max: i64,
+    read_first: Instant,
+    read_last: Instant,
+    /// False while the record's sighting awaits the broker's ack (such a
+    /// record is a run of its own).
     acked: bool,
 }
+
+/// Time span of one run, in read time and in event time.
+const MERGE: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 struct PartitionHold {
@@ -78,6 +91,12 @@ struct PartitionHold {
     /// Latest event time seen (never ahead of the wall clock).
     clock: i64,
     queue: VecDeque<Held>,
+}
+
+impl Held {
+    fn len(&self) -> usize {
+        (self.last - self.first + 1) as usize
+    }
 }
 
 /// Records held back per partition.
@@ -149,9 +168,10 @@ impl HoldBack {
         if p.epoch != epoch {
             return;
         }
-        // Held records are in offset order.
-        if let Ok(i) = p.queue.binary_search_by_key(&offset, |h| h.offset) {
-            p.queue[i].acked = true;
+        // Runs are in offset order; an unacked record is a run of its own.
+        let i = p.queue.partition_point(|h| h.last < offset);
+        if let Some(held) = p.queue.get_mut(i).filter(|h| h.first == offset) {
+            held.acked = true;
         }
     }
 
@@ -173,19 +193,37 @@ impl HoldBack {
         });
         if p.epoch != epoch {
             // Reassigned: what was held belongs to the old assignment.
-            self.held -= p.queue.len();
+            self.held -= p.queue.iter().map(Held::len).sum::<usize>();
             p.queue.clear();
             p.epoch = epoch;
             p.clock = i64::MIN;
         }
         p.clock = p.clock.max(sent_at.min(now_ms));
+        self.held += 1;
+        let merge_ms = MERGE.as_millis() as i64;
+        if let Some(back) = p.queue.back_mut() {
+            let joins = acked
+                && back.acked
+                && offset == back.last + 1
+                && read_at.saturating_duration_since(back.read_first) < MERGE
+                && sent_at.max(back.sent_max) - sent_at.min(back.sent_min) <= merge_ms;
+            if joins {
+                back.last = offset;
+                back.sent_min = back.sent_min.min(sent_at);
+                back.sent_max = back.sent_max.max(sent_at);
+                back.read_last = back.read_last.max(read_at);
+                return;
+            }
+        }
         p.queue.push_back(Held {
-            offset,
-            sent_at,
-            read_at,
+            first: offset,
+            last: offset,
+            sent_min: sent_at,
+            sent_max: sent_at,
+            read_first: read_at,
+            read_last: read_at,
             acked,
         });
-        self.held += 1;
     }
 
     /// Releases what no window needs any more: one completion per partition.
@@ -195,12 +233,12 @@ impl HoldBack {
         for (&partition, p) in &mut self.partitions {
             let mut offsets = Vec::new();
             while let Some(front) = p.queue.front().filter(|h| h.acked) {
-                let by_event = front.sent_at.saturating_add(span_ms) <= p.clock;
-                let by_wall = now.saturating_duration_since(front.read_at) >= self.span;
+                let by_event = front.sent_max.saturating_add(span_ms) <= p.clock;
+                let by_wall = now.saturating_duration_since(front.read_last) >= self.span;
                 if !(by_event || by_wall) {
                     break;
                 }
-                offsets.push(front.offset);
+                offsets.extend(front.first..=front.last);
                 p.queue.pop_front();
             }
             if !offsets.is_empty() {
@@ -219,7 +257,7 @@ impl HoldBack {
     /// Forgets a revoked partition's records (they stay uncommitted).
     pub fn forget(&mut self, partition: i32) {
         if let Some(p) = self.partitions.remove(&partition) {
-            self.held -= p.queue.len();
+            self.held -= p.queue.iter().map(Held::len).sum::<usize>();
         }
     }
 
@@ -309,6 +347,50 @@ signals = ["free"]"#,
         .expect("rules");
         assert_eq!(longest_window(&rules), Duration::from_secs(30));
         assert_eq!(longest_copy_window(&rules), Duration::from_secs(600));
+    }
+
+    #[test]
+    fn consecutive_records_are_held_as_runs_of_a_second() {
+        let start = Instant::now();
+        let mut h = HoldBack::new(Duration::from_secs(600));
+        let now = 100 * MIN;
+        // 10 s of traffic, 100 records a second, event time in step.
+        for i in 0..1_000i64 {
+            let at = now - 20 * MIN + i * 10;
+            h.hold(
+                4,
+                1,
+                i,
+                at,
+                now,
+                start + Duration::from_millis(i as u64 * 10),
+            );
+        }
+        assert_eq!(h.len(), 1_000);
+        let runs = h.partitions[&4].queue.len();
+        assert!((10..=11).contains(&runs), "{runs} runs");
+        // Event time moves on: all older than the span, released in order.
+        h.hold(4, 1, 1_000, now, now, start);
+        let released = h.release(start);
+        assert_eq!(released[0].offsets, (0..1_000).collect::<Vec<_>>());
+        assert_eq!(h.len(), 1);
+        // A gap in offsets or an unacked record starts a run of its own.
+        h.hold(4, 1, 2_000, now, now, start);
+        h.hold(4, 1, 2_002, now, now, start);
+        h.hold_unacked(4, 1, 2_003, now, now, start);
+        h.hold(4, 1, 2_004, now, now, start);
+        assert_eq!(
+            h.partitions[&4].queue.len(),
+            5,
+            "1,000 / 2,000 / 2,002 / 2,003 / 2,004"
+        );
+        h.acked(4, 1, 2_003);
+        let later = start + Duration::from_secs(600);
+        assert_eq!(
+            h.release(later)[0].offsets,
+            vec![1_000, 2_000, 2_002, 2_003, 2_004]
+        );
+        assert!(h.is_empty());
     }
 
     #[test]

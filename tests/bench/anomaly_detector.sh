@@ -28,6 +28,7 @@ TOPIC=bench-anomaly-$ID
 ALERTS=bench-anomaly-alerts-$ID
 create_topic "$TOPIC" 12
 create_topic "$ALERTS" 3
+by_game_args "bench-anomaly-by-game-$ID"
 log "preloading $COUNT messages with incidents into $TOPIC"
 "$BIN/loadgen" --brokers "$BS" --topic "$TOPIC" --count "$COUNT" --rate 0 --seed 5 \
   "${INCIDENTS[@]}" --progress-interval 30s >/dev/null
@@ -40,7 +41,7 @@ port=$((9300 + RANDOM % 500))
 read -r secs rate us rss < <(drain "$COUNT" "$port" "/tmp/bench-anomaly-$ID.log" -- \
   "$BIN/anomaly-detector" --brokers "$BS" --topic "$TOPIC" --group "bench-anomaly-$ID" \
   --alerts-topic "$ALERTS" --rules "$RULES_DIR/rules.toml" --metrics-addr "127.0.0.1:$port" \
-  --hold-back 0s)  # drain() counts committed records: commit at once
+  "${BY_GAME[@]}" --hold-back 0s)  # drain() counts committed records: commit at once
 alerts=$(curl -fsS "127.0.0.1:$port/metrics" 2>/dev/null | awk '/^parley_anomaly_alerts_total/{s+=$2} END{print s+0}' || echo "?")
 cat <<TABLE
 

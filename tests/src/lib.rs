@@ -43,6 +43,28 @@ pub async fn fresh_topic(prefix: &str, partitions: i32) -> String {
     for result in results {
         result.expect("topic created");
     }
+    // The broker may answer before its metadata has the new topic (a worker
+    // started at once then says it does not exist): wait until it is there
+    // with a leader for every partition.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = admin
+            .inner()
+            .fetch_metadata(Some(&name), Duration::from_secs(5))
+            .ok()
+            .is_some_and(|m| {
+                m.topics().iter().any(|t| {
+                    t.name() == name
+                        && t.error().is_none()
+                        && t.partitions().len() == partitions as usize
+                        && t.partitions().iter().all(|p| p.leader() >= 0)
+                })
+            });
+        if ready || std::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     name
 }
 

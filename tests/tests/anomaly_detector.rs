@@ -1,6 +1,7 @@
 //! anomaly-detector against the real stack (Kafka, Alertmanager): alert
 //! quality on loadgen's labelled incidents, one alert per incident, alerts
-//! grouped and resolved in Alertmanager, and a broken rule reload refused.
+//! grouped and resolved in Alertmanager, an incident going on across a
+//! restart keeps its `alert_id`, and a broken rule reload refused.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -29,6 +30,18 @@ struct Detector {
 
 async fn start(topic: &str, rules: &std::path::Path, extra: &[&str]) -> Detector {
     let alerts = fresh_topic("anomaly-alerts", 3).await;
+    let group = unique_name("anomaly");
+    start_on(topic, rules, extra, alerts, group).await
+}
+
+/// A detector writing to `alerts`, consuming in `group`.
+async fn start_on(
+    topic: &str,
+    rules: &std::path::Path,
+    extra: &[&str],
+    alerts: String,
+    group: String,
+) -> Detector {
     let dlq = fresh_topic("anomaly-dlq", 1).await;
     let by_game = fresh_topic("anomaly-by-game", 3).await;
     let port = free_port();
@@ -42,7 +55,6 @@ async fn start(topic: &str, rules: &std::path::Path, extra: &[&str]) -> Detector
         by_game.as_str(),
     ];
     args.extend_from_slice(extra);
-    let group = unique_name("anomaly");
     let mut worker = Worker::start(
         "anomaly-detector",
         &worker_args(topic, &group, &dlq, port, &args),
@@ -239,6 +251,96 @@ async fn a_flood_of_a_thousand_messages_is_one_alert_grouped_and_resolved_in_ale
     });
     assert!(detector.worker.stop(Duration::from_secs(30)).success());
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// With nothing held back, a restarted detector resumes after the flood's
+/// first messages: without the alert topic read back it would name the
+/// rest of the flood after later first evidence (a second `alert_id`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_going_on_across_a_restart_keeps_its_alert_id() {
+    let topic = fresh_topic("anomaly-restart", 3).await;
+    let rules = default_rules();
+    let mut first = start(&topic, &rules, &["--hold-back", "0s"]).await;
+    let room = unique_name("room");
+    let before: Vec<(String, Value)> = (0..30).map(|n| chat("flooder", &room, n)).collect();
+    produce(&topic, &before).await;
+    wait_until(Duration::from_secs(60), "first flood alert", || {
+        alerts(&first.alerts)
+            .iter()
+            .any(|a| a["category"] == "flood")
+    });
+    let opened: Vec<Value> = alerts(&first.alerts);
+    let alert_id = opened
+        .iter()
+        .find(|a| a["category"] == "flood")
+        .and_then(|a| a["alert_id"].as_str())
+        .expect("alert_id")
+        .to_owned();
+    assert!(first.worker.stop(Duration::from_secs(30)).success());
+
+    let mut second = start_on(
+        &topic,
+        &rules,
+        &["--hold-back", "0s"],
+        first.alerts.clone(),
+        first.group.clone(),
+    )
+    .await;
+    assert!(
+        second
+            .worker
+            .log_text()
+            .contains("incident journal read back"),
+        "{}",
+        second.worker.log_text()
+    );
+    let after: Vec<(String, Value)> = (30..60).map(|n| chat("flooder", &room, n)).collect();
+    produce(&topic, &after).await;
+    wait_until(
+        Duration::from_secs(60),
+        "the rest of the flood read",
+        || {
+            http_get(&second.metrics, "/metrics")
+                .is_some_and(|(_, t)| metric(&t, "parley_records_consumed_total") >= 30.0)
+        },
+    );
+    let ids = || -> Vec<(String, Value)> {
+        alerts(&first.alerts)
+            .into_iter()
+            .filter(|a| a["category"] == "flood")
+            .map(|a| (a["alert_id"].as_str().unwrap_or_default().to_owned(), a))
+            .collect()
+    };
+    // The restarted detector alerted the rest of the flood (read only
+    // after the restart: not a repeat of what the first one read)…
+    let resumed_evidence = |a: &Value| {
+        a["message_ids"].as_array().is_some_and(|m| {
+            m.iter()
+                .any(|id| after.iter().any(|(_, v)| v["message_id"] == *id))
+        })
+    };
+    wait_until(
+        Duration::from_secs(30),
+        "the restarted detector's alert",
+        || ids().iter().any(|(_, a)| resumed_evidence(a)),
+    );
+    // …under the alert_id the first one gave it.
+    let found = ids();
+    assert!(
+        found.iter().all(|(id, _)| *id == alert_id),
+        "one alert_id for the flood across the restart: {alert_id} and {:?}",
+        found.iter().map(|(id, _)| id).collect::<Vec<_>>()
+    );
+    let reopened = found
+        .iter()
+        .find(|(_, a)| resumed_evidence(a))
+        .map(|(_, a)| a)
+        .expect("reopened");
+    assert!(
+        reopened["window_start"].as_i64() <= before[0].1["sent_at"].as_i64(),
+        "the reopened alert's window starts with the flood: {reopened}"
+    );
+    assert!(second.worker.stop(Duration::from_secs(30)).success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,13 @@
 //! is published at most every few seconds while evidence grows, so
 //! moderators see it); it is resolved after `cooldown` without new
 //! evidence, and only then can the same key alert again.
+//!
+//! Incidents alerted by another instance, or by this process before a
+//! restart, are known from the alert topic ([`crate::journal`]): when their
+//! key fires again within the rule's cooldown (a replay that starts inside
+//! a long incident, a partition that moved), the incident is reopened
+//! under the `alert_id` it already has instead of a new one named after
+//! later first evidence.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -83,6 +90,21 @@ pub struct Alert {
     pub score: f64,
     /// One human sentence.
     pub summary: String,
+    /// The incident's key (rule, scope, subject): sent as a Kafka header,
+    /// not in the JSON.
+    #[serde(skip)]
+    pub key: String,
+}
+
+/// An incident alerted before, as the alert topic tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Known {
+    /// Its id.
+    pub alert_id: String,
+    /// Its earliest evidence time (ms).
+    pub window_start: i64,
+    /// Its latest evidence time (ms).
+    pub window_end: i64,
 }
 
 /// One open incident.
@@ -104,6 +126,8 @@ const FIRST_EVIDENCE: usize = 10;
 #[derive(Debug, Default)]
 pub struct Incidents {
     open: HashMap<String, Incident>,
+    /// Incidents read back from the alert topic, by key (the latest each).
+    known: HashMap<String, Known>,
 }
 
 /// Namespace of alert ids.
@@ -163,7 +187,21 @@ impl Incidents {
             incident.last_evidence = wall;
             return None;
         }
-        let alert_id = alert_id(key, rule, hit);
+        let at = message.sent_at.min(now_ms);
+        let cooldown = rule.cooldown.as_millis() as i64;
+        let (alert_id, window_start) = match self.known.get(key).filter(|k| {
+            at <= k.window_end.saturating_add(cooldown)
+                && at.saturating_add(cooldown) >= k.window_start
+        }) {
+            Some(known) => {
+                tracing::debug!(alert_id = %known.alert_id, key, "incident reopened under its known id");
+                (
+                    known.alert_id.clone(),
+                    known.window_start.min(hit.window_start),
+                )
+            }
+            None => (alert_id(key, rule, hit), hit.window_start),
+        };
         let alert = Alert {
             v: 1,
             alert_id,
@@ -174,11 +212,12 @@ impl Incidents {
             room_id: message.room_id.to_owned(),
             user_id: matches!(rule.scope, Scope::User).then(|| message.user_id.to_owned()),
             message_ids: hit.evidence.iter().take(MAX_EVIDENCE).cloned().collect(),
-            window_start: hit.window_start,
-            window_end: message.sent_at.min(now_ms),
+            window_start,
+            window_end: at,
             detected_at: now_ms,
             score: hit.score,
             summary: hit.summary.clone(),
+            key: key.to_owned(),
         };
         self.open.insert(
             key.to_owned(),
@@ -191,6 +230,31 @@ impl Incidents {
             },
         );
         Some(alert)
+    }
+
+    /// Remembers an incident read back from the alert topic (the one with
+    /// the latest evidence per key is kept).
+    pub fn remember(&mut self, key: &str, known: Known) {
+        match self.known.get_mut(key) {
+            Some(old) if old.alert_id == known.alert_id => {
+                old.window_start = old.window_start.min(known.window_start);
+                old.window_end = old.window_end.max(known.window_end);
+            }
+            Some(old) if old.window_end >= known.window_end => {}
+            _ => {
+                self.known.insert(key.to_owned(), known);
+            }
+        }
+    }
+
+    /// Forgets known incidents whose latest evidence is older than `ms`.
+    pub fn forget_known_before(&mut self, ms: i64) {
+        self.known.retain(|_, k| k.window_end >= ms);
+    }
+
+    /// Known incidents held.
+    pub fn known(&self) -> usize {
+        self.known.len()
     }
 
     /// Removes and returns incidents quiet for their cooldown at `wall`.
@@ -297,5 +361,86 @@ window = "30s""#,
         let a = alert_id("k", &flood, &hit("m1", 1));
         assert_eq!(a, alert_id("k", &flood, &hit("m1", 1)));
         assert_ne!(a, alert_id("k", &flood, &hit("m2", 1)));
+    }
+
+    #[test]
+    fn a_known_incident_is_reopened_under_its_id_within_its_cooldown() {
+        let raid = rule(
+            r#"[[rule]]
+name = "raid"
+kind = "raid"
+category = "raid"
+severity = "critical"
+min_new_users = 10
+min_same_text = 5
+window = "2m"
+cooldown = "10m""#,
+        );
+        const T0: i64 = 1_800_000_000_000;
+        const MIN: i64 = 60_000;
+        let origin = |at| Origin {
+            game_id: "g",
+            room_id: "r",
+            user_id: "u",
+            sent_at: at,
+        };
+        let wall = Instant::now();
+        let mut incidents = Incidents::default();
+        // Another instance alerted the raid; its evidence went on to T0 + 2m.
+        incidents.remember(
+            "raid|room:r|",
+            Known {
+                alert_id: "first".into(),
+                window_start: T0,
+                window_end: T0 + MIN,
+            },
+        );
+        incidents.remember(
+            "raid|room:r|",
+            Known {
+                alert_id: "first".into(),
+                window_start: T0,
+                window_end: T0 + 2 * MIN,
+            },
+        );
+        // A replay starting inside it fires on later first evidence: the
+        // same incident, the same id, its window from the start.
+        let at = T0 + 5 * MIN;
+        let alert = incidents
+            .observe(
+                "raid|room:r|",
+                &raid,
+                &hit("m40", at - MIN),
+                origin(at),
+                at,
+                wall,
+            )
+            .expect("reopened");
+        assert_eq!(alert.alert_id, "first");
+        assert_eq!((alert.window_start, alert.window_end), (T0, at));
+        assert_eq!(alert.key, "raid|room:r|");
+        // Another key, or the same key past the cooldown: a new incident.
+        let other = incidents
+            .observe("raid|room:s|", &raid, &hit("m41", at), origin(at), at, wall)
+            .expect("new");
+        assert_ne!(other.alert_id, "first");
+        let mut later = Incidents::default();
+        later.remember(
+            "raid|room:r|",
+            Known {
+                alert_id: "first".into(),
+                window_start: T0,
+                window_end: T0 + 2 * MIN,
+            },
+        );
+        let at = T0 + 13 * MIN;
+        let alert = later
+            .observe("raid|room:r|", &raid, &hit("m90", at), origin(at), at, wall)
+            .expect("new");
+        assert_ne!(alert.alert_id, "first");
+        assert_eq!(alert.window_start, at);
+        // Forgotten once older than the lookback.
+        later.forget_known_before(T0 + 3 * MIN);
+        assert_eq!(later.known(), 0);
     }
 }

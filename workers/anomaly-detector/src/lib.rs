@@ -14,7 +14,10 @@
 //!   records stay uncommitted for the rule windows (the by-game consumer:
 //!   the cross-room windows), so after a crash the windows are rebuilt and
 //!   the incident is re-detected with the same `alert_id`; sightings sent
-//!   twice count once (dedup by `message_id`).
+//!   twice count once (dedup by `message_id`). An incident longer than
+//!   what a restart re-reads keeps its `alert_id` too: every alert carries
+//!   its incident key in a header, and the alert topic is read back at
+//!   start and followed ([`journal`]).
 //! - Steps: decode (shared runtime; bad records → DLQ) → normalize text →
 //!   evaluate the rules on bounded per-user, per-room and process state
 //!   (cross-room candidates → sighting → by-game topic → copy tracks per
@@ -29,6 +32,7 @@ pub mod config;
 pub mod detect;
 pub mod holdback;
 pub mod incidents;
+pub mod journal;
 pub mod metrics;
 pub mod pipeline;
 pub mod rules;
@@ -38,7 +42,9 @@ pub mod text;
 
 use std::future::Future;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use parley_shared::health::Health;
 use parley_shared::metrics::{MetricsError, RuntimeMetrics};
@@ -48,6 +54,7 @@ use by_game::ByGamePipeline;
 use config::DetectorSettings;
 use detect::GlobalState;
 use incidents::Incidents;
+use journal::Journal;
 use metrics::DetectorMetrics;
 use pipeline::{ActiveRules, DetectorPipeline, Shared};
 use rules::{RuleSet, RulesError};
@@ -69,6 +76,17 @@ pub enum DetectorError {
     /// The internal by-game topic does not exist.
     #[error("internal topic {0:?} does not exist: create it keyed by game with as many partitions as game-messages (`parley-admin topics setup` or deploy/local/stack.sh up do), or name another with --by-game-topic")]
     ByGameTopicMissing(String),
+    /// The alert topic could not be read back.
+    #[error("incident journal on {topic:?}: {source}")]
+    Journal {
+        /// The alert topic.
+        topic: String,
+        /// What Kafka said.
+        source: rdkafka::error::KafkaError,
+    },
+    /// The journal's thread could not be started.
+    #[error("cannot start the incident journal thread: {0}")]
+    JournalThread(std::io::Error),
     /// Metrics could not be registered.
     #[error("metrics: {0}")]
     Metrics(#[from] MetricsError),
@@ -100,6 +118,10 @@ pub async fn run(
         other => other?,
     };
 
+    let incidents = Arc::new(Mutex::new(Incidents::default()));
+    let journal_stop = Arc::new(AtomicBool::new(false));
+    read_back_incidents(&settings, &rules, hold, &incidents, &journal_stop).await?;
+
     let active = Arc::new(ActiveRules::new(rules));
     let kafka = KafkaAlerts::new(&settings.consumer.client_properties, &settings.alerts_topic)?;
     let sightings = KafkaSightings::new(
@@ -113,7 +135,7 @@ pub async fn run(
     let shared = Shared {
         rules: Arc::clone(&active),
         global: Arc::new(Mutex::new(GlobalState::new(settings.max_seen_users))),
-        incidents: Arc::new(Mutex::new(Incidents::default())),
+        incidents,
         kafka,
         sightings,
         alertmanager,
@@ -176,10 +198,54 @@ pub async fn run(
     };
     reloader.abort();
     sizes.abort();
+    journal_stop.store(true, Ordering::Relaxed);
     telemetry.stop().await;
     first?;
     second?;
     Ok(())
+}
+
+/// Longest a start waits for the incident journal to read back.
+const JOURNAL_CATCH_UP: Duration = Duration::from_secs(30);
+
+/// Reads the alerts of the last cooldown (plus the hold-back) back into
+/// `incidents`, then follows the alert topic on a thread of its own until
+/// `stop`.
+async fn read_back_incidents(
+    settings: &DetectorSettings,
+    rules: &RuleSet,
+    hold: Duration,
+    incidents: &Arc<Mutex<Incidents>>,
+    stop: &Arc<AtomicBool>,
+) -> Result<(), DetectorError> {
+    let cooldown = rules.rules.iter().map(|r| r.cooldown).max();
+    let lookback = cooldown.unwrap_or_default() + hold + Duration::from_secs(60);
+    let topic = settings.alerts_topic.clone();
+    let properties = settings.consumer.client_properties.clone();
+    let (incidents, stop) = (Arc::clone(incidents), Arc::clone(stop));
+    let (ready_tx, ready) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("incident-journal".into())
+        .spawn(move || {
+            let started = Instant::now();
+            let mut journal = match Journal::start(&properties, &topic, lookback, incidents) {
+                Ok(journal) => journal,
+                Err(source) => {
+                    let _ = ready_tx.send(Err(DetectorError::Journal { topic, source }));
+                    return;
+                }
+            };
+            let caught_up = journal.catch_up(JOURNAL_CATCH_UP);
+            if caught_up {
+                tracing::info!(%topic, alerts = journal.read(), lookback = %humantime::format_duration(lookback), took_ms = started.elapsed().as_millis() as u64, "incident journal read back");
+            } else {
+                tracing::warn!(%topic, alerts = journal.read(), "incident journal not read to the end in time; going on (an incident alerted before may get a second alert_id)");
+            }
+            let _ = ready_tx.send(Ok(()));
+            journal.follow(&stop);
+        })
+        .map_err(DetectorError::JournalThread)?;
+    ready.await.unwrap_or(Ok(()))
 }
 
 /// `--check-rules`: validates the file and describes it.
@@ -246,5 +312,11 @@ async fn report_sizes(shared: Shared) {
         let m = &shared.metrics.state;
         m.with_label_values(&["seen_users"]).set(seen as i64);
         m.with_label_values(&["incidents"]).set(incidents as i64);
+        let known = shared
+            .incidents
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .known();
+        m.with_label_values(&["known_incidents"]).set(known as i64);
     }
 }

@@ -7,12 +7,17 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::incidents::Alert;
 use crate::metrics::DetectorMetrics;
+
+/// The Kafka header of an alert record holding its incident's key (read
+/// back by [`crate::journal`]).
+pub const INCIDENT_HEADER: &str = "parley-incident";
 
 /// The alert topic producer.
 #[derive(Clone)]
@@ -38,13 +43,19 @@ impl KafkaAlerts {
         })
     }
 
-    /// Sends one alert (key = room), waiting for the broker's ack.
+    /// Sends one alert (key = room; its incident key in the
+    /// [`INCIDENT_HEADER`] header), waiting for the broker's ack.
     pub async fn send(&self, alert: &Alert) -> Result<(), String> {
         let payload = serde_json::to_string(alert).map_err(|e| e.to_string())?;
+        let headers = OwnedHeaders::new().insert(Header {
+            key: INCIDENT_HEADER,
+            value: Some(alert.key.as_str()),
+        });
         self.producer
             .send(
                 FutureRecord::to(&self.topic)
                     .key(&alert.room_id)
+                    .headers(headers)
                     .payload(&payload),
                 Duration::from_secs(30),
             )

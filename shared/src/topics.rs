@@ -38,3 +38,36 @@ pub mod dlq_headers {
     /// the payload's size in bytes; the letter then carries no payload.
     pub const PAYLOAD_DROPPED: &str = "payload.dropped";
 }
+
+/// How long a topic missing from the metadata is looked for again before
+/// it is called missing: a topic just created reaches the other brokers'
+/// metadata a moment later.
+pub const TOPIC_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The partition count of `topic` as the brokers describe it, looked for
+/// again for up to `grace` while it is missing; `None` if it still is.
+pub fn partition_count<C: rdkafka::client::ClientContext>(
+    client: &rdkafka::client::Client<C>,
+    topic: &str,
+    timeout: std::time::Duration,
+    grace: std::time::Duration,
+) -> rdkafka::error::KafkaResult<Option<usize>> {
+    let deadline = std::time::Instant::now() + grace;
+    loop {
+        let metadata = client.fetch_metadata(Some(topic), timeout)?;
+        let found = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .filter(|t| {
+                t.error()
+                    != Some(rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+                    && !t.partitions().is_empty()
+            })
+            .map(|t| t.partitions().len());
+        if found.is_some() || std::time::Instant::now() >= deadline {
+            return Ok(found);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}

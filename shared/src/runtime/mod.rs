@@ -26,7 +26,6 @@ use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::types::RDKafkaRespErr;
 
 pub use pipeline::{Acks, Completion, Envelope, Pipeline, Progress};
 pub use settings::{ConsumerArgs, ConsumerSettings, StartFrom, WorkerIdentity};
@@ -324,24 +323,23 @@ pub async fn check_topic(settings: &ConsumerSettings) -> Result<usize, RuntimeEr
         let consumer: BaseConsumer = crate::config::client_config(&properties).create()?;
         wanted
             .iter()
-            .map(|topic| consumer.fetch_metadata(Some(topic), Duration::from_secs(15)))
+            .map(|topic| {
+                crate::topics::partition_count(
+                    consumer.client(),
+                    topic,
+                    Duration::from_secs(15),
+                    crate::topics::TOPIC_GRACE,
+                )
+            })
             .collect::<Result<Vec<_>, _>>()
     })
     .await
     .map_err(|_| RuntimeError::Panicked(usize::MAX))?;
-    let metadata = result.map_err(|source| RuntimeError::Unreachable { brokers, source })?;
+    let counts = result.map_err(|source| RuntimeError::Unreachable { brokers, source })?;
     let mut partitions = Vec::new();
-    for (topic, metadata) in topics.iter().zip(&metadata) {
-        let found = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic)
-            .filter(|t| {
-                t.error() != Some(RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
-                    && !t.partitions().is_empty()
-            });
-        match found {
-            Some(t) => partitions.push(t.partitions().len()),
+    for (topic, count) in topics.iter().zip(counts) {
+        match count {
+            Some(n) => partitions.push(n),
             None => return Err(RuntimeError::UnknownTopic(topic.clone())),
         }
     }

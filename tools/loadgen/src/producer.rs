@@ -8,7 +8,6 @@ use std::time::Duration;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::types::RDKafkaRespErr;
 use rdkafka::ClientContext;
 
 use crate::LoadgenError;
@@ -92,20 +91,14 @@ impl ChatProducer {
         }
         let producer: ThreadedProducer<DeliveryCounter> =
             config.create_with_context(DeliveryCounter::default())?;
-        let metadata = producer
-            .client()
-            .fetch_metadata(Some(topic), METADATA_TIMEOUT)
-            .map_err(LoadgenError::Unreachable)?;
-        let missing = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic)
-            .is_none_or(|t| {
-                matches!(
-                    t.error(),
-                    Some(RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
-                ) || t.partitions().is_empty()
-            });
+        let found = parley_shared::topics::partition_count(
+            producer.client(),
+            topic,
+            METADATA_TIMEOUT,
+            parley_shared::topics::TOPIC_GRACE,
+        )
+        .map_err(LoadgenError::Unreachable)?;
+        let missing = found.is_none();
         if missing {
             return Err(LoadgenError::UnknownTopic(topic.to_owned()));
         }

@@ -123,11 +123,9 @@ pub async fn run(
     read_back_incidents(&settings, &rules, hold, &incidents, &journal_stop).await?;
 
     let active = Arc::new(ActiveRules::new(rules));
-    let kafka = KafkaAlerts::new(&settings.consumer.client_properties, &settings.alerts_topic)?;
-    let sightings = KafkaSightings::new(
-        &settings.consumer.client_properties,
-        &settings.by_game.topic,
-    )?;
+    let producer = sinks::producer(&settings.consumer.client_properties)?;
+    let kafka = KafkaAlerts::new(producer.clone(), &settings.alerts_topic);
+    let sightings = KafkaSightings::new(producer, &settings.by_game.topic);
     let alertmanager = settings.alertmanager_url.clone().map(|url| {
         tracing::info!(%url, "sending alerts to Alertmanager too");
         sinks::alertmanager(url, settings.alertmanager_resend, metrics.clone())

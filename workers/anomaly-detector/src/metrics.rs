@@ -11,7 +11,7 @@ pub const RULE_HITS: &str = "parley_anomaly_rule_hits_total";
 pub const ALERTS: &str = "parley_anomaly_alerts_total";
 /// Alert deliveries, by `sink` (`kafka`, `alertmanager`) and `result` (`ok`, `error`).
 pub const ALERT_SENDS: &str = "parley_anomaly_alert_sends_total";
-/// Entries of detection state, by `kind` (`users`, `rooms`, `user_messages`, `seen_users`, `copies`, `incidents`).
+/// Entries of detection state, by `kind` (`users`, `rooms`, `user_messages`, `seen_users`, `copies`, `incidents`, `known_incidents`).
 pub const STATE_ENTRIES: &str = "parley_anomaly_state_entries";
 /// Time to evaluate every rule on one message (sampled).
 pub const RULE_EVAL: &str = "parley_anomaly_rule_eval_seconds";

@@ -5,7 +5,6 @@
 //! repartition pattern). Internal: not a contract (INTERFACES.md lists the
 //! public topics only); both ends are this worker.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use parley_shared::runtime::{Decode, DecodeFailure};
@@ -97,20 +96,13 @@ pub struct KafkaSightings {
 }
 
 impl KafkaSightings {
-    /// An idempotent producer for `topic`.
-    pub fn new(
-        properties: &BTreeMap<String, String>,
-        topic: &str,
-    ) -> Result<Self, rdkafka::error::KafkaError> {
-        let mut config = parley_shared::config::client_config(properties);
-        config
-            .set("enable.idempotence", "true")
-            .set("linger.ms", "5")
-            .set("client.id", "anomaly-detector-sightings");
-        Ok(KafkaSightings {
-            producer: config.create()?,
+    /// Sightings to `topic` through `producer` (the detector's one
+    /// idempotent producer, [`crate::sinks::producer`]).
+    pub fn new(producer: FutureProducer, topic: &str) -> Self {
+        KafkaSightings {
+            producer,
             topic: topic.to_owned(),
-        })
+        }
     }
 
     /// Sends one sighting, waiting for the broker's ack.

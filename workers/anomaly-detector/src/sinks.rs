@@ -26,21 +26,26 @@ pub struct KafkaAlerts {
     topic: String,
 }
 
+/// The detector's one idempotent producer, shared by the alert topic and
+/// the by-game topic (one connection set and one polling thread).
+pub fn producer(
+    properties: &BTreeMap<String, String>,
+) -> Result<FutureProducer, rdkafka::error::KafkaError> {
+    let mut config = parley_shared::config::client_config(properties);
+    config
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set("client.id", "anomaly-detector");
+    config.create()
+}
+
 impl KafkaAlerts {
-    /// An idempotent producer for `topic`.
-    pub fn new(
-        properties: &BTreeMap<String, String>,
-        topic: &str,
-    ) -> Result<Self, rdkafka::error::KafkaError> {
-        let mut config = parley_shared::config::client_config(properties);
-        config
-            .set("enable.idempotence", "true")
-            .set("linger.ms", "5")
-            .set("client.id", "anomaly-detector-alerts");
-        Ok(KafkaAlerts {
-            producer: config.create()?,
+    /// Alerts to `topic` through `producer` (see [`producer`]).
+    pub fn new(producer: FutureProducer, topic: &str) -> Self {
+        KafkaAlerts {
+            producer,
             topic: topic.to_owned(),
-        })
+        }
     }
 
     /// Sends one alert (key = room; its incident key in the

@@ -384,25 +384,17 @@ cooldown = "10m""#,
             user_id: "u",
             sent_at: at,
         };
+        // The raid another instance alerted, its evidence up to `end`.
+        let first = |end| Known {
+            alert_id: "first".into(),
+            window_start: T0,
+            window_end: end,
+        };
         let wall = Instant::now();
         let mut incidents = Incidents::default();
-        // Another instance alerted the raid; its evidence went on to T0 + 2m.
-        incidents.remember(
-            "raid|room:r|",
-            Known {
-                alert_id: "first".into(),
-                window_start: T0,
-                window_end: T0 + MIN,
-            },
-        );
-        incidents.remember(
-            "raid|room:r|",
-            Known {
-                alert_id: "first".into(),
-                window_start: T0,
-                window_end: T0 + 2 * MIN,
-            },
-        );
+        // Its evidence went on to T0 + 2m (two alert records).
+        incidents.remember("raid|room:r|", first(T0 + MIN));
+        incidents.remember("raid|room:r|", first(T0 + 2 * MIN));
         // A replay starting inside it fires on later first evidence: the
         // same incident, the same id, its window from the start.
         let at = T0 + 5 * MIN;
@@ -425,14 +417,7 @@ cooldown = "10m""#,
             .expect("new");
         assert_ne!(other.alert_id, "first");
         let mut later = Incidents::default();
-        later.remember(
-            "raid|room:r|",
-            Known {
-                alert_id: "first".into(),
-                window_start: T0,
-                window_end: T0 + 2 * MIN,
-            },
-        );
+        later.remember("raid|room:r|", first(T0 + 2 * MIN));
         let at = T0 + 13 * MIN;
         let alert = later
             .observe("raid|room:r|", &raid, &hit("m90", at), origin(at), at, wall)

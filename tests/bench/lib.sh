@@ -17,8 +17,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else pr
 # (the main group's; anomaly-detector also counts its internal by-game
 # group's), 0 when it cannot be read.
 metric() {
-  curl -fsS "127.0.0.1:$1/metrics" 2>/dev/null |
-    awk -v m="$2" '($1 == m || index($1, m "{") == 1) && $2 > x {x = $2} END {printf "%.0f\n", x}' || echo 0
+  # Not up yet: no series, 0 (one line: under pipefail a failed curl must
+  # not add a second "0").
+  { curl -fsS "127.0.0.1:$1/metrics" 2>/dev/null || true; } |
+    awk -v m="$2" '($1 == m || index($1, m "{") == 1) && $2 > x {x = $2} END {printf "%.0f\n", x}'
 }
 
 # create_topic NAME PARTITIONS — deleted again when the script exits.

@@ -58,6 +58,8 @@ impl Journal {
     ) -> Result<Self, KafkaError> {
         let mut config = parley_shared::config::client_config(properties);
         config
+            // librdkafka assigns only with a group; it joins none and
+            // nothing is committed there.
             .set("group.id", "anomaly-detector.journal")
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")

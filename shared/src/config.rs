@@ -199,6 +199,22 @@ pub fn client_config(properties: &BTreeMap<String, String>) -> rdkafka::config::
     config
 }
 
+/// A reader that assigns partitions itself and commits nothing: the
+/// user's connection properties plus `group.id` (librdkafka assigns only
+/// under one; no group is joined), no auto-commit, no offset store.
+pub fn reader_config(
+    properties: &BTreeMap<String, String>,
+    group: &str,
+) -> rdkafka::config::ClientConfig {
+    let mut config = client_config(properties);
+    config
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false");
+    config
+}
+
 /// Parses one `--kafka-prop key=value`.
 pub fn parse_kafka_prop(raw: &str) -> Result<(String, String), String> {
     match raw.split_once('=') {

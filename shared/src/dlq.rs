@@ -171,12 +171,8 @@ pub fn refetch(
 ) -> Result<KeyAndPayload, KafkaError> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::Message;
-    let mut config = crate::config::client_config(properties);
-    config
-        .set("group.id", "parley-refetch")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false");
-    let consumer: BaseConsumer = config.create()?;
+    let consumer: BaseConsumer =
+        crate::config::reader_config(properties, "parley-refetch").create()?;
     let mut tpl = rdkafka::TopicPartitionList::new();
     tpl.add_partition_offset(topic, partition, rdkafka::Offset::Offset(offset))?;
     consumer.assign(&tpl)?;

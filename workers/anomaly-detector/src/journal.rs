@@ -56,13 +56,9 @@ impl Journal {
         lookback: Duration,
         incidents: Arc<Mutex<Incidents>>,
     ) -> Result<Self, KafkaError> {
-        let mut config = parley_shared::config::client_config(properties);
+        let mut config =
+            parley_shared::config::reader_config(properties, "anomaly-detector.journal");
         config
-            // librdkafka assigns only with a group; it joins none and
-            // nothing is committed there.
-            .set("group.id", "anomaly-detector.journal")
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("client.id", "anomaly-detector-journal");
         let consumer: BaseConsumer = config.create()?;

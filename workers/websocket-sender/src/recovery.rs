@@ -73,13 +73,9 @@ impl KafkaReplay {
     }
 
     fn consumer(properties: &BTreeMap<String, String>) -> Result<BaseConsumer, ReplayError> {
-        let mut config = parley_shared::config::client_config(properties);
-        config
-            .set("group.id", "websocket-sender-recovery")
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("enable.partition.eof", "false")
-            .set("fetch.wait.max.ms", "50");
+        let mut config =
+            parley_shared::config::reader_config(properties, "websocket-sender-recovery");
+        config.set("fetch.wait.max.ms", "50");
         config
             .create()
             .map_err(|e| ReplayError::Kafka(e.to_string()))

@@ -21,7 +21,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Message};
 
-use super::context::{commit_sync, lock, offsets_list, LoopState, ParleyContext};
+use super::context::{lock, offsets_list, store_for_commit, LoopState, ParleyContext};
 use super::outage::{Backoff, Outage};
 use super::pipeline::{Acks, Completion, Envelope, Pipeline, Progress};
 use super::tracker::OffsetTracker;
@@ -45,6 +45,8 @@ const PAUSE_AFTER: Duration = Duration::from_millis(500);
 const BOOKKEEPING_EVERY: Duration = Duration::from_millis(5);
 /// How long a seek back to the durable position may take after an outage.
 const SEEK_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a stopping consumer waits for its partitions to be released.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything one consumer thread needs.
 pub(crate) struct ConsumerLoop<P: Pipeline> {
@@ -168,12 +170,14 @@ where
         if let Some(reason) = failure {
             tracing::error!(consumer = self.index, %reason, "pipeline failed; committing what is durable and stopping");
             running.commit_durable();
+            running.leave_group();
             if let Some(h) = running.health.get() {
                 h.stopped();
             }
             return Err(RuntimeError::Pipeline(reason));
         }
         running.drain(self.settings.drain_timeout);
+        running.leave_group();
         if let Some(h) = running.health.get() {
             h.stopped();
         }
@@ -328,7 +332,7 @@ where
             ?retry_in,
             "sink failing: partitions paused, unfinished work dropped; trying again with backoff"
         );
-        commit_sync(
+        store_for_commit(
             &self.consumer,
             &self.topic,
             &commits,
@@ -606,11 +610,35 @@ where
         self.commit_durable();
     }
 
-    /// Commits every partition's durable position now.
+    /// Before the consumer is closed: unsubscribes and polls until every
+    /// partition is released (each revoke stores its durable offsets and
+    /// librdkafka commits them), at most [`LEAVE_TIMEOUT`]. Closing a
+    /// cooperative consumer straight away while the group rebalances (this
+    /// process's other consumers leaving at the same time) can leave
+    /// librdkafka's close waiting for ever (librdkafka #4527, the
+    /// unsubscribe-first workaround).
+    fn leave_group(&mut self) {
+        self.consumer.unsubscribe();
+        let deadline = Instant::now() + LEAVE_TIMEOUT;
+        while Instant::now() < deadline {
+            let assigned = self.consumer.assignment().map_or(0, |a| a.count());
+            if assigned == 0 {
+                return;
+            }
+            // Partitions are paused; a record still delivered is not taken
+            // (its next owner reads it again).
+            let _ = self.consumer.poll(Duration::from_millis(20));
+        }
+        tracing::warn!(consumer = self.index, timeout = ?LEAVE_TIMEOUT, "partitions not released in time; closing anyway");
+    }
+
+    /// Stores every partition's durable position; librdkafka commits it as
+    /// the consumer closes and releases the partitions.
     fn commit_durable(&mut self) {
         self.bookkeeping();
         let commits = lock(&self.state).tracker.all_committable();
-        commit_sync(
+        // Committed as the consumer closes (its partitions are released).
+        store_for_commit(
             &self.consumer,
             &self.topic,
             &commits,

@@ -3,12 +3,13 @@
 //! Rebalance callbacks run inside `poll()` on the consumer's own thread, so
 //! the loop never holds the state lock while polling. On revoke: the
 //! pipeline drops buffered work for those partitions, the durable offsets are
-//! committed synchronously, then the partitions are released. On assign: each
+//! stored, then the partitions are released (librdkafka commits the stored
+//! offsets of released partitions). On assign: each
 //! partition starts a new epoch, and the pipeline may pick start offsets.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
@@ -176,7 +177,7 @@ impl<P: Pipeline> ParleyContext<P> {
                 .remove_label_values(&[self.topic.as_str(), &p.to_string()]);
         }
         self.metrics.partitions.sub(partitions.len() as i64);
-        commit_sync(consumer, &self.topic, &commits, self.index, "on revoke");
+        store_for_commit(consumer, &self.topic, &commits, self.index, "on revoke");
     }
 }
 
@@ -189,10 +190,13 @@ pub(crate) fn offsets_list(topic: &str, offsets: &[(i32, i64)]) -> TopicPartitio
     tpl
 }
 
-/// Commits `offsets` synchronously and logs the outcome (the commit
-/// callback counts it). A failure is not fatal: the next owner re-reads
-/// from the last commit.
-pub(crate) fn commit_sync<C: ConsumerContext>(
+/// Stores `offsets` for librdkafka to commit: with the partitions when
+/// they are released (revoke, close) and by the background commit within a
+/// second otherwise. Never a synchronous commit: one made while the group
+/// rebalances (another consumer of this process closing at shutdown) waits
+/// for a rejoin that only `poll` serves, and the consumer hangs. A commit
+/// that fails is not fatal: the next owner re-reads from the last one.
+pub(crate) fn store_for_commit<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     topic: &str,
     offsets: &[(i32, i64)],
@@ -202,12 +206,10 @@ pub(crate) fn commit_sync<C: ConsumerContext>(
     if offsets.is_empty() {
         return;
     }
-    match consumer.commit(&offsets_list(topic, offsets), CommitMode::Sync) {
-        Ok(()) => {
-            tracing::info!(consumer = index, ?offsets, "committed {when}");
-        }
+    match consumer.store_offsets(&offsets_list(topic, offsets)) {
+        Ok(()) => tracing::info!(consumer = index, ?offsets, "committing {when}"),
         Err(e) => {
-            tracing::warn!(consumer = index, error = %e, "commit {when} failed; uncommitted records will be read again");
+            tracing::warn!(consumer = index, error = %e, "cannot store offsets {when}; uncommitted records will be read again");
         }
     }
 }

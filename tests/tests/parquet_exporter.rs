@@ -414,6 +414,64 @@ async fn an_idle_topic_publishes_its_last_hour_within_the_max_age() {
     assert!(exporter.stop(Duration::from_secs(30)).success());
 }
 
+/// Two instances stopped together while the group still hands partitions
+/// over (the second had joined, the first had released half, the
+/// cooperative second round was pending): the instance left alone got its
+/// partitions back while closing, and librdkafka's close waited for ever
+/// (librdkafka #4527; three of four such stops hung before the runtime
+/// unsubscribed first). Every stop must take under 5 s, and the group stays
+/// committed to the end.
+#[tokio::test]
+async fn instances_stopped_while_the_group_hands_partitions_over_stop_promptly() {
+    let f = Fixture::new("pq-stop-handover").await;
+    f.loadgen(&["--count", "20000", "--rate", "0", "--seed", "9"]);
+    for round in 1..=3 {
+        let group = unique_name("pq-stop-handover");
+        let out = f.out.join(format!("round-{round}"));
+        let out = out.to_string_lossy();
+        let start = || {
+            let args = worker_args(
+                &f.topic,
+                &group,
+                &f.dlq,
+                free_port(),
+                &["--out", out.as_ref(), "--file-age", "500ms"],
+            );
+            Worker::start("parquet-exporter", &args)
+        };
+        let assigned = |w: &Worker| w.log_text().contains("partitions assigned");
+        let mut first = start();
+        wait_until(
+            Duration::from_secs(30),
+            "the first instance committed",
+            || assigned(&first) && committed_to_end(&group, &f.topic),
+        );
+        let mut second = start();
+        wait_until(
+            Duration::from_secs(30),
+            "the second instance assigned",
+            || assigned(&second),
+        );
+        first.signal("TERM");
+        second.signal("TERM");
+        let stopping = Instant::now();
+        for worker in [&mut first, &mut second] {
+            assert!(worker.wait(Duration::from_secs(60)).success());
+            let took = stopping.elapsed();
+            assert!(
+                took < Duration::from_secs(5),
+                "round {round}: took {took:?} to stop; log:\n{}",
+                worker.log_text()
+            );
+        }
+        wait_until(
+            Duration::from_secs(10),
+            "the group committed to the end",
+            || committed_to_end(&group, &f.topic),
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_full_disk_pauses_the_exporter_and_it_resumes_when_space_returns() {
     let f = Fixture::new("pq-full").await;

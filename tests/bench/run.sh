@@ -209,6 +209,7 @@ alone() {
     fig "$side.fps" "$(cell "$ws" 'delivered frames/s' "$col")"
     fig "$side.p50_ms" "$(cell "$ws" 'latency p50' "$col" | awk -F' / ' '{print $1}')"
     fig "$side.p99_ms" "$(cell "$ws" 'latency p50' "$col" | awk -F' / ' '{print $2}')"
+    fig "$side.floor_p99_ms" "$(cell "$ws" 'floor: same records' "$col" | awk -F' / ' '{print $2}')"
     fig "$side.kb_idle" "$(cell "$ws" 'RSS per idle connection' "$col")"
     fig "$side.cpu_us_frame" "$(cell "$ws" 'server CPU per delivered frame' "$col")"
     fig "$side.lost" "$(cell "$ws" 'lost / duplicates' "$col" | awk -F' / ' '{print $1}')"

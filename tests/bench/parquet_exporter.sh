@@ -23,8 +23,9 @@ done
 ID=$(date +%s)
 TOPIC=bench-pq-$ID
 OUT=$(mktemp -d /tmp/parley-bench-export.XXXXXX)
+RAW_JSON=$(mktemp /tmp/parley-bench-raw.XXXXXX)
 cleanup() {
-  rm -rf "$OUT"
+  rm -rf "$OUT" "$RAW_JSON"
   delete_bench_topics
 }
 trap cleanup EXIT
@@ -42,10 +43,13 @@ us_per() { awk -v n="$1" -v t="$2" -v k="$TCK" 'BEGIN{printf "%.2f", t/k*1e6/n}'
 
 log "(a) raw consume"
 b0=$(broker_ticks)
-raw=$("$BIN/raw_consume" --brokers "$BS" --topic "$TOPIC" --expect "$COUNT")
+# bash's `time` gives the child's user + system seconds (all its threads);
+# raw_consume's own messages still reach stderr (fd 4).
+exec 4>&2
+raw_cpu=$( { TIMEFORMAT='%U %S'; time "$BIN/raw_consume" --brokers "$BS" --topic "$TOPIC" --expect "$COUNT" >"$RAW_JSON" 2>&4; } 2>&1 )
 raw_broker_us=$(us_per "$COUNT" $(($(broker_ticks) - b0)))
-raw_rate=$(jq -r '.rate' <<<"$raw")
-raw_us=$(us_per "$COUNT" "$(jq -r '.cpu_ticks' <<<"$raw")")
+raw_rate=$(jq -r '.rate' "$RAW_JSON")
+raw_us=$(awk -v n="$COUNT" -v u="${raw_cpu% *}" -v s="${raw_cpu#* }" 'BEGIN{printf "%.2f", (u+s)*1e6/n}')
 
 log "(c) parquet-exporter drain"
 port=$((9300 + RANDOM % 500))

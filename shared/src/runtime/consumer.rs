@@ -169,7 +169,7 @@ where
         }
         if let Some(reason) = failure {
             tracing::error!(consumer = self.index, %reason, "pipeline failed; committing what is durable and stopping");
-            running.commit_durable();
+            running.store_durable();
             running.leave_group();
             if let Some(h) = running.health.get() {
                 h.stopped();
@@ -607,7 +607,7 @@ where
             }
             let _ = self.consumer.poll(Duration::ZERO);
         }
-        self.commit_durable();
+        self.store_durable();
     }
 
     /// Before the consumer is closed: unsubscribes and polls until every
@@ -634,10 +634,9 @@ where
 
     /// Stores every partition's durable position; librdkafka commits it as
     /// the consumer closes and releases the partitions.
-    fn commit_durable(&mut self) {
+    fn store_durable(&mut self) {
         self.bookkeeping();
         let commits = lock(&self.state).tracker.all_committable();
-        // Committed as the consumer closes (its partitions are released).
         store_for_commit(
             &self.consumer,
             &self.topic,

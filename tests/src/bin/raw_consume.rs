@@ -2,9 +2,7 @@
 //! every record of a topic from the beginning and decodes nothing.
 //!
 //! `raw_consume --topic T [--brokers B] [--expect N]` prints one JSON line:
-//! `{"records":…,"bytes":…,"seconds":…,"rate":…,"cpu_ticks":…}` (`cpu_ticks`:
-//! the process's user+sys time in clock ticks, all threads, from
-//! `/proc/self/stat`; 0 where that cannot be read).
+//! `{"records":…,"bytes":…,"seconds":…,"rate":…}`.
 
 use std::time::{Duration, Instant};
 
@@ -76,25 +74,7 @@ fn main() {
     }
     let seconds = started.elapsed().as_secs_f64();
     println!(
-        "{{\"records\":{records},\"bytes\":{bytes},\"seconds\":{seconds:.3},\"rate\":{:.0},\"cpu_ticks\":{}}}",
-        records as f64 / seconds,
-        cpu_ticks()
+        "{{\"records\":{records},\"bytes\":{bytes},\"seconds\":{seconds:.3},\"rate\":{:.0}}}",
+        records as f64 / seconds
     );
-}
-
-/// This process's user + system time in clock ticks (fields 14 and 15 of
-/// `/proc/self/stat`, after the parenthesised command name).
-fn cpu_ticks() -> u64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0;
-    };
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return 0;
-    };
-    // rest starts at field 3 (state): utime is field 14, stime field 15.
-    rest.split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|t| t.parse::<u64>().ok())
-        .sum()
 }

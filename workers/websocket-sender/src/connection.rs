@@ -59,10 +59,9 @@ pub async fn serve(socket: WebSocket, grant: Grant, app: Arc<AppState>) {
         ),
         app: Arc::clone(&app),
     };
-    let reason = session.read_loop(stream).await;
-    if let Some(reason) = reason {
-        outbox.close(reason);
-    }
+    // The first reason wins: a reason the server set meanwhile (a slow
+    // reader, a failed recovery) stays.
+    outbox.close(session.read_loop(stream).await);
     session.leave_all();
     let code = match tokio::time::timeout(CLOSE_TIMEOUT, writer).await {
         Ok(Ok(code)) => code,
@@ -88,8 +87,8 @@ struct Session {
 
 impl Session {
     /// Reads client frames until the client leaves or the server closes it;
-    /// returns the server's close reason, if any.
-    async fn read_loop(&mut self, mut stream: SplitStream<WebSocket>) -> Option<CloseReason> {
+    /// returns why the connection ends.
+    async fn read_loop(&mut self, mut stream: SplitStream<WebSocket>) -> CloseReason {
         let heartbeat = self.app.limits.heartbeat;
         let expires_in = Duration::from_secs(self.grant.expires_at.saturating_sub(now_secs()));
         let expiry = tokio::time::sleep(expires_in);
@@ -107,7 +106,7 @@ impl Session {
                     silence.as_mut().reset(now + heartbeat * 2);
                     if matches!(frame, Some(Ok(_))) && !self.budget.take(now.into_std()) {
                         self.app.metrics.refusals.with_label_values(&["rate"]).inc();
-                        return Some(CloseReason { code: code::TOO_MANY, reason: "rate limit" });
+                        return CloseReason { code: code::TOO_MANY, reason: "rate limit" };
                     }
                     match frame {
                         Some(Ok(Message::Text(text))) => self.handle(text.as_str()),
@@ -115,18 +114,26 @@ impl Session {
                             self.reply(error_frame(code::BAD_REQUEST, "frames are JSON text", None));
                         }
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
+                        Some(Ok(Message::Close(frame))) => return CloseReason {
+                            code: frame.map_or(code::NO_STATUS, |f| f.code),
+                            reason: "client closed",
+                        },
+                        Some(Err(_)) | None => return CloseReason {
+                            code: code::ABNORMAL,
+                            reason: "connection lost",
+                        },
                     }
                 }
                 () = &mut expiry => {
-                    return Some(CloseReason { code: code::TOKEN_EXPIRED, reason: "token expired" });
+                    return CloseReason { code: code::TOKEN_EXPIRED, reason: "token expired" };
                 }
-                () = outbox.wait_closed() => return None,
+                // Closed by the server meanwhile: that reason stays.
+                () = outbox.wait_closed() => return CloseReason { code: code::ABNORMAL, reason: "" },
                 () = &mut silence => {
-                    return Some(CloseReason { code: code::GOING_AWAY, reason: "heartbeat timeout" });
+                    return CloseReason { code: code::GOING_AWAY, reason: "heartbeat timeout" };
                 }
                 _ = shutdown.changed() => {
-                    return Some(CloseReason { code: code::GOING_AWAY, reason: "server shutting down" });
+                    return CloseReason { code: code::GOING_AWAY, reason: "server shutting down" };
                 }
             }
         }
@@ -360,12 +367,16 @@ async fn write_loop(
             }
         }
         if let Some(reason) = outbox.drain_into(&mut batch) {
+            // After a client's close frame the reply is already queued and
+            // a second one is refused: closing the sink flushes the reply.
             let frame = CloseFrame {
                 code: reason.code,
                 reason: Utf8Bytes::from_static(reason.reason),
             };
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
-                let _ = sink.send(Message::Close(Some(frame))).await;
+                if reason.on_wire() {
+                    let _ = sink.send(Message::Close(Some(frame))).await;
+                }
                 let _ = sink.close().await;
             })
             .await;

@@ -9,13 +9,24 @@ use std::sync::{Mutex, MutexGuard};
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::Notify;
 
-/// Why a connection is being closed by the server.
+/// Why a connection closes: the server's code, or the client's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseReason {
     /// WebSocket close code.
     pub code: u16,
     /// Close reason text.
     pub reason: &'static str,
+}
+
+impl CloseReason {
+    /// Whether the code may be sent in a close frame (RFC 6455 7.4.1: 1005
+    /// and 1006 only describe a close, they are never sent).
+    pub fn on_wire(&self) -> bool {
+        !matches!(
+            self.code,
+            crate::protocol::code::NO_STATUS | crate::protocol::code::ABNORMAL
+        )
+    }
 }
 
 /// `sent_at` marker of alert frames (control frames use 0).

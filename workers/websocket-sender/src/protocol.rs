@@ -25,6 +25,10 @@ pub mod code {
     pub const SLOW: u16 = 4008;
     /// The server is shutting down.
     pub const GOING_AWAY: u16 = 1001;
+    /// The client closed without a code (never sent in a close frame).
+    pub const NO_STATUS: u16 = 1005;
+    /// The connection broke without a close frame (never sent either).
+    pub const ABNORMAL: u16 = 1006;
 }
 
 /// A position in a room's stream: the Kafka partition and offset of the last

@@ -132,6 +132,14 @@ pub async fn run(
     let mut server_stop = sockets_closing.clone();
     let server = tokio::spawn(async move {
         let app = server::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        // Frames are small and latency-bound: without TCP_NODELAY, Nagle holds
+        // a frame while the previous one is unacknowledged, up to the peer's
+        // delayed ACK (~40 ms).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = server_stop.wait_for(|closing| *closing).await;

@@ -212,6 +212,7 @@ alone() {
     fig "$side.floor_p99_ms" "$(cell "$ws" 'floor: same records' "$col" | awk -F' / ' '{print $2}')"
     fig "$side.kb_idle" "$(cell "$ws" 'RSS per idle connection' "$col")"
     fig "$side.cpu_us_frame" "$(cell "$ws" 'server CPU per delivered frame' "$col")"
+    fig "$side.sys_us_frame" "$(cell "$ws" 'of which in the kernel' "$col")"
     fig "$side.lost" "$(cell "$ws" 'lost / duplicates' "$col" | awk -F' / ' '{print $1}')"
   done
 }

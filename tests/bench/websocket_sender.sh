@@ -119,6 +119,7 @@ create_topic() {
 rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM/{print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+sys_ticks() { awk '{print $15}' "/proc/$1/stat"; } # the kernel's part
 machine_ticks() { awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8, $5+$6}' /proc/stat; } # total idle
 wait_http() { # url seconds
   local i
@@ -171,6 +172,7 @@ measure() {
   local idle1; idle1=$(cpu_ticks "$pid")
   local rss_idle; rss_idle=$(rss_kb "$pid")
   local cpu0; cpu0=$(cpu_ticks "$pid")
+  local sys0; sys0=$(sys_ticks "$pid")
   local client0; client0=$(cpu_ticks "$client")
   local machine0; machine0=$(machine_ticks)
   log "$name: replaying $COUNT records at $RATE msg/s into $topic"
@@ -180,6 +182,7 @@ measure() {
   kill -INT "$floor"
   wait "$floor" || true
   local cpu1; cpu1=$(cpu_ticks "$pid")
+  local sys1; sys1=$(sys_ticks "$pid")
   local client1; client1=$(cpu_ticks "$client")
   local machine1; machine1=$(machine_ticks)
   local rss_busy; rss_busy=$(rss_kb "$pid")
@@ -188,8 +191,8 @@ measure() {
   wait "$client" || true
   kill -TERM "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  printf '%s %s %s %s %s %s %s %s %s %s %s %s\n' "$rss0" "$rss_idle" "$rss_busy" "$hwm" "$cpu0" "$cpu1" \
-    "$client0" "$client1" "$machine0" "$machine1" "$idle0" "$idle1" >"$WORK/$name.proc"
+  printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$rss0" "$rss_idle" "$rss_busy" "$hwm" "$cpu0" "$cpu1" \
+    "$client0" "$client1" "$machine0" "$machine1" "$idle0" "$idle1" "$sys0" "$sys1" >"$WORK/$name.proc"
   log "$name: $(jq -c '{held: .connections_held, fps: (.frames_per_sec|floor), latency_ms, check}' "$WORK/$name.json")"
 }
 
@@ -242,7 +245,7 @@ col() {
   local name=$1 field=$2 f=$WORK/$1.json
   [[ -s $f && -s $WORK/$name.proc ]] || { echo "—"; return; }
   read -r rss0 rss_idle rss_busy hwm cpu0 cpu1 client0 client1 total0 idle0 total1 idle1 quiet0 quiet1 \
-    <"$WORK/$name.proc"
+    sys0 sys1 <"$WORK/$name.proc"
   local ticks; ticks=$(getconf CLK_TCK)
   case $field in
     held) jq -r '"\(.connections_held) / \(.connections_target)"' "$f" ;;
@@ -258,6 +261,8 @@ col() {
       'BEGIN{ if (n > 0) printf "%.1f", (b-a)/n; else print "—" }' ;;
     busy) awk -v a="$rss_busy" -v h="$hwm" 'BEGIN{printf "%.1f / %.1f", a/1024, h/1024}' ;;
     cpu) awk -v c0="$cpu0" -v c1="$cpu1" -v t="$ticks" -v n="$(jq -r .frames "$f")" \
+      'BEGIN{ if (n > 0) printf "%.2f", (c1-c0)/t*1e6/n; else print "—" }' ;;
+    sys) awk -v c0="$sys0" -v c1="$sys1" -v t="$ticks" -v n="$(jq -r .frames "$f")" \
       'BEGIN{ if (n > 0) printf "%.2f", (c1-c0)/t*1e6/n; else print "—" }' ;;
     cores) awk -v c0="$cpu0" -v c1="$cpu1" -v t="$ticks" -v s="$(jq -r .seconds "$WORK/$name.replay.json")" \
       'BEGIN{ printf "%.2f", (c1-c0)/t/(s+'"$DRAIN"') }' ;;
@@ -290,6 +295,7 @@ websocket-sender benchmark — $(nproc) cores, $(free -g | awk '/Mem:/{print $2}
 | RSS per idle connection (KB) | $(col parley kbconn) | $(col centrifugo kbconn) | ≤ 10 KB |
 | RSS under traffic / peak (MiB) | $(col parley busy) | $(col centrifugo busy) | |
 | server CPU per delivered frame (µs) | $(col parley cpu) | $(col centrifugo cpu) | peer/Parley = $cpu_ratio |
+| of which in the kernel (µs; socket writes, loopback TCP) | $(col parley sys) | $(col centrifugo sys) | |
 | server cores busy with N idle connections (no traffic) | $(col parley quiet) | $(col centrifugo quiet) | |
 | server cores busy during traffic | $(col parley cores) | $(col centrifugo cores) | |
 | load client cores busy during traffic | $(col parley client) | $(col centrifugo client) | |

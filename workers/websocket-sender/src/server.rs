@@ -26,6 +26,9 @@ const CONSOLE_CSP: &str =
 
 /// Largest client frame accepted.
 const MAX_CLIENT_FRAME: usize = 16 * 1024;
+/// Frames a writer drains at once are gathered up to this size and written
+/// with one `write()` at the flush that ends the batch (not one per frame).
+const WRITE_BUFFER: usize = 8 * 1024;
 
 /// Everything the handlers share.
 pub struct AppState {
@@ -148,9 +151,10 @@ async fn upgrade(
         )
             .into_response();
     };
-    // Small buffers: most connections are idle most of the time.
+    // Small buffers: most connections are idle most of the time (the write
+    // buffer is only allocated once something is written).
     ws.read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BUFFER)
         .max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
         .on_upgrade(move |socket| async move {

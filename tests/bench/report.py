@@ -216,11 +216,25 @@ def targets(fig):
         pq_cores_reason(fig))
     fps = fig.ratio("ws.fps", "wspeer.fps")
     p99 = fig.ratio("ws.p99_ms", "wspeer.p99_ms")
-    add("websocket-sender frames/s ≥ the peer's (÷ peer)", fps, lambda m: m >= 0.99, "{:.2f}",
+    # Both servers get the same fixed offered rate: when both deliver every
+    # frame, frames/s is that rate, and what differs is the client's timing.
+    lost = fig.values("ws.lost") + fig.values("wspeer.lost")
+    all_delivered = bool(fps) and len(lost) == 2 * len(fps) and not any(lost)
+    add("websocket-sender frames/s ≥ the peer's (÷ peer)", fps,
+        lambda m: m >= 0.99 or all_delivered, "{:.2f}",
         "see websocket-sender-run*.md beside this file (frames delivered of expected, latency)")
+    if all_delivered:
+        name, measured, ok, reason = out[-1]
+        out[-1] = (name, measured + " (both delivered every frame offered, in every run)", ok, reason)
     add("… at equal p99: Parley p99 ÷ peer p99 ≤ 1", p99, lambda m: m <= 1.0, "{:.2f}",
         "p99 of a bare Kafka consumer reading the same records at the same time (the floor), Parley's "
         "runs / the peer's: " + floors(fig) + f" ms; see websocket-sender-run*.md and {README}, websocket-sender")
+    over = [a - b for a, b in zip(fig.values("ws.p99_ms"), fig.values("ws.floor_p99_ms"))]
+    peer_over = [a - b for a, b in zip(fig.values("wspeer.p99_ms"), fig.values("wspeer.floor_p99_ms"))]
+    if over and peer_over:
+        out.append(("… p99 above the bare-consumer floor of the same run: Parley ≤ the peer",
+                    f"{mmm(over)} ms vs {mmm(peer_over)} ms", med(over) <= med(peer_over),
+                    "" if med(over) <= med(peer_over) else f"see {README}, websocket-sender"))
     add("websocket-sender ≤ 10 KB per idle connection", fig.values("ws.kb_idle"), lambda m: m <= 10, "{:.1f} KB",
         f"see {README}, websocket-sender")
     add("anomaly-detector ≥ 0.5 × bare RegexSet", fig.ratio("ad.rate", "regexset.scan"), lambda m: m >= 0.5,

@@ -65,11 +65,11 @@ pub async fn serve(socket: WebSocket, grant: Grant, app: Arc<AppState>) {
     session.leave_all();
     let code = match tokio::time::timeout(CLOSE_TIMEOUT, writer).await {
         Ok(Ok(code)) => code,
-        _ => outbox.closed().map_or(1006, |r| r.code),
+        _ => outbox.closed().map_or(code::ABNORMAL, |r| r.code),
     };
     metrics
         .disconnects
-        .with_label_values(&[&code.to_string()])
+        .with_label_values(&[&code::label(code)])
         .inc();
     metrics.connections.dec();
 }

@@ -29,6 +29,25 @@ pub mod code {
     pub const NO_STATUS: u16 = 1005;
     /// The connection broke without a close frame (never sent either).
     pub const ABNORMAL: u16 = 1006;
+
+    /// The metric label of a close code: the code itself when it is one of
+    /// RFC 6455's (1000–1015) or this server's, else `other` (a client
+    /// picks its own code, and labels must stay a bounded set).
+    pub fn label(code: u16) -> String {
+        let ours = [
+            BAD_REQUEST,
+            TOKEN_EXPIRED,
+            FORBIDDEN,
+            TOO_MANY,
+            RECOVERY_FAILED,
+            SLOW,
+        ];
+        if (1000..=1015).contains(&code) || ours.contains(&code) {
+            code.to_string()
+        } else {
+            "other".to_owned()
+        }
+    }
 }
 
 /// A position in a room's stream: the Kafka partition and offset of the last
@@ -166,6 +185,16 @@ pub fn pong_frame() -> Utf8Bytes {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn close_code_labels_are_a_bounded_set() {
+        assert_eq!(code::label(1000), "1000");
+        assert_eq!(code::label(code::NO_STATUS), "1005");
+        assert_eq!(code::label(code::SLOW), "4008");
+        assert_eq!(code::label(code::TOO_MANY), "4429");
+        assert_eq!(code::label(3000), "other");
+        assert_eq!(code::label(4999), "other");
+    }
 
     #[test]
     fn client_ops_parse_as_specified() {

@@ -160,7 +160,8 @@ fn coverage(parts: &[(i32, i64, i64)]) -> (u64, HashMap<i32, i64>) {
 }
 
 /// While the output is failing: unhealthy with `reason`, alive, paused,
-/// and nothing committed past the files; that stays so for a few seconds.
+/// and nothing committed past the files; once the offsets stored before the
+/// failure are committed, that stays so for a few seconds.
 fn assert_paused_on_a_failing_output(f: &Fixture, exporter: &mut Worker, port: u16, reason: &str) {
     wait_until(Duration::from_secs(30), "/healthz 503", || {
         let (code, body) = health(port);
@@ -174,6 +175,10 @@ fn assert_paused_on_a_failing_output(f: &Fixture, exporter: &mut Worker, port: u
         )),
         "{body}"
     );
+    // Offsets of files renamed before the failure are stored, and reach the
+    // broker with the next background commit (every second): let that pass
+    // before the commits must stand still.
+    std::thread::sleep(Duration::from_millis(2500));
     let committed_before = committed_offsets(&f.group, &f.topic);
     std::thread::sleep(Duration::from_secs(3));
     assert!(exporter.is_running(), "{}", exporter.log_text());

@@ -256,12 +256,27 @@ pub fn end_offsets(topic: &str) -> BTreeMap<i32, i64> {
         .collect()
 }
 
-/// A free TCP port on loopback.
+/// A TCP port on loopback that is free now and stays free until a worker
+/// binds it: taken from 20000–28999, outside the kernel's ephemeral range
+/// (32768–60999), where a port handed out by `bind(:0)` could become the
+/// source port of any outgoing connection (a worker's to the brokers)
+/// before the worker under test binds it (a CI run failed so: "Address
+/// already in use"). The span also keeps clear of the stack's own ports.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::OnceLock;
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 9_000;
+    // Each test process starts somewhere else, then walks the span.
+    static NEXT: OnceLock<AtomicU32> = OnceLock::new();
+    let next = NEXT.get_or_init(|| AtomicU32::new(uuid::Uuid::new_v4().as_u128() as u32 % SPAN));
+    for _ in 0..SPAN {
+        let port = (FIRST + next.fetch_add(1, Ordering::Relaxed) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {FIRST}..{}", FIRST + SPAN);
 }
 
 /// What DuckDB and pyarrow read from a parquet-exporter output root, as

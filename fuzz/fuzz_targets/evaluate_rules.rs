@@ -16,7 +16,7 @@
 //! stays within its caps (users, rooms, first-seen users).
 #![no_main]
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use anomaly_detector::detect::{
@@ -135,7 +135,7 @@ fuzz_target!(|script: Script| {
                 rooms <= MAX_USERS,
                 "{rooms} rooms held, cap {MAX_USERS} (copy {copy} of {line:?})"
             );
-            let seen = global.lock().unwrap_or_else(|p| p.into_inner()).seen();
+            let seen = global.lock().seen();
             assert!(
                 seen <= MAX_SEEN,
                 "{seen} first-seen users held, cap {MAX_SEEN}"

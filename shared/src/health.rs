@@ -3,7 +3,9 @@
 //! failing. `/healthz` turns that into 200 or 503 with the reasons.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -125,17 +127,11 @@ impl ConsumerHealth {
 
     /// The sink fails (`Some(reason)`) or recovered (`None`).
     pub fn set_sink_fault(&self, reason: Option<&str>) {
-        *self
-            .sink_fault
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = reason.map(str::to_owned);
+        *self.sink_fault.lock() = reason.map(str::to_owned);
     }
 
     fn sink_fault(&self) -> Option<String> {
-        self.sink_fault
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.sink_fault.lock().clone()
     }
 }
 

@@ -3,7 +3,9 @@
 //! whatever producers send.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 
 /// Label of games past the cap.
 pub const OTHER: &str = "other";
@@ -40,15 +42,10 @@ impl GameLabels {
 
     /// The label of `game_id`.
     pub fn label(&self, game_id: &str) -> GameLabel {
-        if let Some(label) = self
-            .labels
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(game_id)
-        {
+        if let Some(label) = self.labels.read().get(game_id) {
             return label.clone();
         }
-        let mut labels = self.labels.write().unwrap_or_else(|p| p.into_inner());
+        let mut labels = self.labels.write();
         if let Some(label) = labels.get(game_id) {
             return label.clone();
         }
@@ -65,7 +62,7 @@ impl GameLabels {
 
     /// Games with their own label.
     pub fn tracked(&self) -> usize {
-        self.labels.read().unwrap_or_else(|p| p.into_inner()).len()
+        self.labels.read().len()
     }
 }
 

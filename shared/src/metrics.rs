@@ -2,7 +2,9 @@
 //! metric handles. Label values come from small fixed sets; never a room or
 //! user id. Every series carries the constant labels `worker` and `group`.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -193,11 +195,7 @@ impl RuntimeMetrics {
         for kind in crate::DecodeErrorKind::ALL {
             metrics.dead_lettered.with_label_values(&[kind.as_str()]);
         }
-        metrics
-            .served
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(metrics.registry.clone());
+        metrics.served.lock().push(metrics.registry.clone());
         Ok(metrics)
     }
 
@@ -211,11 +209,7 @@ impl RuntimeMetrics {
     /// group's registry; a family two groups share is written once, with
     /// each group's series).
     pub fn render(&self) -> String {
-        let registries = self
-            .served
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let registries = self.served.lock().clone();
         let mut families: Vec<prometheus::proto::MetricFamily> = Vec::new();
         for family in registries.iter().flat_map(Registry::gather) {
             match families.iter_mut().find(|f| f.name() == family.name()) {

@@ -13,7 +13,9 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
@@ -29,6 +31,7 @@ use super::{Decode, RuntimeError, DLQ_TAG};
 use crate::dlq::{DeadLetter, DeadLetterQueue};
 use crate::health::ConsumerHealth;
 use crate::metrics::RuntimeMetrics;
+use crate::retry::{retry, Verdict};
 use crate::runtime::settings::ConsumerSettings;
 
 /// How long one poll may block when the last one found nothing. While
@@ -145,7 +148,7 @@ where
             idle: true,
             dead_letter_log: std::cell::Cell::new((Instant::now(), 0)),
             outage: None,
-            backoff: Backoff::new(),
+            backoff: Backoff::sink_outage(),
         };
         let mut failure = None;
         while !running.stop.load(Ordering::Relaxed) {
@@ -524,20 +527,19 @@ where
                     Arc::clone(&self.stop),
                 );
                 self.runtime.spawn(async move {
-                    let mut backoff = Duration::from_millis(100);
-                    loop {
-                        match dlq.send(&letter).await {
-                            Ok(()) => break,
-                            Err(e) => {
-                                metrics.dlq_errors.inc();
-                                tracing::warn!(partition, offset, error = %e, "DLQ produce failed; retrying");
-                                if stop.load(Ordering::Relaxed) {
-                                    return; // not acknowledged: re-read after restart
-                                }
-                                tokio::time::sleep(backoff).await;
-                                backoff = (backoff * 2).min(Duration::from_secs(5));
-                            }
-                        }
+                    let sent = retry(
+                        &mut Backoff::produce(),
+                        &*stop,
+                        || dlq.send(&letter),
+                        |e, _| {
+                            metrics.dlq_errors.inc();
+                            tracing::warn!(partition, offset, error = %e, "DLQ produce failed; retrying");
+                            Verdict::Retry
+                        },
+                    )
+                    .await;
+                    if sent.is_err() {
+                        return; // not acknowledged: re-read after restart
                     }
                     acks.done(Completion { tag: DLQ_TAG, partition, epoch, offsets: vec![offset] });
                 });

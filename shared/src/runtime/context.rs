@@ -7,7 +7,9 @@
 //! offsets of released partitions). On assign: each
 //! partition starts a new epoch, and the pipeline may pick start offsets.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
@@ -34,9 +36,7 @@ pub(crate) struct LoopState<P: Pipeline> {
 
 /// Locks the state, recovering it if a thread panicked while holding it.
 pub(crate) fn lock<P: Pipeline>(state: &Mutex<LoopState<P>>) -> MutexGuard<'_, LoopState<P>> {
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    state.lock()
 }
 
 /// The context each consumer is created with.

@@ -4,7 +4,9 @@
 //! longest window has filled).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::rooms::Rooms;
 use crate::windows::UserWindows;
@@ -50,7 +52,7 @@ pub type SharedState = Arc<Mutex<PartitionState>>;
 
 /// Locks a partition's state (recovering from a panicked holder).
 pub fn lock(state: &SharedState) -> MutexGuard<'_, PartitionState> {
-    state.lock().unwrap_or_else(|p| p.into_inner())
+    state.lock()
 }
 
 /// Every partition this process holds.
@@ -61,7 +63,7 @@ pub struct StateTable {
 
 impl StateTable {
     fn map(&self) -> MutexGuard<'_, HashMap<i32, SharedState>> {
-        self.partitions.lock().unwrap_or_else(|p| p.into_inner())
+        self.partitions.lock()
     }
 
     /// Starts clean state for `partition`.

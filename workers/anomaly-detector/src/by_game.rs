@@ -109,11 +109,7 @@ impl Pipeline for ByGamePipeline {
         let wall = Instant::now();
         let mut alerts = Vec::new();
         {
-            let mut incidents = self
-                .shared
-                .incidents
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut incidents = self.shared.incidents.lock();
             for hit in &self.hits {
                 let rule = &self.rules.rules[hit.rule];
                 self.shared

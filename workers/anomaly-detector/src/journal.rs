@@ -10,7 +10,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use parley_shared::metrics::now_ms;
@@ -115,10 +117,7 @@ impl Journal {
             if pruned.elapsed() >= PRUNE_EVERY {
                 pruned = Instant::now();
                 let before = now_ms().saturating_sub(self.lookback.as_millis() as i64);
-                self.incidents
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .forget_known_before(before);
+                self.incidents.lock().forget_known_before(before);
             }
         }
     }
@@ -134,10 +133,7 @@ impl Journal {
                 let (partition, offset) = (message.partition(), message.offset());
                 if let Some((key, known)) = known_incident(&message) {
                     self.read += 1;
-                    self.incidents
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remember(&key, known);
+                    self.incidents.lock().remember(&key, known);
                 }
                 if self
                     .behind

@@ -43,7 +43,9 @@ pub mod text;
 use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use parley_shared::health::Health;
@@ -297,24 +299,12 @@ async fn report_sizes(shared: Shared) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
     loop {
         every.tick().await;
-        let seen = shared
-            .global
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .seen();
-        let incidents = shared
-            .incidents
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len();
+        let seen = shared.global.lock().seen();
+        let incidents = shared.incidents.lock().len();
         let m = &shared.metrics.state;
         m.with_label_values(&["seen_users"]).set(seen as i64);
         m.with_label_values(&["incidents"]).set(incidents as i64);
-        let known = shared
-            .incidents
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .known();
+        let known = shared.incidents.lock().known();
         m.with_label_values(&["known_incidents"]).set(known as i64);
     }
 }

@@ -11,11 +11,14 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use parley_shared::labels::GameLabels;
 use parley_shared::metrics::now_ms;
+use parley_shared::retry::{retry, Backoff, Verdict};
 use parley_shared::runtime::{Acks, Completion, Envelope, Pipeline, PipelineContext, Progress};
 use parley_shared::GameMessage;
 use tokio::sync::mpsc::UnboundedSender;
@@ -47,13 +50,13 @@ impl ActiveRules {
 
     /// Replaces the rules (state is kept).
     pub fn replace(&self, rules: RuleSet) {
-        *self.rules.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rules);
+        *self.rules.write() = Arc::new(rules);
         self.generation.fetch_add(1, Ordering::Release);
     }
 
     /// The rules now.
     pub fn current(&self) -> Arc<RuleSet> {
-        Arc::clone(&self.rules.read().unwrap_or_else(|p| p.into_inner()))
+        Arc::clone(&self.rules.read())
     }
 
     fn generation(&self) -> u64 {
@@ -105,25 +108,24 @@ impl Shared {
     /// takes it; false if the worker stopped first.
     pub async fn send_alerts(&self, alerts: &[Alert], stopping: &AtomicBool) -> bool {
         for alert in alerts {
-            loop {
-                match self.kafka.send(alert).await {
-                    Ok(()) => {
-                        self.metrics.sends.with_label_values(&["kafka", "ok"]).inc();
-                        break;
-                    }
-                    Err(e) => {
-                        self.metrics
-                            .sends
-                            .with_label_values(&["kafka", "error"])
-                            .inc();
-                        tracing::warn!(error = %e, alert_id = %alert.alert_id, "alert not delivered; retrying");
-                        if stopping.load(Ordering::Relaxed) {
-                            return false;
-                        }
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
+            let sent = retry(
+                &mut Backoff::new(Duration::from_secs(1), Duration::from_secs(1)),
+                stopping,
+                || self.kafka.send(alert),
+                |e, _| {
+                    self.metrics
+                        .sends
+                        .with_label_values(&["kafka", "error"])
+                        .inc();
+                    tracing::warn!(error = %e, alert_id = %alert.alert_id, "alert not delivered; retrying");
+                    Verdict::Retry
+                },
+            )
+            .await;
+            if sent.is_err() {
+                return false;
             }
+            self.metrics.sends.with_label_values(&["kafka", "ok"]).inc();
         }
         true
     }
@@ -131,22 +133,21 @@ impl Shared {
     /// Sends a sighting to the by-game topic, retried every second until
     /// the broker takes it; false if the worker stopped first.
     pub async fn send_sighting(&self, sighting: &Sighting, stopping: &AtomicBool) -> bool {
-        loop {
-            match self.sightings.send(sighting).await {
-                Ok(()) => {
-                    self.metrics.sightings.with_label_values(&["sent"]).inc();
-                    return true;
-                }
-                Err(e) => {
-                    self.metrics.sightings.with_label_values(&["error"]).inc();
-                    tracing::warn!(error = %e, message_id = %sighting.message_id, "sighting not delivered; retrying");
-                    if stopping.load(Ordering::Relaxed) {
-                        return false;
-                    }
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
+        let sent = retry(
+            &mut Backoff::new(Duration::from_secs(1), Duration::from_secs(1)),
+            stopping,
+            || self.sightings.send(sighting),
+            |e, _| {
+                self.metrics.sightings.with_label_values(&["error"]).inc();
+                tracing::warn!(error = %e, message_id = %sighting.message_id, "sighting not delivered; retrying");
+                Verdict::Retry
+            },
+        )
+        .await;
+        if sent.is_ok() {
+            self.metrics.sightings.with_label_values(&["sent"]).inc();
         }
+        sent.is_ok()
     }
 }
 
@@ -374,11 +375,7 @@ impl Pipeline for DetectorPipeline {
         let wall = Instant::now();
         let mut alerts = Vec::new();
         {
-            let mut incidents = self
-                .shared
-                .incidents
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut incidents = self.shared.incidents.lock();
             for hit in &self.hits {
                 let rule = &self.rules.rules[hit.rule];
                 self.shared
@@ -428,18 +425,8 @@ impl Pipeline for DetectorPipeline {
             return;
         }
         self.last_tick = now;
-        let resolved = self
-            .shared
-            .incidents
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .resolve_quiet(now);
-        let updates = self
-            .shared
-            .incidents
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .due_updates(now, UPDATE_EVERY);
+        let resolved = self.shared.incidents.lock().resolve_quiet(now);
+        let updates = self.shared.incidents.lock().due_updates(now, UPDATE_EVERY);
         for alert in updates {
             if let Some(am) = &self.shared.alertmanager {
                 let _ = am.send(AmEvent::Fire(alert.clone()));

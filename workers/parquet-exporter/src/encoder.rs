@@ -14,7 +14,9 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -66,13 +68,13 @@ struct Failure {
 
 impl Failure {
     fn set(&self, reason: String) {
-        let mut slot = self.reason.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slot = self.reason.lock();
         slot.get_or_insert(reason);
         self.failed.store(true, Ordering::Release);
     }
 
     fn clear(&self) {
-        let mut slot = self.reason.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slot = self.reason.lock();
         *slot = None;
         self.failed.store(false, Ordering::Release);
     }
@@ -81,10 +83,7 @@ impl Failure {
         if !self.failed.load(Ordering::Acquire) {
             return None;
         }
-        self.reason
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.reason.lock().clone()
     }
 }
 

@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Instant;
 
 /// A client's frame allowance: `rate` frames per second on average, up to
@@ -68,7 +70,7 @@ impl AddressLimits {
     /// A place for one more connection from `ip`, or `None` when it holds
     /// its maximum already.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<AddressGuard> {
-        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut open = self.open.lock();
         let count = open.entry(ip).or_insert(0);
         if self.max > 0 && *count >= self.max {
             return None;
@@ -82,18 +84,14 @@ impl AddressLimits {
 
     /// Connections open from `ip`.
     pub fn open(&self, ip: IpAddr) -> usize {
-        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let open = self.open.lock();
         open.get(&ip).copied().unwrap_or(0)
     }
 }
 
 impl Drop for AddressGuard {
     fn drop(&mut self) {
-        let mut open = self
-            .limits
-            .open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut open = self.limits.open.lock();
         if let Some(count) = open.get_mut(&self.ip) {
             *count -= 1;
             if *count == 0 {

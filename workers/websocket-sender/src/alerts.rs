@@ -2,7 +2,9 @@
 //! whose token covers the alert's room.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use crate::auth::Grant;
 use crate::outbox::Outbox;
@@ -29,8 +31,8 @@ impl AlertHub {
         self.lock().remove(&conn);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Listener>> {
-        self.listeners.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<u64, Listener>> {
+        self.listeners.lock()
     }
 
     /// Queues an alert for every moderator allowed to see its room; returns

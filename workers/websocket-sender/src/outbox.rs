@@ -3,8 +3,8 @@
 //! slow and closed (4008) by its writer, so one slow reader never slows the
 //! room.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard};
 
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::Notify;
@@ -71,7 +71,7 @@ impl Outbox {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock()
     }
 
     /// Queues a frame; over capacity the connection is closed as slow.

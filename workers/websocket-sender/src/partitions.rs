@@ -4,7 +4,9 @@
 //! complete, even for a room the instance has not seen yet.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 
 use crate::config::Partitioner;
 
@@ -96,15 +98,10 @@ impl PartitionTable {
     /// The state of `partition` (grown on demand if the topic grew).
     pub fn get(&self, partition: i32) -> Arc<PartitionState> {
         let index = partition.max(0) as usize;
-        if let Some(state) = self
-            .states
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(index)
-        {
+        if let Some(state) = self.states.read().get(index) {
             return Arc::clone(state);
         }
-        let mut states = self.states.write().unwrap_or_else(|p| p.into_inner());
+        let mut states = self.states.write();
         while states.len() <= index {
             states.push(Arc::new(PartitionState::new()));
         }

@@ -6,7 +6,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::outbox::Outbox;
 use crate::partitions::PartitionTable;
@@ -140,7 +142,7 @@ impl RoomRegistry {
 
     fn shard(&self, room: &str) -> MutexGuard<'_, Shard> {
         let index = (self.hasher.hash_one(room) as usize) & (SHARDS - 1);
-        self.shards[index].lock().unwrap_or_else(|p| p.into_inner())
+        self.shards[index].lock()
     }
 
     /// Buffers a record and queues it for its room's subscribers.
@@ -354,7 +356,7 @@ impl RoomRegistry {
     pub fn usage(&self) -> Usage {
         let mut usage = Usage::default();
         for shard in self.shards.iter() {
-            let shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            let shard = shard.lock();
             usage.rooms += shard.rooms.len();
             usage.entries += shard.entries;
             usage.bytes += shard.bytes;

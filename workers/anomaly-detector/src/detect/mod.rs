@@ -12,8 +12,8 @@ pub mod links;
 pub mod message_ref;
 mod state;
 
+use parking_lot::Mutex;
 use std::hash::BuildHasher;
-use std::sync::Mutex;
 
 use parley_shared::{GameMessage, MessageKind};
 
@@ -97,7 +97,7 @@ pub fn evaluate(
 
     // First-seen users are process-wide.
     let first_seen = {
-        let mut g = global.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = global.lock();
         g.observe_user(user_key, at)
     };
 

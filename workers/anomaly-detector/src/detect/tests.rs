@@ -1,5 +1,5 @@
+use parking_lot::Mutex;
 use std::path::Path;
-use std::sync::Mutex;
 
 use parley_shared::{GameMessage, MessageKind};
 

@@ -11,6 +11,9 @@ outside code is checked:
 - a `#anchor`, on its own or after a Markdown file, must name a heading of
   that file (GitHub's heading ids) or an explicit `id`/`name` anchor.
 
+A mention of the team handbook (`shared/handbook/…`, `INTERFACES.md`), even
+as code, is reported too: its contents are in docs/contracts.md.
+
 Absolute URLs (http:, https:, mailto: …) are not fetched. Exits 1 with one
 line per broken link, 0 when every link resolves.
 
@@ -31,6 +34,7 @@ CODE_SPAN = re.compile(r"(`+)(?:.+?)\1")
 HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 HTML_ANCHOR = re.compile(r"""<a\s[^>]*(?:name|id)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
 SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+OUTSIDE = re.compile(r"shared/handbook|INTERFACES\.md")
 
 
 def markdown_files(root):
@@ -110,6 +114,11 @@ def check(root):
     problems = []
     for path in markdown_files(root):
         where = path.relative_to(root)
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for number, line in enumerate(text.splitlines(), 1):
+            if OUTSIDE.search(line):
+                problems.append(f"{where}:{number}: names the team handbook, which a clone cannot open; "
+                                "point to docs/contracts.md")
         for number, raw in targets(path):
             target = raw[1:-1] if raw.startswith("<") and raw.endswith(">") else raw
             if not target or SCHEME.match(target) or target.startswith("//"):

@@ -362,7 +362,7 @@ on the same preloaded traffic, and checks the performance targets:
 ## Running it
 
 ```sh
-make bench            # tests/bench/run.sh: 3 runs of everything (about 17–21 min on 2 cores)
+make bench            # tests/bench/run.sh: 3 runs of everything (about 17 min on 2 cores)
 make bench QUICK=1    # tests/bench/run.sh --quick: 1 run, smaller counts (a few minutes)
 ```
 
@@ -427,7 +427,7 @@ def main():
     text = "\n".join(md) + "\n"
     (out / "results.md").write_text(text, encoding="utf-8")
     if args.docs:
-        docs = DOCS_INTRO.split("\n") + [""] + report(out, fig, runs, made, args.docs.resolve().parent, 3)
+        docs = DOCS_INTRO.split("\n") + report(out, fig, runs, made, args.docs.resolve().parent, 3)
         args.docs.write_text("\n".join(docs) + "\n", encoding="utf-8")
     print(text)
 

@@ -74,7 +74,7 @@ ENV PARLEY_RULES=/etc/parley/anomaly-detector/rules.toml \
 WORKDIR /var/lib/parley
 USER 10001:10001
 
-# WebSocket (websocket-sender) and the workers' metrics ports (INTERFACES.md).
+# WebSocket (websocket-sender) and the workers' metrics ports (docs/contracts.md).
 # Each worker listens on 127.0.0.1 unless told otherwise: containers set
 # PARLEY_METRICS_ADDR / PARLEY_WS_LISTEN to 0.0.0.0:<port>.
 # No ENTRYPOINT or CMD of ours: every container names the binary it runs.

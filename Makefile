@@ -14,19 +14,25 @@ SOAK ?= 0
 # make bench QUICK=1: the benchmark suite's few-minute variant.
 QUICK ?= 0
 
-.PHONY: run test test-cluster reliability fuzz validate-deploy install up down status lint unit bench bench-kafka reset
+.PHONY: run test check-docs test-cluster reliability fuzz validate-deploy install up down status lint unit bench bench-kafka reset
 
 run: install up
 	deploy/local/run-pipeline.sh --rate $(RATE) $(if $(DURATION),--duration $(DURATION))
 
 test: install validate-deploy up
 	cargo fmt --all -- --check
+	$(MAKE) --no-print-directory check-docs
 	cargo build --workspace --bins
 	cargo clippy --workspace --all-targets -- -D warnings
 	mkdir -p .local; set -o pipefail; cargo test --workspace 2>&1 | tee .local/test.log
 	$(MAKE) --no-print-directory test-cluster
 	mkdir -p .local; set -o pipefail; tests/fuzz.sh $(FUZZ_SECONDS) 2>&1 | tee .local/test-fuzz.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' .local/test.log .local/test-cluster.log
+
+# Every relative link in the repository's Markdown files resolves inside
+# the clone (files and #anchors), and none leaves it (python3 stdlib only).
+check-docs:
+	PYTHONDONTWRITEBYTECODE=1 python3 tests/check_links.py
 
 # The tests that need 3 brokers (scale-out proof, and the fault suite's
 # fast variant: 200,000 messages, 3 kills per worker): Kafka is restarted in

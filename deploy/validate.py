@@ -4,7 +4,7 @@ Dockerfile, compose file and Kubernetes manifests agree with the workspace
 and with each other. Called by deploy/validate.sh, one subcommand per check;
 each prints its problems and exits 1 if there are any.
 
-The contract (ports, groups, topic) comes from INTERFACES.md; the ports are
+The contract (ports, groups, topic) comes from docs/contracts.md; the ports are
 read from the local stack's deploy/prometheus/prometheus.yml, which scrapes
 each worker at its contract port under a job named after it."""
 

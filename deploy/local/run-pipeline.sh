@@ -18,20 +18,20 @@ while (($#)); do
     --duration) DURATION=$2; shift 2 ;;
     --release) PROFILE=release; shift ;;
     --debug) PROFILE=debug; shift ;;
-    *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
   esac
 done
 log() { printf '[pipeline] %s\n' "$*" >&2; }
 
 cd "$REPO"
 flag=(); [[ $PROFILE == release ]] && flag=(--release)
-log "building workers and loadgen ($PROFILE)"
-cargo build -q "${flag[@]}" --workspace --bins
+log "building workers and loadgen ($PROFILE; the first build takes about 5 minutes on 2 cores, later ones seconds)"
+cargo build "${flag[@]}" --workspace --bins
 BIN=${CARGO_TARGET_DIR:-$REPO/target}/$PROFILE
 BROKERS=$(deploy/local/stack.sh bootstrap)
 export PARLEY_BROKERS=$BROKERS
 
-# Each worker issue adds its line here: name and its own flags.
+# Every crate under workers/ is started; its own flags are in worker_args.
 WORKERS=()
 for dir in workers/*/; do
   [[ -f $dir/Cargo.toml ]] && WORKERS+=("$(basename "$dir")")
@@ -70,10 +70,37 @@ for worker in "${WORKERS[@]}"; do
   log "$worker started (pid $!), log: $STATE/logs/$worker.log"
 done
 ((${#WORKERS[@]})) || log "no workers built yet: running loadgen alone"
-if [[ -x $BIN/websocket-sender ]]; then
-  console_token=$("$BIN/websocket-sender" token --sub operator --role moderator --room '*' --ttl 12h)
-  log "live console: http://127.0.0.1:8080/#token=$console_token"
+has() { [[ " ${WORKERS[*]} " == *" $1 "* ]]; }
+# Wait (at most 15 s) until websocket-sender serves, so the links below work.
+if has websocket-sender && command -v curl >/dev/null; then
+  for _ in $(seq 30); do
+    curl -s -o /dev/null --max-time 1 http://127.0.0.1:8080/ && break
+    sleep 0.5
+  done
 fi
+for i in "${!pids[@]}"; do
+  kill -0 "${pids[$i]}" 2>/dev/null ||
+    log "${WORKERS[$i]} exited at start: see $STATE/logs/${WORKERS[$i]}.log"
+done
+CH_QUERY="SELECT game_id, uniqExact(message_id) AS messages FROM parley.messages GROUP BY game_id ORDER BY messages DESC"
+# Where to look, while traffic flows and after.
+show_links() {
+  has db-writer && printf '  ClickHouse   clickhouse-client -q "%s"\n' "$CH_QUERY" >&2
+  has parquet-exporter &&
+    printf '  Parquet      %s/export/game-messages/  (hourly parts; a part is published after 1 min)\n' "$STATE" >&2
+  printf '  Prometheus   http://127.0.0.1:9090  (try: sum by (worker) (rate(parley_records_processed_total[1m])))\n' >&2
+  printf '  Alertmanager http://127.0.0.1:9093  (moderation alerts)\n' >&2
+  printf '  logs         %s/logs/\n' "$STATE" >&2
+}
+console_token=""
+if has websocket-sender; then
+  console_token=$("$BIN/websocket-sender" token --sub operator --role moderator --room '*' --ttl 12h) ||
+    log "could not mint a console token (see $STATE/logs/websocket-sender.log)"
+fi
+log "open this now:"
+[[ -n $console_token ]] &&
+  printf '  console      http://127.0.0.1:8080/#token=%s  (a moderator, every room; valid 12 h)\n' "$console_token" >&2
+show_links
 
 log "loadgen: $RATE msg/s into game-messages${DURATION:+ for $DURATION} (Ctrl-C to stop)"
 args=(--rate "$RATE" --malformed-ratio 0.001
@@ -88,4 +115,5 @@ if [[ -x $BIN/db-writer ]] && command -v clickhouse-client >/dev/null; then
 fi
 [[ -d $STATE/export/game-messages ]] &&
   log "Parquet exports: $(find "$STATE/export/game-messages" -name '*.parquet' | wc -l) files under $STATE/export"
-log "dashboards: Prometheus http://127.0.0.1:9090, Alertmanager http://127.0.0.1:9093; logs in $STATE/logs/"
+log "the stack stays up (make down stops it); still open:"
+show_links

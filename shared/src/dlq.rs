@@ -1,6 +1,6 @@
 //! The dead-letter queue: a record a worker cannot process goes to
 //! `game-messages.dlq` unchanged (original key and bytes) with headers saying
-//! why and where it came from (INTERFACES.md).
+//! why and where it came from (docs/contracts.md).
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //!
 //! - [`message`]: the `GameMessage` v1 schema, its validation and a typed
 //!   decode error whose kind names the DLQ `error.kind`.
-//! - [`topics`]: topic names and DLQ header names from INTERFACES.md.
+//! - [`topics`]: topic names and DLQ header names from docs/contracts.md.
 //! - [`config`]: the Kafka connection flags every binary shares.
 //! - [`cli`]: flag parsing with `--print-config` and `GET /config`.
 //! - [`telemetry`]: tracing setup (`--log-format text|json`).

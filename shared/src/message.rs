@@ -26,7 +26,7 @@ pub const MAX_ROOM_ID_CHARS: usize = 128;
 /// Longest `user_id`, in characters.
 pub const MAX_USER_ID_CHARS: usize = 64;
 
-/// One chat event, as INTERFACES.md "GameMessage v1" defines it.
+/// One chat event, as docs/contracts.md "GameMessage v1" defines it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GameMessage {
     /// Schema version; 1 now. Higher versions are kept if they parse as v1.

@@ -1,4 +1,4 @@
-//! Topic names and DLQ header names: the contracts in INTERFACES.md.
+//! Topic names and DLQ header names: the contracts in docs/contracts.md.
 
 /// Chat messages from game servers, keyed by `room_id`.
 pub const GAME_MESSAGES: &str = "game-messages";
@@ -19,7 +19,7 @@ pub const GAME_MESSAGES_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 /// `message.max.bytes`: any `game-messages` record plus its DLQ headers.
 pub const DLQ_MAX_MESSAGE_BYTES: usize = GAME_MESSAGES_MAX_MESSAGE_BYTES + 1024 * 1024;
 
-/// DLQ header names (INTERFACES.md, "Topics").
+/// DLQ header names (docs/contracts.md, "Topics").
 pub mod dlq_headers {
     /// One human-readable line saying what was wrong.
     pub const ERROR: &str = "error";

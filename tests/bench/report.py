@@ -1,22 +1,34 @@
 #!/usr/bin/env python3
 """The benchmark suite's report (tests/bench/run.sh writes its inputs).
 
-report.py RESULTS_DIR reads RESULTS_DIR/figures.tsv (run, key, value),
-lag.csv (per-second samples of the all-at-once runs) and machine.txt, and
-writes results.md (min / median / max of every figure over the runs, the
-ratios to the limits and peers computed within each run, the issue's targets
-with ✓/✗), lag.png and throughput.png. It prints results.md.
+report.py RESULTS_DIR [--docs FILE] [--no-charts] reads RESULTS_DIR/figures.tsv
+(run, key, value), lag.csv (per-second samples of the all-at-once runs) and
+machine.txt, and writes RESULTS_DIR/results.md (min / median / max of every
+figure over the runs, the ratios to the limits and peers computed within each
+run, the issue's targets with ✓/✗), lag.png and throughput.png. It prints
+results.md.
+
+--docs FILE also writes FILE (docs/benchmarks.md): what the suite measures and
+how to run it, then the same tables, with the charts linked relative to FILE.
+--no-charts keeps the charts already in RESULTS_DIR instead of drawing them
+(no matplotlib needed). Works offline on committed results:
+
+    tests/bench/report.py tests/bench/results/latest --no-charts --docs docs/benchmarks.md
 """
 
+import argparse
 import csv
 import math
+import os
 import statistics
-import sys
 from collections import defaultdict
 from pathlib import Path
+import sys
 
 WORKERS = ["db-writer", "parquet-exporter", "analytics", "anomaly-detector", "websocket-sender"]
-README = "README.md, *Measured on this machine*"
+# Where each worker's sizing notes are (named in the reasons of missed targets).
+NOTES = {w: f"workers/{w}/README.md" for w in ["db-writer", "parquet-exporter", "analytics",
+                                                "anomaly-detector", "websocket-sender"]}
 SHORT = {"raw.consume": "raw consume", "ch.insert": "raw insert", "pyarrow.write": "pyarrow"}
 
 
@@ -98,7 +110,7 @@ def pq_cores_reason(fig):
     cores = f"{med(needed):.1f} cores" if needed else "more cores than the machine has"
     return (f"CPU-bound: at its own CPU per message, 0.70 × min(raw consume, pyarrow) needs {cores} "
             "for the exporter alone, on a 2-core machine shared with the broker; JSON decoding and "
-            f"Arrow building are work neither peer does; the CPU budget in {README}, parquet-exporter")
+            f"Arrow building are work neither peer does; see {NOTES['parquet-exporter']}, Sizing")
 
 
 def floors(fig):
@@ -160,7 +172,7 @@ def ws_cpu_reason(fig):
         text += f"; the peer {med(peer):.2f} µs"
         if peer_kernel:
             text += f" ({med(peer_kernel):.2f} in the kernel)"
-    return text + f"; see {README}, websocket-sender"
+    return text + f"; see {NOTES['websocket-sender']}"
 
 
 def aio_table(fig):
@@ -199,8 +211,7 @@ def targets(fig):
         ok = None if m is None else ok_fn(m)
         out.append((name, mmm(values, fmt), ok, "" if ok in (True, None) else reason))
 
-    noisy = ("measured while other jobs shared the 2 cores (load average at the start in the machine line); "
-             "quieter runs and the profile: " + README)
+    noisy = "measured while other jobs shared the 2 cores (load average at the start in the machine line)"
     cores = med(fig.values("aio.machine_cores"))
     machine = (
         f"{cores:.2f} of 2 cores busy while sending: Kafka, ClickHouse, the five workers, the producer "
@@ -208,9 +219,9 @@ def targets(fig):
         if cores is not None else "see the lag chart"
     )
     add("db-writer ≥ 0.70 × min(raw consume, raw insert)", fig.ratio("dw.rate", ("raw.consume", "ch.insert")),
-        lambda m: m >= 0.70, "{:.2f}", f"{noisy}, db-writer")
+        lambda m: m >= 0.70, "{:.2f}", noisy)
     add("db-writer faster than the ClickHouse Kafka engine", fig.ratio("dw.rate", "ch.kafka_engine"),
-        lambda m: m > 1.0, "{:.2f}", f"see {README}, db-writer")
+        lambda m: m > 1.0, "{:.2f}", f"see {NOTES['db-writer']}")
     add("parquet-exporter ≥ 0.70 × min(raw consume, pyarrow)", fig.ratio("pq.rate", ("raw.consume", "pyarrow.write")),
         lambda m: m >= 0.70, "{:.2f}",
         pq_cores_reason(fig))
@@ -228,24 +239,24 @@ def targets(fig):
         out[-1] = (name, measured + " (both delivered every frame offered, in every run)", ok, reason)
     add("… at equal p99: Parley p99 ÷ peer p99 ≤ 1", p99, lambda m: m <= 1.0, "{:.2f}",
         "p99 of a bare Kafka consumer reading the same records at the same time (the floor), Parley's "
-        "runs / the peer's: " + floors(fig) + f" ms; see websocket-sender-run*.md and {README}, websocket-sender")
+        "runs / the peer's: " + floors(fig) + f" ms; see websocket-sender-run*.md and {NOTES['websocket-sender']}")
     over = [a - b for a, b in zip(fig.values("ws.p99_ms"), fig.values("ws.floor_p99_ms"))]
     peer_over = [a - b for a, b in zip(fig.values("wspeer.p99_ms"), fig.values("wspeer.floor_p99_ms"))]
     if over and peer_over:
         out.append(("… p99 above the bare-consumer floor of the same run: Parley ≤ the peer",
                     f"{mmm(over)} ms vs {mmm(peer_over)} ms", med(over) <= med(peer_over),
-                    "" if med(over) <= med(peer_over) else f"see {README}, websocket-sender"))
+                    "" if med(over) <= med(peer_over) else f"see {NOTES['websocket-sender']}"))
     add("websocket-sender ≤ 10 KB per idle connection", fig.values("ws.kb_idle"), lambda m: m <= 10, "{:.1f} KB",
-        f"see {README}, websocket-sender")
+        f"see {NOTES['websocket-sender']}")
     add("anomaly-detector ≥ 0.5 × bare RegexSet", fig.ratio("ad.rate", "regexset.scan"), lambda m: m >= 0.5,
         "{:.2f}", "")
     for name, key, limit, reason in [
-        ("db-writer", "dw.cpu_us", 4, f"{noisy}, db-writer"),
-        ("parquet-exporter", "pq.cpu_us", 4, f"{noisy}, parquet-exporter"),
-        ("analytics", "an.cpu_us", 2, f"{noisy}, analytics"),
+        ("db-writer", "dw.cpu_us", 4, noisy),
+        ("parquet-exporter", "pq.cpu_us", 4, noisy),
+        ("analytics", "an.cpu_us", 2, noisy),
         ("anomaly-detector", "ad.cpu_us", 4,
-         f"JSON decoding (~15 %), normalization, the first-seen set, keyword matching and the per-user "
-         f"windows; profile in {README}, anomaly-detector"),
+         "JSON decoding (~15 %), normalization, the first-seen set, keyword matching and the per-user "
+         "windows"),
         ("websocket-sender (per delivered frame)", "ws.cpu_us_frame", 4, ws_cpu_reason(fig)),
     ]:
         add(f"{name} ≤ {limit} µs CPU per message", fig.values(key), lambda m, l=limit: m <= l, "{:.2f} µs", reason)
@@ -328,30 +339,96 @@ def charts(out, fig, lag):
     return made
 
 
-def main():
-    out = Path(sys.argv[1])
-    runs, lag = load(out)
-    fig = Figures(runs, lag)
+DOCS_INTRO = """\
+# Benchmarks
+
+Written by the benchmark suite (`tests/bench/run.sh`, through
+`tests/bench/report.py`) at the end of each run; do not edit it by hand.
+The figures below are the suite's latest run, kept in
+`tests/bench/results/latest/` with the raw figures (`figures.tsv`, `lag.csv`).
+
+## What the suite measures
+
+One command runs every benchmark side by side on one machine and one stack,
+on the same preloaded traffic, and checks the performance targets:
+
+| step | what | measured |
+|---|---|---|
+| raw limits | Kafka's `ProducerPerformance` and `ConsumerPerformance`, a bare rdkafka consume loop, `clickhouse-client` RowBinary insert of db-writer's rows, pyarrow `write_table` of the exporter's rows, a bare `RegexSet` of the same 500 rules | msg/s |
+| peers | ClickHouse's Kafka table engine + materialized view (for db-writer); pyarrow (for parquet-exporter); a Centrifuge 0.15 server (for websocket-sender) | msg/s, frames/s, latency, KB per idle connection, CPU per frame |
+| each worker alone | db-writer, parquet-exporter, analytics and anomaly-detector (500 content rules plus the shipped rules) drain the preloaded topic; websocket-sender against the peer at equal traffic | msg/s, CPU µs per message from the process's own user+sys time, peak RSS, ratio to its limit and peer within the run |
+| all five at once | the five groups on one topic fed at a fixed offered rate, with WebSocket clients connected | lag per group every second, WebSocket p50/p99 and losses against loadgen's truth, CPU and RSS per worker, cores busy |
+
+## Running it
+
+```sh
+make bench            # tests/bench/run.sh: 3 runs of everything (about 17 min on 2 cores)
+make bench QUICK=1    # tests/bench/run.sh --quick: 1 run, smaller counts (a few minutes)
+```
+
+`tests/bench/run.sh` flags: `--runs N` (3), `--count N` (preloaded messages,
+1,000,000; `--quick` 200,000), `--rate MSG_PER_S` (the all-at-once offered
+rate, 20,000), `--duration S` (60; `--quick` 20), `--connections N`
+(5,000), `--rooms N` (2,000), `--no-build`. It builds the release binaries,
+brings the stack up if it is down, and holds `/tmp/parley-bench.lock` and a
+shared `/tmp/parley-stack.lock` while it runs. Each run's results go to
+`tests/bench/results/<UTC time>/` (worker logs in its `logs/`), are copied
+to `tests/bench/results/latest/` (committed; older runs are ignored by git),
+and this file is rewritten from them. To rewrite it from the committed
+results without running anything:
+`tests/bench/report.py tests/bench/results/latest --no-charts --docs docs/benchmarks.md`.
+
+Each worker's own scripts (`tests/bench/db_writer.sh`, `parquet_exporter.sh`,
+`analytics.sh`, `anomaly_detector.sh`, `websocket_sender.sh`,
+`kafka_baseline.sh`, `ws_crates.sh`) run one benchmark alone.
+
+## The latest run
+"""
+
+
+def report(out, fig, runs, made, image_dir, level):
+    """The tables of a run as Markdown lines, headings at `level`, images relative to `image_dir`."""
+    h = "#" * level
     machine = (out / "machine.txt").read_text(encoding="utf-8").strip().splitlines()
     seconds = fig.values("suite.seconds")
-    made = charts(out, fig, lag)
-    md = [f"# Parley benchmark suite — {out.name}", ""]
-    md += [f"- {line}" for line in machine]
+    md = [f"- {line}" for line in machine]
     if seconds:
         md.append(f"- suite duration: {seconds[0] / 60:.1f} min")
     n = sum(1 for v in runs.values() if any(not k.startswith("suite.") for k in v))
     md += ["", f"Every figure: min / median / max over {n} run(s); ratios computed within each run.", ""]
-    md += ["## Each alone: throughput against the raw limits and peers", ""] + throughput_table(fig)
-    md += ["", "## All five groups at once", ""] + aio_table(fig)
+    md += [f"{h} Each alone: throughput against the raw limits and peers", ""] + throughput_table(fig)
+    md += ["", f"{h} All five groups at once", ""] + aio_table(fig)
     md += ["", "Lag: the topic's high watermark minus the records the group has read, sampled every",
            "second, divided by the producer's achieved rate (seconds behind the stream).", ""]
-    md += ["## Targets (issue #9)", "", "| target | measured | | why missed |", "|---|---:|---|---|"]
+    md += [f"{h} Targets (issue #9)", "", "| target | measured | | why missed |", "|---|---:|---|---|"]
     for name, measured, ok, reason in targets(fig):
         md.append(f"| {name} | {measured} | {check(ok)} | {reason} |")
     md.append("")
-    md += [f"![{m}]({m})" for m in made]
+    for m in made:
+        link = Path(os.path.relpath(out / m, image_dir)).as_posix()
+        md.append(f"![{m}]({link})")
+    return md
+
+
+def main():
+    parser = argparse.ArgumentParser(description="The benchmark suite's report.")
+    parser.add_argument("results", type=Path, help="a results folder of tests/bench/run.sh")
+    parser.add_argument("--docs", type=Path, help="also write this file (docs/benchmarks.md)")
+    parser.add_argument("--no-charts", action="store_true", help="keep the charts already in the folder")
+    args = parser.parse_args()
+    out = args.results
+    runs, lag = load(out)
+    fig = Figures(runs, lag)
+    if args.no_charts:
+        made = [m for m in ("lag.png", "throughput.png") if (out / m).exists()]
+    else:
+        made = charts(out, fig, lag)
+    md = [f"# Parley benchmark suite — {out.name}", ""] + report(out, fig, runs, made, out, 2)
     text = "\n".join(md) + "\n"
     (out / "results.md").write_text(text, encoding="utf-8")
+    if args.docs:
+        docs = DOCS_INTRO.split("\n") + report(out, fig, runs, made, args.docs.resolve().parent, 3)
+        args.docs.write_text("\n".join(docs) + "\n", encoding="utf-8")
     print(text)
 
 

@@ -13,7 +13,8 @@
 #      every second), WebSocket latency, CPU and RSS per worker.
 # Every step is repeated RUNS times; report.py prints min/median/max, checks
 # the targets (✓/✗) and draws the charts. Results go to
-# tests/bench/results/<UTC time>/ and are copied to tests/bench/results/latest/.
+# tests/bench/results/<UTC time>/, are copied to tests/bench/results/latest/,
+# and docs/benchmarks.md is rewritten from them.
 #
 #   tests/bench/run.sh [--quick] [--runs N] [--count N] [--rate MSG_PER_S]
 #                      [--duration S] [--connections N] [--rooms N] [--no-build]
@@ -355,4 +356,7 @@ LATEST=$HERE/results/latest
 rm -rf "$LATEST"
 mkdir -p "$LATEST"
 find "$OUT" -maxdepth 1 -type f -exec cp {} "$LATEST/" \;
-log "results: $OUT (copied to $LATEST)"
+# docs/benchmarks.md is this run's report, written from the copy in latest/
+# (its charts linked there), never by hand.
+python3 "$HERE/report.py" "$LATEST" --no-charts --docs "$REPO/docs/benchmarks.md" >/dev/null
+log "results: $OUT (copied to $LATEST); docs/benchmarks.md rewritten"

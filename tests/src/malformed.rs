@@ -3,7 +3,7 @@
 //! JSON, truncated records, invalid UTF-8, NUL bytes, wrong types, missing
 //! and null fields, unknown future `v`, 10 MiB payloads, deep nesting, huge
 //! strings and odd Unicode. Each record says what the decoder must make of
-//! it (INTERFACES.md "GameMessage v1", `parley_shared::message`): the DLQ
+//! it (docs/contracts.md "GameMessage v1", `parley_shared::message`): the DLQ
 //! `error.kind`, or valid — odd Unicode in `content` is a valid message,
 //! odd Unicode that breaks a field rule is not.
 

@@ -154,7 +154,7 @@ async fn stores_every_valid_message_once_and_dead_letters_the_rest() {
     ));
     assert!(sample.contains("\"visibility\":\"moderators\""), "{sample}");
 
-    // The DLQ holds the original bytes with the headers INTERFACES.md lists,
+    // The DLQ holds the original bytes with the headers docs/contracts.md lists,
     // each bad record at least once (counted once per source position).
     let originals: HashMap<(i32, i64), Option<Vec<u8>>> =
         read_all(&f.topic, Duration::from_secs(120))

@@ -138,7 +138,7 @@ impl Corpus {
 
     pub(super) fn future_versions(&mut self) {
         for v in 2..=21 {
-            // Still parses as v1: kept (INTERFACES.md), new fields ignored.
+            // Still parses as v1: kept (docs/contracts.md), new fields ignored.
             let mut object = self.message();
             object.insert("v".into(), json!(v));
             object.insert("reactions".into(), json!({"👍": v}));

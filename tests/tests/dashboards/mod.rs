@@ -12,7 +12,7 @@ use serde_json::Value;
 /// The dashboards under `dashboards/`, by file stem.
 pub const DASHBOARDS: [&str; 3] = ["game-operations", "pipeline-health", "moderation"];
 
-/// Every worker of INTERFACES.md, in start order.
+/// Every worker of docs/contracts.md, in start order.
 pub const WORKERS: [&str; 5] = [
     "websocket-sender",
     "db-writer",

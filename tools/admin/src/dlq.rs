@@ -54,7 +54,7 @@ pub struct ReplayArgs {
     pub filter: Filter,
     /// Topic to send them to. Every group of that topic reads them again:
     /// db-writer collapses repeats by `message_id`, the others do not (see
-    /// docs/runbook.md), so filter with `--worker` and `--kind`.
+    /// docs/operations.md), so filter with `--worker` and `--kind`.
     #[arg(long)]
     pub to: String,
     /// Group that remembers what was already replayed, so a second run

@@ -8,7 +8,7 @@ use parley_shared::runtime::{ConsumerArgs, ConsumerSettings, WorkerIdentity};
 
 /// Worker name and default group.
 pub const WORKER: &str = "analytics";
-/// Default metrics address (INTERFACES.md).
+/// Default metrics address (docs/contracts.md).
 pub const METRICS_ADDR: &str = "127.0.0.1:9103";
 /// Largest `--top-rooms`.
 pub const MAX_TOP_ROOMS: usize = 20;

@@ -12,7 +12,7 @@ use parley_shared::topics;
 
 /// Worker name and default group.
 pub const WORKER: &str = "anomaly-detector";
-/// Default metrics address (INTERFACES.md).
+/// Default metrics address (docs/contracts.md).
 pub const METRICS_ADDR: &str = "127.0.0.1:9104";
 
 /// Moderation rules over `game-messages`; alerts to `moderation-alerts`

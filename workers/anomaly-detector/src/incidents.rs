@@ -58,7 +58,7 @@ impl<'a> From<&'a Sighting> for Origin<'a> {
     }
 }
 
-/// Alert v1 (INTERFACES.md).
+/// Alert v1 (docs/contracts.md).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Alert {
     /// Schema version.

@@ -2,7 +2,7 @@
 //! the instance that read it to the internal by-game topic (key =
 //! `game_id`), so that every copy of a game's text is counted by the one
 //! instance owning that game's partition there (the Kafka Streams
-//! repartition pattern). Internal: not a contract (INTERFACES.md lists the
+//! repartition pattern). Internal: not a contract (docs/contracts.md lists the
 //! public topics only); both ends are this worker.
 
 use std::time::Duration;

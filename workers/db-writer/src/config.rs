@@ -9,7 +9,7 @@ use parley_shared::runtime::{ConsumerArgs, ConsumerSettings, WorkerIdentity};
 
 /// Worker name and default group.
 pub const WORKER: &str = "db-writer";
-/// Default metrics address (INTERFACES.md).
+/// Default metrics address (docs/contracts.md).
 pub const METRICS_ADDR: &str = "127.0.0.1:9102";
 
 /// Batches `game-messages` into ClickHouse; commits after each insert.

@@ -12,7 +12,7 @@ use crate::part_file::PartSettings;
 
 /// Worker name and default group.
 pub const WORKER: &str = "parquet-exporter";
-/// Default metrics address (INTERFACES.md).
+/// Default metrics address (docs/contracts.md).
 pub const METRICS_ADDR: &str = "127.0.0.1:9105";
 
 /// Writes `game-messages` as hourly, Hive-partitioned Parquet files.

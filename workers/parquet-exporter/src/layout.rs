@@ -1,4 +1,4 @@
-//! The output layout (INTERFACES.md): pure naming rules, plus the scan that
+//! The output layout (docs/contracts.md): pure naming rules, plus the scan that
 //! tells how far each partition got.
 //!
 //! `<out>/game-messages/dt=YYYY-MM-DD/hour=HH/part-<partition>-<first>-<last>.parquet`,

@@ -1,5 +1,5 @@
 // Parley live console: a plain browser client of websocket-sender's `/ws`
-// protocol (INTERFACES.md "WebSocket") and its history endpoint.
+// protocol (docs/contracts.md "WebSocket") and its history endpoint.
 //
 // Security notes, on purpose:
 // - Every piece of message or alert data reaches the page through

@@ -16,9 +16,9 @@ use crate::auth::{Role, TokenKeys};
 
 /// Worker name; the group is `websocket-sender-<instance id>`.
 pub const WORKER: &str = "websocket-sender";
-/// Default metrics address (INTERFACES.md).
+/// Default metrics address (docs/contracts.md).
 pub const METRICS_ADDR: &str = "127.0.0.1:9101";
-/// Default WebSocket address (INTERFACES.md).
+/// Default WebSocket address (docs/contracts.md).
 pub const LISTEN_ADDR: &str = "127.0.0.1:8080";
 
 /// Pushes every message of `game-messages` to the players connected to this

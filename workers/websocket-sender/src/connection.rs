@@ -26,7 +26,7 @@ use crate::server::AppState;
 
 /// How long a closing connection may take to flush its close frame.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Longest room id (INTERFACES.md).
+/// Longest room id (docs/contracts.md).
 const MAX_ROOM_ID: usize = 128;
 
 /// Serves one upgraded socket until it closes.

@@ -1,4 +1,4 @@
-//! The WebSocket protocol of INTERFACES.md: client operations, server
+//! The WebSocket protocol of docs/contracts.md: client operations, server
 //! frames (encoded once, shared by every subscriber) and `pos`.
 //!
 //! `pos` is `<partition>:<offset>` of the room's partition in

@@ -351,6 +351,12 @@ impl GameMessage {
                 problem: "must not be empty".to_owned(),
             });
         }
+        if self.kind == MessageKind::Chat && self.content.trim().is_empty() {
+            return Err(DecodeError::InvalidField {
+                field: "content",
+                problem: "must not be empty in a chat message".to_owned(),
+            });
+        }
         if self.content.len() > MAX_CONTENT_BYTES {
             return Err(DecodeError::InvalidField {
                 field: "content",

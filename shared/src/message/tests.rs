@@ -92,6 +92,8 @@ fn field_rules_are_enforced() {
         ("user_id", json!("")),
         ("kind", json!("")),
         ("content", json!("c".repeat(MAX_CONTENT_BYTES + 1))),
+        ("content", json!("")),
+        ("content", json!(" \t\n")),
         ("sent_at", json!(-1)),
         ("sent_at", json!("yesterday")),
         ("visibility", json!("everyone")),
@@ -237,6 +239,12 @@ prop_compose! {
         moderators in any::<bool>(),
         meta in proptest::option::of(("[a-z]{1,8}", any::<String>())),
     ) -> GameMessage {
+        // An empty chat line is invalid; other kinds may be empty.
+        let content = if kind == MessageKind::Chat && content.trim().is_empty() {
+            "x".to_owned()
+        } else {
+            content
+        };
         GameMessage {
             v, message_id, game_id, room_id, user_id, user_name, kind, content, sent_at,
             visibility: if moderators { Visibility::Moderators } else { Visibility::All },

@@ -10,6 +10,8 @@
 //! - [`runtime`]: the consumer runtime (commit-after-work, rebalances,
 //!   backpressure, DLQ, drain) that runs a worker's [`runtime::Pipeline`].
 //! - [`batcher`]: row/byte/age-limited batches.
+//! - [`publish`]: building, rate-limiting, deduplicating and producing
+//!   messages players and game servers publish through an edge.
 //! - [`retry`]: the one backoff and retry loop every worker uses.
 //! - [`dlq`], [`metrics`], [`health`], [`http`]: dead letters, metric names
 //!   and handles, `/healthz`, and the metrics server.
@@ -23,6 +25,7 @@ pub mod http;
 pub mod labels;
 pub mod message;
 pub mod metrics;
+pub mod publish;
 pub mod retry;
 pub mod runtime;
 pub mod shutdown;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The reliability suite (issue #8), run by `make reliability`:
-#   1. the fault suite (tests/tests/faults.rs) on the 3-broker stack, full
+#   1. the fault suite (tests/tests/faults/) on the 3-broker stack, full
 #      size: 1,000,000 messages, every worker SIGKILLed 10 times, ClickHouse
 #      stopped 60 s, a broker killed, a broker restarted (SOAK=1: 5,000,000
 #      messages and 20 kills per worker);
@@ -76,7 +76,7 @@ tests/fuzz.sh "$FUZZ_SECONDS" 2>&1 | tee .local/reliability-fuzz.log
   echo
   echo "| suite | result |"
   echo "|---|---|"
-  echo "| faults under load (tests/tests/faults.rs) | $( ((faults_rc == 0)) && echo passed || echo FAILED) |"
+  echo "| faults under load (tests/tests/faults/) | $( ((faults_rc == 0)) && echo passed || echo FAILED) |"
   echo "| bad inputs / bad configs | $bad_line |"
   echo "| WebSocket attacks refused (bad/expired/none tokens, roles, flooding client, per-IP limit, slow reader) | $(passed .local/reliability-attacks.log) |"
   echo "| fuzz targets (${FUZZ_SECONDS} s each) | $(grep -E "^fuzz: " .local/reliability-fuzz.log | tail -1) |"

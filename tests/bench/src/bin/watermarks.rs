@@ -28,7 +28,7 @@ fn run() -> Result<(), String> {
     };
     let topic = flag("--topic")
         .ok_or("usage: watermarks --topic T [--brokers B] [--interval-ms MS] [--duration-s S]")?;
-    let brokers = flag("--brokers").unwrap_or_else(parley_tests::brokers);
+    let brokers = flag("--brokers").unwrap_or_else(parley_bench::brokers);
     let interval = Duration::from_millis(
         flag("--interval-ms")
             .and_then(|v| v.parse().ok())

@@ -22,7 +22,7 @@ fn main() {
         eprintln!("usage: raw_consume --topic T [--brokers B] [--expect N]");
         std::process::exit(2);
     };
-    let brokers = flag("--brokers").unwrap_or_else(parley_tests::brokers);
+    let brokers = flag("--brokers").unwrap_or_else(parley_bench::brokers);
     let consumer: BaseConsumer = match ClientConfig::new()
         .set("bootstrap.servers", &brokers)
         .set("group.id", format!("raw-consume-{}", std::process::id()))

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::error::BenchError;
+use crate::ws_crates::error::BenchError;
 
 /// Clock ticks per second of `/proc/<pid>/stat` (USER_HZ, 100 on Linux).
 pub fn clock_ticks() -> u64 {

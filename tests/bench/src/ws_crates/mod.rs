@@ -1,4 +1,4 @@
-//! ws-crate-bench: chooses websocket-sender's WebSocket crate by
+//! `ws-crate-bench` (`src/bin/ws-crate-bench.rs`): chooses websocket-sender's WebSocket crate by
 //! measurement (`tests/bench/ws_crates.sh`).
 //!
 //! One binary, two roles. The `bench` role (default) starts the `server`

@@ -18,9 +18,9 @@ use futures::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
-use crate::frame::SUBSCRIBED;
-use crate::outbox::Outbox;
-use crate::server::{Shared, MAX_CLIENT_FRAME};
+use crate::ws_crates::frame::SUBSCRIBED;
+use crate::ws_crates::outbox::Outbox;
+use crate::ws_crates::server::{Shared, MAX_CLIENT_FRAME};
 
 /// Serves `/ws` on `listener` until the runtime stops, each socket with a
 /// write buffer of `write_buffer` bytes.

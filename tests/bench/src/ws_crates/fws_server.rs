@@ -1,5 +1,5 @@
 //! The broadcast served with fastwebsockets over a bare hyper 1 HTTP/1
-//! server, shaped like [`crate::axum_server`]: the same outbox, a reader
+//! server, shaped like [`crate::ws_crates::axum_server`]: the same outbox, a reader
 //! and a writer task per socket (fastwebsockets' `split`), the same ping
 //! timer, the same limits. fastwebsockets writes each frame straight to
 //! the socket (there is no `feed`), so a batch costs one write per frame;
@@ -23,9 +23,9 @@ use tokio::io::{AsyncWrite, BufWriter, ReadHalf};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
-use crate::frame::SUBSCRIBED;
-use crate::outbox::Outbox;
-use crate::server::{Shared, MAX_CLIENT_FRAME};
+use crate::ws_crates::frame::SUBSCRIBED;
+use crate::ws_crates::outbox::Outbox;
+use crate::ws_crates::server::{Shared, MAX_CLIENT_FRAME};
 
 type Io = TokioIo<hyper::upgrade::Upgraded>;
 

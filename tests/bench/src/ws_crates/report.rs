@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::latency::LatencySummary;
+use crate::ws_crates::latency::LatencySummary;
 
 /// Raw readings of one run.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use crate::error::BenchError;
+use crate::ws_crates::error::BenchError;
 
 /// Most connections a run may hold (the per-process fd limit is ~20,000,
 /// and the client process holds one fd per connection).

@@ -14,10 +14,10 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::{TcpListener, TcpSocket};
 
-use crate::config::{ServerKind, Settings};
-use crate::error::BenchError;
-use crate::hub::Hub;
-use crate::{axum_server, fws_server};
+use crate::ws_crates::config::{ServerKind, Settings};
+use crate::ws_crates::error::BenchError;
+use crate::ws_crates::hub::Hub;
+use crate::ws_crates::{axum_server, fws_server};
 
 /// Largest client frame accepted (websocket-sender's limit).
 pub const MAX_CLIENT_FRAME: usize = 16 * 1024;

@@ -11,8 +11,8 @@ use std::time::Duration;
 use axum::extract::ws::Utf8Bytes;
 use tokio::time::Instant;
 
-use crate::frame::{self, Stamp};
-use crate::outbox::{Outbox, Pushed};
+use crate::ws_crates::frame::{self, Stamp};
+use crate::ws_crates::outbox::{Outbox, Pushed};
 
 /// Longest a broadcast may run past its nominal duration (a saturated
 /// server falls behind; it must still stop by itself).

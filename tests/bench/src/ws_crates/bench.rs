@@ -8,12 +8,12 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::client::{self, ClientStats};
-use crate::config::Settings;
-use crate::error::BenchError;
-use crate::frame;
-use crate::procfs;
-use crate::report::{self, Readings, Report};
+use crate::ws_crates::client::{self, ClientStats};
+use crate::ws_crates::config::Settings;
+use crate::ws_crates::error::BenchError;
+use crate::ws_crates::frame;
+use crate::ws_crates::procfs;
+use crate::ws_crates::report::{self, Readings, Report};
 
 /// Frames arriving no more for this long ends the drain early.
 const QUIET_END: Duration = Duration::from_secs(1);

@@ -15,10 +15,10 @@ use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::config::Settings;
-use crate::error::BenchError;
-use crate::frame::{self, SUBSCRIBED};
-use crate::latency::LatencyHistogram;
+use crate::ws_crates::config::Settings;
+use crate::ws_crates::error::BenchError;
+use crate::ws_crates::frame::{self, SUBSCRIBED};
+use crate::ws_crates::latency::LatencyHistogram;
 
 /// Longest a connection may take to connect and be subscribed.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -68,7 +68,7 @@ pub struct Clients {
 
 /// Starts `settings.connections` clients against 127.0.0.1:`port`.
 pub fn start(settings: &Settings, port: u16) -> Result<Clients, BenchError> {
-    let runtime = crate::server::runtime(settings.client_threads)?;
+    let runtime = crate::ws_crates::server::runtime(settings.client_threads)?;
     let stats = Arc::new(ClientStats::default());
     let (stop, stopped) = oneshot::channel();
     let (connections, concurrency) = (settings.connections, settings.connect_concurrency);

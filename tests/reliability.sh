@@ -4,7 +4,7 @@
 #      size: 1,000,000 messages, every worker SIGKILLed 10 times, ClickHouse
 #      stopped 60 s, a broker killed, a broker restarted (SOAK=1: 5,000,000
 #      messages and 20 kills per worker);
-#   2. the bad-input and bad-config tests (tests/tests/bad_input.rs,
+#   2. the bad-input and bad-config tests (tests/tests/bad_input/,
 #      bad_config.rs, when present) and the WebSocket attack tests;
 #   3. every fuzz target (tests/fuzz.sh, FUZZ_SECONDS each).
 # Prints a Markdown results table and writes it to .local/results/reliability.md.
@@ -48,7 +48,7 @@ trap - EXIT
 log "bad inputs, bad configs, WebSocket attacks"
 bad_tests=()
 for t in bad_input bad_config; do
-  [[ -f tests/tests/$t.rs ]] && bad_tests+=(--test "$t")
+  [[ -f tests/tests/$t.rs || -f tests/tests/$t/main.rs ]] && bad_tests+=(--test "$t")
 done
 bad_line="not present"
 if ((${#bad_tests[@]})); then

@@ -3,243 +3,25 @@
 //! last hour published by age, and a full or read-only output that pauses
 //! the exporter (unhealthy, alive) until it is fixed.
 
-use std::collections::{HashMap, HashSet};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+//!
+//! Layout: `fixture` (topic, group, output folder and what it holds),
+//! `outage` (a failing local output and the paused/recovered checks), `s3`
+//! (an S3-compatible store and a proxy that cuts it off).
+
+mod fixture;
+mod outage;
+mod s3;
+
+use std::collections::HashSet;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use parley_tests::process::{
-    http_get, loadgen, loadgen_args, metric, spawn_loadgen, worker_args, Worker,
-};
-use parley_tests::{
-    brokers, committed_offsets, committed_to_end, free_port, fresh_topic, unique_name, wait_until,
-};
-use serde_json::Value;
+use parley_tests::process::{http_get, loadgen_args, metric, spawn_loadgen, worker_args, Worker};
+use parley_tests::{brokers, committed_to_end, free_port, unique_name, wait_until};
 
-struct Fixture {
-    topic: String,
-    dlq: String,
-    group: String,
-    out: PathBuf,
-}
-
-impl Fixture {
-    async fn new(prefix: &str) -> Fixture {
-        let out = std::env::temp_dir().join(unique_name(prefix));
-        Fixture {
-            topic: fresh_topic(prefix, 12).await,
-            dlq: fresh_topic(&format!("{prefix}-dlq"), 3).await,
-            group: unique_name(prefix),
-            out,
-        }
-    }
-
-    fn exporter_args(&self, port: u16, extra: &[&str]) -> Vec<String> {
-        let out = self.out.to_string_lossy();
-        let mut args = vec!["--out", out.as_ref()];
-        args.extend_from_slice(extra);
-        worker_args(&self.topic, &self.group, &self.dlq, port, &args)
-    }
-
-    fn loadgen(&self, extra: &[&str]) -> Value {
-        loadgen(&loadgen_args(&self.topic, extra))
-    }
-
-    /// What DuckDB and pyarrow read from the output.
-    fn read(&self) -> Value {
-        parley_tests::read_parquet(&self.out)
-    }
-
-    /// Offsets covered by the file names, per partition, and temp files left.
-    fn files(&self) -> (Vec<(i32, i64, i64)>, usize) {
-        let root = self.out.join("game-messages");
-        let mut parts = Vec::new();
-        let mut tmp = 0;
-        let mut stack = vec![root];
-        while let Some(dir) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let path = entry.path();
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if path.is_dir() {
-                    stack.push(path);
-                } else if name.ends_with(".tmp") {
-                    tmp += 1;
-                } else if let Some(stem) = name
-                    .strip_prefix("part-")
-                    .and_then(|n| n.strip_suffix(".parquet"))
-                {
-                    let n: Vec<i64> = stem.split('-').filter_map(|x| x.parse().ok()).collect();
-                    parts.push((n[0] as i32, n[1], n[2]));
-                }
-            }
-        }
-        (parts, tmp)
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.out);
-    }
-}
-
-fn truth_ids(path: &Path) -> HashSet<String> {
-    std::fs::read_to_string(path)
-        .expect("truth")
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter_map(|t| t["message_id"].as_str().map(str::to_owned))
-        .collect()
-}
-
-fn stored_ids(read: &Value) -> Vec<String> {
-    read["ids"]
-        .as_array()
-        .expect("ids")
-        .iter()
-        .filter_map(|v| v.as_str().map(str::to_owned))
-        .collect()
-}
-
-/// A tmpfs mounted on a folder (the tests run as root), unmounted on drop.
-struct SmallDisk {
-    dir: PathBuf,
-}
-
-impl SmallDisk {
-    fn mount(dir: &Path, size: &str) -> SmallDisk {
-        std::fs::create_dir_all(dir).expect("mount point");
-        let disk = SmallDisk {
-            dir: dir.to_path_buf(),
-        };
-        disk.run(&["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]);
-        disk
-    }
-
-    /// `mount -o remount,<options>`: `ro`, `rw`, `size=…`.
-    fn remount(&self, options: &str) {
-        self.run(&["-o", &format!("remount,{options}")]);
-    }
-
-    fn run(&self, args: &[&str]) {
-        let status = Command::new("mount")
-            .args(args)
-            .arg(&self.dir)
-            .status()
-            .expect("mount");
-        assert!(status.success(), "mount {args:?} {:?}", self.dir);
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
-    }
-}
-
-/// `/healthz`: status code and body.
-fn health(port: u16) -> (u16, String) {
-    http_get(&format!("127.0.0.1:{port}"), "/healthz").unwrap_or((0, String::new()))
-}
-
-/// Rows the file names cover, and the next offset to export per partition.
-fn coverage(parts: &[(i32, i64, i64)]) -> (u64, HashMap<i32, i64>) {
-    let mut next = HashMap::new();
-    for &(p, _, last) in parts {
-        let n = next.entry(p).or_insert(0);
-        *n = (*n).max(last + 1);
-    }
-    let rows = parts.iter().map(|&(_, f, l)| (l - f + 1) as u64).sum();
-    (rows, next)
-}
-
-/// While the output is failing: unhealthy with `reason`, alive, paused,
-/// and nothing committed past the files; once the offsets stored before the
-/// failure are committed, that stays so for a few seconds.
-fn assert_paused_on_a_failing_output(f: &Fixture, exporter: &mut Worker, port: u16, reason: &str) {
-    wait_until(Duration::from_secs(30), "/healthz 503", || {
-        let (code, body) = health(port);
-        code == 503 && body.contains(reason)
-    });
-    let (_, body) = health(port);
-    assert!(
-        body.contains(&format!(
-            "sink failing, partitions paused until it recovers: output {}",
-            f.out.display()
-        )),
-        "{body}"
-    );
-    // Offsets of files renamed before the failure are stored, and reach the
-    // broker with the next background commit (every second): let that pass
-    // before the commits must stand still.
-    std::thread::sleep(Duration::from_millis(2500));
-    let committed_before = committed_offsets(&f.group, &f.topic);
-    std::thread::sleep(Duration::from_secs(3));
-    assert!(exporter.is_running(), "{}", exporter.log_text());
-    let (code, body) = health(port);
-    assert_eq!(code, 503, "{body}");
-    let (_, metrics) = http_get(&format!("127.0.0.1:{port}"), "/metrics").expect("metrics");
-    assert!(
-        metric(&metrics, "parley_consumers_paused") >= 1.0,
-        "{metrics}"
-    );
-    assert!(
-        metric(&metrics, "parley_sink_errors_total") >= 1.0,
-        "{metrics}"
-    );
-    let committed = committed_offsets(&f.group, &f.topic);
-    assert_eq!(
-        committed, committed_before,
-        "commits moved during the outage"
-    );
-    let (_, next) = coverage(&f.files().0);
-    for (p, offset) in &committed {
-        assert!(
-            *offset <= next.get(p).copied().unwrap_or(0),
-            "partition {p} committed to {offset}, past the files ({:?})",
-            next.get(p)
-        );
-    }
-}
-
-/// After recovery: healthy, every valid message in exactly one file,
-/// consecutive ranges, no temp files, a clean stop.
-fn assert_recovered(f: &Fixture, exporter: &mut Worker, port: u16, truth: &Path, valid: u64) {
-    wait_until(
-        Duration::from_secs(60),
-        "files covering every message",
-        || coverage(&f.files().0).0 >= valid,
-    );
-    wait_until(Duration::from_secs(10), "/healthz 200", || {
-        health(port).0 == 200
-    });
-    assert!(
-        exporter.stop(Duration::from_secs(30)).success(),
-        "{}",
-        exporter.log_text()
-    );
-    let log = exporter.log_text();
-    assert!(log.contains("sink recovered"), "{log}");
-    let read = f.read();
-    let ids = stored_ids(&read);
-    let unique: HashSet<String> = ids.iter().cloned().collect();
-    assert_eq!(ids.len(), unique.len(), "a message is in two files");
-    assert_eq!(unique, truth_ids(truth), "messages lost");
-    let (mut parts, tmp) = f.files();
-    assert_eq!(tmp, 0, "temporary files left");
-    parts.sort_unstable();
-    for pair in parts.windows(2) {
-        if pair[0].0 == pair[1].0 {
-            assert_eq!(pair[0].2 + 1, pair[1].1, "gap or overlap: {pair:?}");
-        }
-    }
-}
+use fixture::{coverage, health, stored_ids, truth_ids, Fixture};
+use outage::{assert_paused_on_a_failing_output, assert_recovered, SmallDisk};
+use s3::{CutProxy, S3Server};
 
 #[tokio::test]
 async fn duckdb_and_pyarrow_read_every_valid_message_once() {
@@ -567,69 +349,6 @@ async fn a_read_only_output_pauses_the_exporter_and_it_resumes_when_writable() {
     let _ = std::fs::remove_file(second);
 }
 
-/// moto's S3-compatible server on a free port, stopped on drop.
-struct S3Server {
-    child: std::process::Child,
-    endpoint: String,
-}
-
-impl S3Server {
-    fn start() -> S3Server {
-        let port = free_port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("moto_server (pip install 'moto[server]'; deploy/local/install.sh does)");
-        let endpoint = format!("http://127.0.0.1:{port}");
-        wait_until(Duration::from_secs(30), "moto_server", || {
-            ureq::get(&endpoint).call().is_ok()
-        });
-        S3Server { child, endpoint }
-    }
-
-    fn create_bucket(&self, bucket: &str) {
-        ureq::put(&format!("{}/{bucket}", self.endpoint))
-            .send_empty()
-            .expect("create bucket");
-    }
-
-    /// What pyarrow reads under `bucket/prefix` (rows, distinct, ids, tmp…).
-    fn read(&self, path: &str) -> Value {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/read_s3_parquet.py");
-        let output = Command::new("python3")
-            .arg(&script)
-            .arg(&self.endpoint)
-            .arg(path)
-            .output()
-            .expect("python3");
-        serde_json::from_slice(&output.stdout).unwrap_or(Value::Null)
-    }
-
-    fn env(&self) -> Vec<(&'static str, String)> {
-        self.env_via(&self.endpoint)
-    }
-
-    /// The exporter's S3 environment, reaching the server at `endpoint`.
-    fn env_via(&self, endpoint: &str) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ENDPOINT", endpoint.to_owned()),
-            ("AWS_ALLOW_HTTP", "true".into()),
-            ("AWS_ACCESS_KEY_ID", "test".into()),
-            ("AWS_SECRET_ACCESS_KEY", "test".into()),
-            ("AWS_REGION", "us-east-1".into()),
-        ]
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 async fn s3_output_keeps_the_layout_and_the_guarantees() {
     let f = Fixture::new("pq-s3").await;
@@ -689,67 +408,6 @@ async fn s3_output_keeps_the_layout_and_the_guarantees() {
     let ids: HashSet<String> = stored_ids(&result).into_iter().collect();
     assert_eq!(ids, truth_ids(&truth));
     let _ = std::fs::remove_file(truth);
-}
-
-/// A TCP proxy in front of a server that can be cut (open connections
-/// closed, new ones dropped) and restored: an unreachable object store.
-struct CutProxy {
-    endpoint: String,
-    up: Arc<AtomicBool>,
-    connections: Arc<Mutex<Vec<TcpStream>>>,
-}
-
-impl CutProxy {
-    fn start(upstream: &str) -> CutProxy {
-        let upstream = upstream.trim_start_matches("http://").to_owned();
-        let listener = TcpListener::bind("127.0.0.1:0").expect("proxy port");
-        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
-        let up = Arc::new(AtomicBool::new(true));
-        let connections: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let (open, held) = (Arc::clone(&up), Arc::clone(&connections));
-        std::thread::spawn(move || {
-            for client in listener.incoming().flatten() {
-                if !open.load(Ordering::SeqCst) {
-                    continue; // dropped: closed at once
-                }
-                let Ok(server) = TcpStream::connect(&upstream) else {
-                    continue;
-                };
-                let ends = [client.try_clone(), server.try_clone()];
-                let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
-                held.extend(ends.into_iter().flatten());
-                for (mut from, mut to) in [
-                    (client.try_clone(), server.try_clone()),
-                    (server.try_clone(), client.try_clone()),
-                ]
-                .into_iter()
-                .filter_map(|(a, b)| Some((a.ok()?, b.ok()?)))
-                {
-                    std::thread::spawn(move || {
-                        let _ = std::io::copy(&mut from, &mut to);
-                        let _ = to.shutdown(Shutdown::Write);
-                    });
-                }
-            }
-        });
-        CutProxy {
-            endpoint,
-            up,
-            connections,
-        }
-    }
-
-    fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        let mut held = self.connections.lock().unwrap_or_else(|e| e.into_inner());
-        for c in held.drain(..) {
-            let _ = c.shutdown(Shutdown::Both);
-        }
-    }
-
-    fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
-    }
 }
 
 #[tokio::test]

@@ -53,7 +53,12 @@ pub enum Role {
 
 /// Compares WebSocket server crates on websocket-sender's fan-out.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "ws-crate-bench", version, about)]
+// `about` spelled out: the package (parley-bench) holds other tools too.
+#[command(
+    name = "ws-crate-bench",
+    version,
+    about = "Measures WebSocket server crates (axum/tungstenite, fastwebsockets) on websocket-sender's fan-out pattern."
+)]
 pub struct Cli {
     /// This process's role (`server` is started by `bench` itself).
     #[arg(long, value_enum, default_value_t = Role::Bench)]

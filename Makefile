@@ -13,6 +13,7 @@ FUZZ_SECONDS ?= 20
 SOAK ?= 0
 # make bench QUICK=1: the benchmark suite's few-minute variant.
 QUICK ?= 0
+BENCH_ARGS ?=
 
 .PHONY: run test check-docs test-cluster reliability fuzz validate-deploy install up down status lint unit bench bench-kafka reset
 
@@ -87,8 +88,10 @@ unit:
 # The benchmark suite (tests/bench/run.sh): raw limits, peers, each worker
 # alone, then all five at once at 20k msg/s with 5,000 WebSocket clients;
 # 3 runs each, ✓/✗ against the targets, tests/bench/results/latest/.
+# BENCH_ARGS: more flags, e.g. "--runs 1 --no-build" (every script under
+# tests/bench/ takes the same flags, see tests/bench/lib.sh or --help).
 bench: install up
-	tests/bench/run.sh $(if $(filter 1,$(QUICK)),--quick)
+	tests/bench/run.sh $(if $(filter 1,$(QUICK)),--quick) $(BENCH_ARGS)
 
 bench-kafka: install up
 	cargo build --release -p loadgen

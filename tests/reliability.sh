@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The reliability suite (issue #8), run by `make reliability`:
-#   1. the fault suite (tests/tests/faults.rs) on the 3-broker stack, full
+#   1. the fault suite (tests/tests/faults/) on the 3-broker stack, full
 #      size: 1,000,000 messages, every worker SIGKILLed 10 times, ClickHouse
 #      stopped 60 s, a broker killed, a broker restarted (SOAK=1: 5,000,000
 #      messages and 20 kills per worker);
-#   2. the bad-input and bad-config tests (tests/tests/bad_input.rs,
+#   2. the bad-input and bad-config tests (tests/tests/bad_input/,
 #      bad_config.rs, when present) and the WebSocket attack tests;
 #   3. every fuzz target (tests/fuzz.sh, FUZZ_SECONDS each).
 # Prints a Markdown results table and writes it to .local/results/reliability.md.
@@ -48,7 +48,7 @@ trap - EXIT
 log "bad inputs, bad configs, WebSocket attacks"
 bad_tests=()
 for t in bad_input bad_config; do
-  [[ -f tests/tests/$t.rs ]] && bad_tests+=(--test "$t")
+  [[ -f tests/tests/$t.rs || -f tests/tests/$t/main.rs ]] && bad_tests+=(--test "$t")
 done
 bad_line="not present"
 if ((${#bad_tests[@]})); then
@@ -76,7 +76,7 @@ tests/fuzz.sh "$FUZZ_SECONDS" 2>&1 | tee .local/reliability-fuzz.log
   echo
   echo "| suite | result |"
   echo "|---|---|"
-  echo "| faults under load (tests/tests/faults.rs) | $( ((faults_rc == 0)) && echo passed || echo FAILED) |"
+  echo "| faults under load (tests/tests/faults/) | $( ((faults_rc == 0)) && echo passed || echo FAILED) |"
   echo "| bad inputs / bad configs | $bad_line |"
   echo "| WebSocket attacks refused (bad/expired/none tokens, roles, flooding client, per-IP limit, slow reader) | $(passed .local/reliability-attacks.log) |"
   echo "| fuzz targets (${FUZZ_SECONDS} s each) | $(grep -E "^fuzz: " .local/reliability-fuzz.log | tail -1) |"

@@ -3,18 +3,16 @@
 # users (the HyperLogLog windows must not grow with users), printed as a
 # Markdown table. Two preloaded topics, same traffic shape, one with 10k
 # users and one with 1M; plus the raw consume rate of the same topic.
-# Needs the stack up (make up). Release binaries are built if missing.
-#   tests/bench/analytics.sh [--count N]
+# Needs the stack up (make up). Release binaries are built first.
+#   tests/bench/analytics.sh [--count N] [--quick] [--no-build]
+# --count: messages per topic (1,000,000; --quick: 100,000). Flags and
+# their environment fallbacks: tests/bench/lib.sh.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-COUNT=1000000
-while (($#)); do
-  case $1 in
-    --count) COUNT=$2; shift 2 ;;
-    *) echo "usage: $0 [--count N]" >&2; exit 2 ;;
-  esac
-done
-(cd "$REPO" && cargo build --release -q -p loadgen -p analytics -p parley-tests --bins)
+BENCH_FLAGS=(count quick no-build)
+bench_args "$@"
+bench_default COUNT 1000000 100000
+bench_build -p loadgen -p analytics -p parley-bench --bins
 trap delete_bench_topics EXIT
 ID=$(date +%s)
 

@@ -4,18 +4,16 @@
 # behavioural rules, over one preloaded topic with incidents; against the
 # raw limit of content matching measured in the same run: a bare RegexSet of
 # the same 500 rules scanned over the same normalized contents.
-# Needs the stack up (make up). Release binaries are built if missing.
-#   tests/bench/anomaly_detector.sh [--count N]
+# Needs the stack up (make up). Release binaries are built first.
+#   tests/bench/anomaly_detector.sh [--count N] [--quick] [--no-build]
+# --count: messages (1,000,000; --quick: 100,000). Flags and their
+# environment fallbacks: tests/bench/lib.sh.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-COUNT=1000000
-while (($#)); do
-  case $1 in
-    --count) COUNT=$2; shift 2 ;;
-    *) echo "usage: $0 [--count N]" >&2; exit 2 ;;
-  esac
-done
-(cd "$REPO" && cargo build --release -q -p loadgen -p anomaly-detector --bins)
+BENCH_FLAGS=(count quick no-build)
+bench_args "$@"
+bench_default COUNT 1000000 100000
+bench_build -p loadgen -p anomaly-detector --bins
 RULES_DIR=$(mktemp -d /tmp/parley-bench-rules.XXXXXX)
 cleanup() { rm -rf "$RULES_DIR"; delete_bench_topics; }
 trap cleanup EXIT

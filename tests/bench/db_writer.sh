@@ -7,20 +7,16 @@
 #   (d) db-writer CPU time per message (user+sys of its process) and peak RSS
 #   (e) peer: ClickHouse's own Kafka engine + materialized view draining the
 #       same topic into the same table shape
-# Needs the stack up (make up). Release binaries are built if missing.
-#   tests/bench/db_writer.sh [--count N] [--skip-peer]
+# Needs the stack up (make up). Release binaries are built first.
+#   tests/bench/db_writer.sh [--count N] [--skip-peer] [--quick] [--no-build]
+# --count: messages (2,000,000; --quick: 200,000). Flags and their
+# environment fallbacks: tests/bench/lib.sh.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-COUNT=2000000
-PEER=1
-while (($#)); do
-  case $1 in
-    --count) COUNT=$2; shift 2 ;;
-    --skip-peer) PEER=0; shift ;;
-    *) echo "usage: $0 [--count N] [--skip-peer]" >&2; exit 2 ;;
-  esac
-done
-(cd "$REPO" && cargo build --release -q -p loadgen -p db-writer -p parley-tests --bins)
+BENCH_FLAGS=(count skip-peer quick no-build)
+bench_args "$@"
+bench_default COUNT 2000000 200000
+bench_build -p loadgen -p db-writer -p parley-bench --bins
 ID=$(date +%s)
 TOPIC=bench-dw-$ID
 DB_WRITER_DB=bench_dw_$ID

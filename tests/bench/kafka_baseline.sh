@@ -3,22 +3,18 @@
 #   1. loadgen producing N GameMessage records (idempotent, acks=all, lz4)
 #   2. Kafka's own ProducerPerformance writing N records of the same mean size
 #   3. Kafka's own ConsumerPerformance reading loadgen's N records back
-# Prints a Markdown table. Needs the stack up (make up) and release binaries.
-#   tests/bench/kafka_baseline.sh [--count N]
+# Prints a Markdown table. Needs the stack up (make up); loadgen (release)
+# is built first.
+#   tests/bench/kafka_baseline.sh [--count N] [--quick] [--no-build]
+# --count: records (1,000,000; --quick: 200,000). Flags and their
+# environment fallbacks: tests/bench/lib.sh.
 set -euo pipefail
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-STACK=$REPO/deploy/local/stack.sh
-COUNT=1000000
-while (($#)); do
-  case $1 in
-    --count) COUNT=$2; shift 2 ;;
-    *) echo "usage: $0 [--count N]" >&2; exit 2 ;;
-  esac
-done
-TARGET=${CARGO_TARGET_DIR:-$REPO/target}
-LOADGEN=$TARGET/release/loadgen
-[[ -x $LOADGEN ]] || (cd "$REPO" && cargo build --release -q -p loadgen)
-BS=$("$STACK" bootstrap)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+BENCH_FLAGS=(count quick no-build)
+bench_args "$@"
+bench_default COUNT 1000000 200000
+bench_build -p loadgen
+LOADGEN=$BIN/loadgen
 RUN_ID=$(date +%s)
 LG_TOPIC=bench-loadgen-$RUN_ID
 PP_TOPIC=bench-producerperf-$RUN_ID

@@ -1,12 +1,85 @@
 # Shared helpers of the benchmark scripts (sourced, not run).
-#   REPO, STACK, TARGET, BIN, BS are set; log, now, ratio, create_topic,
-#   delete_topics_on_exit and drain are defined.
+#   REPO, STACK, TARGET, BIN, BS are set; the argument parser (bench_args,
+#   bench_default, bench_usage, bench_build) and log, now, ratio,
+#   create_topic, delete_bench_topics, drain and the rest are defined.
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 STACK=$REPO/deploy/local/stack.sh
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}
 BIN=$TARGET/release
 BS=$("$STACK" bootstrap)
 BENCH_TOPICS=()
+
+# ---- Arguments: one style for every benchmark script -----------------------
+# A script lists the flags it takes in BENCH_FLAGS and calls
+# `bench_args "$@"`; any other flag prints its usage and exits 2. A value
+# flag falls back on the environment variable of the same name (the flag
+# wins), so `RUNS=1 tests/bench/run.sh` and `run.sh --runs 1` are the same:
+#   --quick           QUICK=1     the script's few-minute variant
+#   --runs N          RUNS        repetitions
+#   --count N         COUNT       preloaded messages
+#   --rate N          RATE        offered messages/s
+#   --duration S      DURATION    seconds of traffic
+#   --connections N   CONNECTIONS WebSocket clients
+#   --rooms N         ROOMS       rooms the traffic spreads over
+#   --no-build        PARLEY_BENCH_NO_BUILD=1: the release binaries as they are
+#   --skip-peer       PEER=0      leave the peer out
+#   --skip-parley     PARLEY=0    leave Parley's server out
+#   -h, --help        print the script's header (what it measures, its flags)
+# A value neither flag nor environment gave stays empty until the script's
+# `bench_default VAR FULL [QUICK]`.
+BENCH_FLAGS=()
+bench_args() {
+  QUICK=${QUICK:-0} PEER=1 PARLEY=1 BUILD=1
+  [[ -z ${PARLEY_BENCH_NO_BUILD:-} ]] || BUILD=0
+  local flag var
+  while (($#)); do
+    flag=$1
+    case $flag in
+      -h | --help) bench_usage; exit 0 ;;
+    esac
+    if [[ " ${BENCH_FLAGS[*]} " != *" ${flag#--} "* ]]; then
+      log "unknown flag for $(basename "$0"): $flag"
+      bench_usage >&2
+      exit 2
+    fi
+    case $flag in
+      --quick) QUICK=1 ;;
+      --no-build) BUILD=0; export PARLEY_BENCH_NO_BUILD=1 ;;
+      --skip-peer) PEER=0 ;;
+      --skip-parley) PARLEY=0 ;;
+      *)
+        var=${flag#--}
+        var=${var^^}
+        [[ ${2:-} =~ ^[0-9]+$ ]] || { log "$flag needs a number, got '${2:-}'"; exit 2; }
+        printf -v "$var" '%s' "$2"
+        shift
+        ;;
+    esac
+    shift
+  done
+}
+
+# bench_default VAR FULL [QUICK] → VAR keeps the value its flag or the
+# environment gave; else QUICK under --quick (when given), else FULL.
+bench_default() {
+  local -n value=$1
+  [[ -z ${value:-} ]] || return 0
+  if ((QUICK)) && (($# > 2)); then value=$3; else value=$2; fi
+}
+
+# bench_usage → the running script's header comment (from line 2 to the
+# first line that is not a comment).
+bench_usage() {
+  awk 'NR == 1 {next} /^#/ {sub(/^# ?/, ""); print; next} {exit}' "$0"
+}
+
+# bench_build CARGO_ARGS… → cargo build --release -q CARGO_ARGS…, unless
+# --no-build (or PARLEY_BENCH_NO_BUILD, which run.sh sets for the scripts it
+# calls after building the workspace once).
+bench_build() {
+  ((BUILD)) || return 0
+  (cd "$REPO" && cargo build --release -q "$@")
+}
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 now() { date +%s.%N; }

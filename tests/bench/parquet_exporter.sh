@@ -8,18 +8,17 @@
 #   (e) output bytes ÷ the JSON bytes produced
 #   (f) the CPU budget: CPU per message of (a), (b), (c) and of the broker
 #       serving (a) and (c), and the cores each would need at the target rate
-# Needs the stack up (make up). Release binaries are built if missing.
-#   tests/bench/parquet_exporter.sh [--count N]
+# Needs the stack up (make up). Release binaries are built first.
+#   tests/bench/parquet_exporter.sh [--count N] [--quick] [--no-build]
+# --count: messages (2,000,000; --quick: 200,000). Flags and their
+# environment fallbacks: tests/bench/lib.sh. Env: FILE_AGE (500ms),
+# CONCURRENCY (1), EXPORTER_ARGS (more exporter flags).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-COUNT=2000000
-while (($#)); do
-  case $1 in
-    --count) COUNT=$2; shift 2 ;;
-    *) echo "usage: $0 [--count N]" >&2; exit 2 ;;
-  esac
-done
-(cd "$REPO" && cargo build --release -q -p loadgen -p parquet-exporter -p parley-tests --bins)
+BENCH_FLAGS=(count quick no-build)
+bench_args "$@"
+bench_default COUNT 2000000 200000
+bench_build -p loadgen -p parquet-exporter -p parley-bench --bins
 ID=$(date +%s)
 TOPIC=bench-pq-$ID
 OUT=$(mktemp -d /tmp/parley-bench-export.XXXXXX)

@@ -21,31 +21,27 @@
 # --quick: 1 run, small counts (a few minutes). Defaults: 3 runs, 1,000,000
 # preloaded messages, all-at-once at 20,000 msg/s for 60 s with 5,000
 # WebSocket clients over 2,000 rooms. --no-build: the release binaries as
-# they are (the websocket script still builds its peer).
+# they are (the websocket script still builds its peer). Flags and their
+# environment fallbacks (RUNS=1 … works too): tests/bench/lib.sh, shared
+# by every script here.
 # Takes /tmp/parley-bench.lock and a shared /tmp/parley-stack.lock; brings
 # the stack up first if it is down. Release binaries are built.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-QUICK=0 BUILD=1 RUNS="" COUNT="" AIO_RATE=20000 AIO_DURATION="" CONNS=5000 ROOMS=2000
 ARGS=("$@")
-while (($#)); do
-  case $1 in
-    --quick) QUICK=1; shift ;;
-    --runs) RUNS=$2; shift 2 ;;
-    --count) COUNT=$2; shift 2 ;;
-    --rate) AIO_RATE=$2; shift 2 ;;
-    --duration) AIO_DURATION=$2; shift 2 ;;
-    --connections) CONNS=$2; shift 2 ;;
-    --rooms) ROOMS=$2; shift 2 ;;
-    --no-build) BUILD=0; shift ;;
-    *) sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
-  esac
-done
+source "$HERE/lib.sh"
+BENCH_FLAGS=(quick runs count rate duration connections rooms no-build)
+bench_args "$@"
+bench_default RUNS 3 1
+bench_default COUNT 1000000 200000
+bench_default RATE 20000
+bench_default DURATION 60 20
+bench_default CONNECTIONS 5000
+bench_default ROOMS 2000
+AIO_RATE=$RATE AIO_DURATION=$DURATION CONNS=$CONNECTIONS
 if ((QUICK)); then
-  RUNS=${RUNS:-1} COUNT=${COUNT:-200000} AIO_DURATION=${AIO_DURATION:-20}
   WS_ENV=(CONNECTIONS=1000 RATE=1000 DURATION=10)
 else
-  RUNS=${RUNS:-3} COUNT=${COUNT:-1000000} AIO_DURATION=${AIO_DURATION:-60}
   WS_ENV=(CONNECTIONS=5000 RATE=2000 DURATION=30)
 fi
 
@@ -57,9 +53,8 @@ if [[ -z ${PARLEY_BENCH_LOCKED:-} ]]; then
     flock -s /tmp/parley-stack.lock "${BASH_SOURCE[0]}" "${ARGS[@]}"
 fi
 
-source "$HERE/lib.sh"
 SUITE_START=$(now)
-((BUILD == 0)) || (cd "$REPO" && cargo build --release -q --workspace --bins)
+bench_build --workspace --bins
 export PARLEY_BENCH_NO_BUILD=1 # the scripts run.sh calls use these binaries
 ulimit -n "$(ulimit -Hn)"
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)

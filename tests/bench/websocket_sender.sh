@@ -29,44 +29,31 @@
 # github.com/centrifugal modules), with the same Kafka consumer, HS256 and
 # namespace rules. Everything runs on loopback and stops when done.
 #
-# Needs the stack up (make up). Release binaries are built if missing.
+# Needs the stack up (make up). Release binaries are built first.
 #   tests/bench/websocket_sender.sh [--quick] [--skip-peer] [--skip-parley]
-# Env: CONNECTIONS (10000), RATE (2000 msg/s), ROOMS (200), DURATION (60 s),
-#      ROOMS_PER_CONN (1), CONNECT_RATE (2000/s), CENTRIFUGO_BIN.
+#       [--connections N] [--rate MSG_PER_S] [--rooms N] [--duration S] [--no-build]
+# Defaults (--quick): CONNECTIONS 10000 (1000), RATE 2000 msg/s (1000),
+# ROOMS 200, DURATION 60 s (20). Flags and their environment fallbacks:
+# tests/bench/lib.sh. Env only: ROOMS_PER_CONN (1), CONNECT_RATE (2000/s),
+# CENTRIFUGO_BIN.
 set -euo pipefail
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-STACK=$REPO/deploy/local/stack.sh
-PEER=1
-PARLEY=1
-QUICK=0
-while (($#)); do
-  case $1 in
-    --quick) QUICK=1; shift ;;
-    --skip-peer) PEER=0; shift ;;
-    --skip-parley) PARLEY=0; shift ;;
-    *) echo "usage: $0 [--quick] [--skip-peer] [--skip-parley]" >&2; exit 2 ;;
-  esac
-done
-if ((QUICK)); then
-  CONNECTIONS=${CONNECTIONS:-1000} RATE=${RATE:-1000} DURATION=${DURATION:-20}
-fi
-CONNECTIONS=${CONNECTIONS:-10000}
-RATE=${RATE:-2000}
-ROOMS=${ROOMS:-200}
-DURATION=${DURATION:-60}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+BENCH_FLAGS=(quick skip-peer skip-parley connections rate rooms duration no-build)
+bench_args "$@"
+bench_default CONNECTIONS 10000 1000
+bench_default RATE 2000 1000
+bench_default ROOMS 200
+bench_default DURATION 60 20
 ROOMS_PER_CONN=${ROOMS_PER_CONN:-1}
 CONNECT_RATE=${CONNECT_RATE:-2000}
 COUNT=$((RATE * DURATION))
 SETTLE=10 # s of idle connections (RSS and CPU readings) before the traffic
 DRAIN=5  # s after the last record before stopping the clients
 
-log() { printf '[bench] %s\n' "$*" >&2; }
-TARGET=${CARGO_TARGET_DIR:-$REPO/target}
-BIN=$TARGET/release
 PACKAGES=(-p loadgen -p ws-loadclient)
 ((PARLEY)) && PACKAGES+=(-p websocket-sender)
 # run.sh builds the workspace once before its runs (PARLEY_BENCH_NO_BUILD).
-[[ -n ${PARLEY_BENCH_NO_BUILD:-} ]] || (cd "$REPO" && cargo build --release -q "${PACKAGES[@]}")
+bench_build "${PACKAGES[@]}"
 
 PEER_NAME="" PEER_PROTOCOL="" PEER_BIN=""
 if ((PEER)); then
@@ -93,7 +80,6 @@ if ((CONNECTIONS + 1000 > FDS)); then
   CONNECTIONS=$((FDS - 1000))
 fi
 
-BS=$("$STACK" bootstrap)
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 ID=$(date +%s)
 SRC=bench-ws-src-$ID

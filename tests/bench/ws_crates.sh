@@ -34,26 +34,21 @@
 # figure to trust on a shared machine; "others' cores" shows how shared it
 # was.
 #
-#   tests/bench/ws_crates.sh [--quick]      (--quick: 1 repetition of 5 s)
-# Env: REPS (3), DURATION (15 s), LOADS ("5000:10 5000:200 1000:2000"),
-#      SERVERS ("axum fastwebsockets axum-buffered fastwebsockets-buffered"),
-#      PAYLOAD_BYTES (300), SERVER_THREADS (1), BENCH_LOCK
-#      (/tmp/parley-bench.lock), QUIET_CORES (0.4), QUIET_WAIT (120 s).
+#   tests/bench/ws_crates.sh [--quick] [--runs N] [--duration S] [--no-build]
+# --runs: repetitions (3; --quick: 1), --duration: seconds each (15; --quick:
+# 5). Flags and their environment fallbacks: tests/bench/lib.sh (REPS is
+# still read as RUNS' fallback). Env only: LOADS ("5000:10 5000:200
+# 1000:2000"), SERVERS ("axum fastwebsockets axum-buffered
+# fastwebsockets-buffered"), PAYLOAD_BYTES (300), SERVER_THREADS (1),
+# BENCH_LOCK (/tmp/parley-bench.lock), QUIET_CORES (0.4), QUIET_WAIT (120 s).
 # Needs no stack: everything runs on 127.0.0.1 and stops by itself.
 set -euo pipefail
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-QUICK=0
-while (($#)); do
-  case $1 in
-    --quick) QUICK=1; shift ;;
-    *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
-  esac
-done
-if ((QUICK)); then
-  REPS=${REPS:-1} DURATION=${DURATION:-5}
-fi
-REPS=${REPS:-3}
-DURATION=${DURATION:-15}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+BENCH_FLAGS=(quick runs duration no-build)
+bench_args "$@"
+bench_default RUNS "${REPS:-3}" "${REPS:-1}"
+bench_default DURATION 15 5
+REPS=$RUNS
 LOADS=${LOADS:-"5000:10 5000:200 1000:2000"}
 SERVERS=${SERVERS:-"axum fastwebsockets axum-buffered fastwebsockets-buffered"}
 PAYLOAD_BYTES=${PAYLOAD_BYTES:-300}
@@ -62,10 +57,7 @@ BENCH_LOCK=${BENCH_LOCK:-/tmp/parley-bench.lock}
 QUIET_CORES=${QUIET_CORES:-0.4}
 QUIET_WAIT=${QUIET_WAIT:-120}
 
-log() { printf '[bench] %s\n' "$*" >&2; }
-TARGET=${CARGO_TARGET_DIR:-$REPO/target}
-BIN=$TARGET/release/ws-crate-bench
-(cd "$REPO" && cargo build --release -q -p ws-crate-bench)
+bench_build -p parley-bench --bin ws-crate-bench
 
 ulimit -n "$(ulimit -Hn)"
 FDS=$(ulimit -n)
@@ -76,8 +68,8 @@ for load in $LOADS; do
 done
 
 WORK=$(mktemp -d /tmp/parley-bench-ws-crates.XXXXXX)
-RUNS=$WORK/runs.jsonl
-: >"$RUNS"
+RUNS_FILE=$WORK/runs.jsonl
+: >"$RUNS_FILE"
 TICKS=$(getconf CLK_TCK)
 LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -104,11 +96,11 @@ for ((rep = 1; rep <= REPS; rep++)); do
     for server in $SERVERS; do
       wait_quiet
       log "rep $rep/$REPS, $conns connections × $rate msg/s, $server"
-      if flock "$BENCH_LOCK" timeout $((DURATION * 4 + 240)) "$BIN" --server "$server" \
+      if flock "$BENCH_LOCK" timeout $((DURATION * 4 + 240)) "$BIN/ws-crate-bench" --server "$server" \
         --connections "$conns" --rate "$rate" --duration "$DURATION" \
         --payload-bytes "$PAYLOAD_BYTES" --server-threads "$SERVER_THREADS" \
         >"$WORK/run.json" 2>>"$WORK/bench.log"; then
-        jq -c --arg load "$load" --argjson rep "$rep" '. + {load: $load, rep: $rep}' "$WORK/run.json" >>"$RUNS"
+        jq -c --arg load "$load" --argjson rep "$rep" '. + {load: $load, rep: $rep}' "$WORK/run.json" >>"$RUNS_FILE"
         log "  $(jq -c '{fps: .delivered_frames_per_sec, p99: .latency_ms.p99, cpu_us: .server_cpu_us_per_frame, kib_conn: .rss_kib_per_idle_connection, others: .other_cores_busy}' "$WORK/run.json")"
       else
         log "  run failed; see $WORK/bench.log"
@@ -130,7 +122,7 @@ stat() {
          else (.[length / 2 - 1] + .[length / 2]) / 2 end) as $med
         | if $mode == "median" then $med
           else "\(.[0] | fmt) / \($med | fmt) / \(.[-1] | fmt)" end
-      end' "$RUNS"
+      end' "$RUNS_FILE"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a ~ /^[0-9.e+-]+$/ && b ~ /^[0-9.e+-]+$/ && b > 0) printf "%.2f", a/b; else print "—" }'; }
 
@@ -184,4 +176,4 @@ for load in $LOADS; do
 done
 printf '\npermessage-deflate:\n'
 deflate_support
-printf '\nRaw runs (one JSON line each): %s\n' "$RUNS"
+printf '\nRaw runs (one JSON line each): %s\n' "$RUNS_FILE"

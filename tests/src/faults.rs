@@ -1,4 +1,4 @@
-//! Helpers of the fault suite (`tests/tests/faults.rs`): a seeded random
+//! Helpers of the fault suite (`tests/tests/faults/`): a seeded random
 //! source for fault moments, a WebSocket client that reconnects with its
 //! last `pos` as `since` whenever its websocket-sender goes away, and what
 //! the loadgen truth file says each sink must hold.

@@ -68,6 +68,11 @@ pub async fn fresh_topic(prefix: &str, partitions: i32) -> String {
     name
 }
 
+/// The repository's root (the workspace folder above `tests/`).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
 /// Path of a workspace binary, built by `cargo build --workspace --bins`.
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
@@ -177,8 +182,10 @@ pub mod alert_quality;
 pub mod browser;
 pub mod clickhouse;
 pub mod faults;
+pub mod health;
 pub mod malformed;
 pub mod process;
+pub mod stack;
 pub mod ws;
 
 /// Milliseconds since the Unix epoch.

@@ -85,10 +85,22 @@ async fn counters_windows_top_rooms_and_the_game_cap_match_the_traffic() {
         http_get(&addr, "/metrics")
             .is_some_and(|(_, t)| metric(&t, "parley_partitions_assigned") >= 4.0)
     });
-    // Four games against a cap of three; all sent within seconds, so every
-    // window holds everything.
+    let truth = produce(&topic);
+    let text = metrics_once_counted(&addr, &truth);
+
+    let own = counters_are_exact(&text, &truth);
+    active_users_are_within_the_bound(&text, &truth, &own);
+    rooms_are_right(&text, &truth, &own);
+    let mut second = a_second_instance_starts_clean(&topic, &group, &dlq, &addr);
+    assert!(second.stop(Duration::from_secs(30)).success());
+    assert!(worker.stop(Duration::from_secs(30)).success());
+}
+
+/// Four games against a cap of three; all sent within seconds, so every
+/// window holds everything. Returns what the topic holds.
+fn produce(topic: &str) -> Truth {
     let summary = loadgen(&loadgen_args(
-        &topic,
+        topic,
         &[
             "--count",
             "30000",
@@ -106,30 +118,31 @@ async fn counters_windows_top_rooms_and_the_game_cap_match_the_traffic() {
             "0.01",
         ],
     ));
-    let truth = truth(&topic);
+    let truth = truth(topic);
     assert_eq!(summary["valid"].as_u64(), Some(truth.valid));
+    truth
+}
 
+/// `/metrics` once every record is counted, and one more refresh after.
+fn metrics_once_counted(addr: &str, truth: &Truth) -> String {
     let mut text = String::new();
     wait_until(Duration::from_secs(60), "every record counted", || {
-        text = http_get(&addr, "/metrics")
+        text = http_get(addr, "/metrics")
             .map(|(_, t)| t)
             .unwrap_or_default();
         metric(&text, "parley_analytics_messages_total") >= truth.valid as f64
     });
     std::thread::sleep(Duration::from_millis(800)); // one more refresh
-    text = http_get(&addr, "/metrics").expect("metrics").1;
+    http_get(addr, "/metrics").expect("metrics").1
+}
 
-    // Counters: exact per label; three games of their own, the fourth `other`.
-    let counted = series(&text, "parley_analytics_messages_total");
+/// Counters: exact per label; three games of their own, the fourth `other`.
+/// Returns the games with a label of their own.
+fn counters_are_exact(text: &str, truth: &Truth) -> Vec<String> {
+    let counted = series(text, "parley_analytics_messages_total");
     let labels: HashSet<&str> = counted.iter().map(|(l, _)| l["game"].as_str()).collect();
     assert!(labels.len() == 4 && labels.contains("other"), "{labels:?}");
     let own: Vec<&str> = labels.iter().copied().filter(|g| *g != "other").collect();
-    let folded: Vec<String> = truth
-        .users
-        .keys()
-        .filter(|g| !own.contains(&g.as_str()))
-        .cloned()
-        .collect();
     let label_of = |game: &str| {
         if own.contains(&game) {
             game.to_owned()
@@ -150,15 +163,20 @@ async fn counters_windows_top_rooms_and_the_game_cap_match_the_traffic() {
             "{key:?}"
         );
     }
+    own.into_iter().map(str::to_owned).collect()
+}
 
-    // Active users per label (HyperLogLog: ~1.6% standard error; 5% bound).
-    let users = series(&text, "parley_analytics_active_users");
+/// Active users per label (HyperLogLog: ~1.6% standard error; 5% bound).
+fn active_users_are_within_the_bound(text: &str, truth: &Truth, own: &[String]) {
+    let folded: Vec<String> = truth
+        .users
+        .keys()
+        .filter(|g| !own.contains(g))
+        .cloned()
+        .collect();
+    let users = series(text, "parley_analytics_active_users");
     for window in ["1m", "5m", "1h"] {
-        for label in own
-            .iter()
-            .map(|g| g.to_string())
-            .chain(["other".to_owned()])
-        {
+        for label in own.iter().cloned().chain(["other".to_owned()]) {
             let exact: HashSet<&String> = if label == "other" {
                 folded.iter().flat_map(|g| &truth.users[g]).collect()
             } else {
@@ -176,19 +194,21 @@ async fn counters_windows_top_rooms_and_the_game_cap_match_the_traffic() {
             );
         }
     }
+}
 
-    // Active rooms: exact (rooms live in one partition).
-    let rooms = series(&text, "parley_analytics_active_rooms");
-    for game in &own {
+/// Active rooms: exact (rooms live in one partition). Top rooms: five
+/// series, the busiest first in truth too.
+fn rooms_are_right(text: &str, truth: &Truth, own: &[String]) {
+    let rooms = series(text, "parley_analytics_active_rooms");
+    for game in own {
         let got = rooms
             .iter()
             .find(|(l, _)| l["game"] == *game && l["window"] == "5m")
             .map(|(_, v)| *v as usize);
-        assert_eq!(got, Some(truth.rooms[*game].len()), "{game}");
+        assert_eq!(got, Some(truth.rooms[game].len()), "{game}");
     }
 
-    // Top rooms: five series, the busiest first in truth too.
-    let top = series(&text, "parley_analytics_top_room_messages");
+    let top = series(text, "parley_analytics_top_room_messages");
     assert_eq!(top.len(), 5, "{top:?}");
     let (busiest, count) = truth
         .per_room
@@ -200,17 +220,19 @@ async fn counters_windows_top_rooms_and_the_game_cap_match_the_traffic() {
         .find(|(l, _)| &l["room"] == busiest)
         .map(|(_, v)| *v as u64);
     assert_eq!(got, Some(*count), "busiest room {busiest}");
+}
 
-    // A second instance joins: partitions move, their windows start clean,
-    // and both say so.
+/// A second instance joins: partitions move, their windows start clean,
+/// and both say so. Returns the second instance, still running.
+fn a_second_instance_starts_clean(topic: &str, group: &str, dlq: &str, addr: &str) -> Worker {
     let port2 = free_port();
     let addr2 = format!("127.0.0.1:{port2}");
-    let mut second = Worker::start(
+    let second = Worker::start(
         "analytics",
-        &worker_args(&topic, &group, &dlq, port2, &["--refresh", "300ms"]),
+        &worker_args(topic, group, dlq, port2, &["--refresh", "300ms"]),
     );
     wait_until(Duration::from_secs(60), "partitions split", || {
-        let a = http_get(&addr, "/metrics").map(|(_, t)| metric(&t, "parley_partitions_assigned"));
+        let a = http_get(addr, "/metrics").map(|(_, t)| metric(&t, "parley_partitions_assigned"));
         let b = http_get(&addr2, "/metrics").map(|(_, t)| metric(&t, "parley_partitions_assigned"));
         matches!((a, b), (Some(a), Some(b)) if a >= 1.0 && b >= 1.0 && a + b == 4.0)
     });
@@ -220,6 +242,5 @@ async fn counters_windows_top_rooms_and_the_game_cap_match_the_traffic() {
                 && metric(&t, "parley_analytics_partition_resets_total") >= 1.0
         })
     });
-    assert!(second.stop(Duration::from_secs(30)).success());
-    assert!(worker.stop(Duration::from_secs(30)).success());
+    second
 }

@@ -7,11 +7,11 @@
 //! panic or a backtrace.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use parley_tests::{binary, brokers, unique_name, ws::SECRET};
+use parley_tests::{binary, brokers, repo, unique_name, ws::SECRET};
 
 const WORKERS: [&str; 5] = [
     "db-writer",
@@ -40,10 +40,6 @@ fn case(worker: &'static str, args: &[&str], expected: &'static str) -> Case {
         no_secret: false,
         expected,
     }
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// Flags a worker needs to get as far as the case under test, but for the
@@ -166,6 +162,107 @@ fn strip_ansi(line: &str) -> String {
 fn every_bad_configuration_is_one_clear_line_and_a_failure_exit() {
     let scratch = std::env::temp_dir().join(unique_name("bad-config"));
     std::fs::create_dir_all(&scratch).expect("scratch dir");
+    let mut cases = Vec::new();
+    for worker in WORKERS {
+        cases.extend(common_cases(worker));
+    }
+    for worker in [
+        "db-writer",
+        "analytics",
+        "anomaly-detector",
+        "parquet-exporter",
+    ] {
+        cases.push(case(
+            worker,
+            &["--dlq-topic", "it-no-such-dlq"],
+            "\"it-no-such-dlq\" does not exist",
+        ));
+    }
+    cases.extend(worker_cases(&scratch));
+
+    let started = Instant::now();
+    let problems = run_all(&cases, &scratch);
+    eprintln!("{} cases in {:.1?}", cases.len(), started.elapsed());
+    let _ = std::fs::remove_dir_all(&scratch);
+    assert!(
+        problems.is_empty(),
+        "{} bad answers:\n{}",
+        problems.len(),
+        problems.join("\n\n")
+    );
+}
+
+/// What every worker must refuse: bad flags, values, brokers, topics.
+fn common_cases(worker: &'static str) -> Vec<Case> {
+    vec![
+        case(
+            worker,
+            &["--no-such-flag"],
+            "unexpected argument '--no-such-flag'",
+        ),
+        case(worker, &["--concurrency", "abc"], "invalid value 'abc'"),
+        case(
+            worker,
+            &["--drain-timeout", "forever"],
+            "invalid value 'forever'",
+        ),
+        case(
+            worker,
+            &["--start-from", "middle"],
+            "invalid value 'middle'",
+        ),
+        case(
+            worker,
+            &["--metrics-addr", "nowhere"],
+            "invalid value 'nowhere'",
+        ),
+        case(worker, &["--kafka-prop", "novalue"], "--kafka-prop"),
+        case(
+            worker,
+            &["--concurrency", "0"],
+            "--concurrency must be at least 1",
+        ),
+        case(
+            worker,
+            &["--drain-timeout", "60s"],
+            "--drain-timeout must be",
+        ),
+        case(
+            worker,
+            &["--brokers", ""],
+            "--brokers must name at least one broker",
+        ),
+        case(
+            worker,
+            &["--brokers", " , "],
+            "--brokers must name at least one broker",
+        ),
+        case(
+            worker,
+            &["--brokers", "127.0.0.1:1"],
+            "cannot reach Kafka at 127.0.0.1:1",
+        ),
+        case(
+            worker,
+            &["--kafka-prop", "no.such.property=1"],
+            "No such configuration property",
+        ),
+        case(
+            worker,
+            &["--kafka-props-file", "/nonexistent/kafka.properties"],
+            "/nonexistent/kafka.properties",
+        ),
+        case(
+            worker,
+            &["--topic", "it-no-such-topic"],
+            "\"it-no-such-topic\" does not exist",
+        ),
+    ]
+}
+
+/// What one worker must refuse: its sink's settings, its secret, its rule
+/// files (bad ones written under `scratch`), its output.
+fn worker_cases(scratch: &Path) -> Vec<Case> {
     let write = |name: &str, text: &str| {
         let path = scratch.join(name);
         std::fs::write(&path, text).expect("write");
@@ -188,86 +285,7 @@ fn every_bad_configuration_is_one_clear_line_and_a_failure_exit() {
     let under_a_file = format!("{a_file}/out");
     let missing_rules = scratch.join("missing.toml").display().to_string();
 
-    let mut cases = Vec::new();
-    for worker in WORKERS {
-        cases.extend([
-            case(
-                worker,
-                &["--no-such-flag"],
-                "unexpected argument '--no-such-flag'",
-            ),
-            case(worker, &["--concurrency", "abc"], "invalid value 'abc'"),
-            case(
-                worker,
-                &["--drain-timeout", "forever"],
-                "invalid value 'forever'",
-            ),
-            case(
-                worker,
-                &["--start-from", "middle"],
-                "invalid value 'middle'",
-            ),
-            case(
-                worker,
-                &["--metrics-addr", "nowhere"],
-                "invalid value 'nowhere'",
-            ),
-            case(worker, &["--kafka-prop", "novalue"], "--kafka-prop"),
-            case(
-                worker,
-                &["--concurrency", "0"],
-                "--concurrency must be at least 1",
-            ),
-            case(
-                worker,
-                &["--drain-timeout", "60s"],
-                "--drain-timeout must be",
-            ),
-            case(
-                worker,
-                &["--brokers", ""],
-                "--brokers must name at least one broker",
-            ),
-            case(
-                worker,
-                &["--brokers", " , "],
-                "--brokers must name at least one broker",
-            ),
-            case(
-                worker,
-                &["--brokers", "127.0.0.1:1"],
-                "cannot reach Kafka at 127.0.0.1:1",
-            ),
-            case(
-                worker,
-                &["--kafka-prop", "no.such.property=1"],
-                "No such configuration property",
-            ),
-            case(
-                worker,
-                &["--kafka-props-file", "/nonexistent/kafka.properties"],
-                "/nonexistent/kafka.properties",
-            ),
-            case(
-                worker,
-                &["--topic", "it-no-such-topic"],
-                "\"it-no-such-topic\" does not exist",
-            ),
-        ]);
-    }
-    for worker in [
-        "db-writer",
-        "analytics",
-        "anomaly-detector",
-        "parquet-exporter",
-    ] {
-        cases.push(case(
-            worker,
-            &["--dlq-topic", "it-no-such-dlq"],
-            "\"it-no-such-dlq\" does not exist",
-        ));
-    }
-    cases.extend([
+    vec![
         case(
             "db-writer",
             &["--clickhouse-url", "http://127.0.0.1:1"],
@@ -350,18 +368,20 @@ fn every_bad_configuration_is_one_clear_line_and_a_failure_exit() {
             "--out must not be empty",
         ),
         case("parquet-exporter", &["--zstd-level", "99"], "zstd"),
-    ]);
+    ]
+}
 
-    // Eight at a time: most answer at once, an unreachable broker in 15 s.
-    let started = Instant::now();
+/// Runs the cases eight at a time (most answer at once, an unreachable
+/// broker in 15 s); the bad answers.
+fn run_all(cases: &[Case], scratch: &Path) -> Vec<String> {
     let next = std::sync::Mutex::new(cases.iter());
-    let problems: Vec<String> = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let pool: Vec<_> = (0..8)
             .map(|_| {
                 s.spawn(|| {
                     let mut found = Vec::new();
                     while let Some(c) = next.lock().ok().and_then(|mut it| it.next()) {
-                        found.extend(run(c, &scratch));
+                        found.extend(run(c, scratch));
                     }
                     found
                 })
@@ -373,13 +393,5 @@ fn every_bad_configuration_is_one_clear_line_and_a_failure_exit() {
                     .unwrap_or_else(|_| vec!["a case thread panicked".into()])
             })
             .collect()
-    });
-    eprintln!("{} cases in {:.1?}", cases.len(), started.elapsed());
-    let _ = std::fs::remove_dir_all(&scratch);
-    assert!(
-        problems.is_empty(),
-        "{} bad answers:\n{}",
-        problems.len(),
-        problems.join("\n\n")
-    );
+    })
 }

@@ -2,19 +2,12 @@
 //! worker says it is unhealthy meanwhile, and recovers by itself.
 //! (Its own test binary: stopping ClickHouse must not disturb other tests.)
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use parley_tests::clickhouse::{self, drop_database, fresh_database};
 use parley_tests::process::{http_get, loadgen, metric, Worker};
+use parley_tests::stack::stack;
 use parley_tests::{brokers, free_port, fresh_topic, unique_name, wait_until};
-
-fn stack(args: &[&str]) {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/stack.sh");
-    let status = Command::new(script).args(args).status().expect("stack.sh");
-    assert!(status.success(), "stack.sh {args:?} failed");
-}
 
 /// ClickHouse stopped until dropped, even when the test fails midway.
 struct ClickHouseStopped;

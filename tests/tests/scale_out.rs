@@ -6,14 +6,14 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use parley_tests::clickhouse::{self, drop_database, fresh_database};
 use parley_tests::process::{http_get, loadgen, loadgen_args, metric, worker_args, Worker};
+use parley_tests::stack::stack_output;
 use parley_tests::ws::start_sender;
 use parley_tests::{
-    brokers, committed_offsets, committed_to_end, free_port, fresh_topic, read_parquet,
+    brokers, committed_offsets, committed_to_end, free_port, fresh_topic, read_parquet, repo,
     unique_name, wait_until,
 };
 
@@ -24,26 +24,18 @@ const SHARED: [&str; 4] = [
     "parquet-exporter",
 ];
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 /// `ConsumerGroupCommand --describe` for `group`: the tool's own text, and
 /// the number of partitions each consumer (member id) owns.
 fn describe(group: &str) -> (String, BTreeMap<String, usize>) {
-    let output = Command::new(repo().join("deploy/local/stack.sh"))
-        .args([
-            "kafka-tool",
-            "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
-            "--bootstrap-server",
-            &brokers(),
-            "--describe",
-            "--group",
-            group,
-        ])
-        .output()
-        .expect("ConsumerGroupCommand");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let text = stack_output(&[
+        "kafka-tool",
+        "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+        "--bootstrap-server",
+        &brokers(),
+        "--describe",
+        "--group",
+        group,
+    ]);
     let mut owners = BTreeMap::new();
     for line in text.lines() {
         let cols: Vec<&str> = line.split_whitespace().collect();

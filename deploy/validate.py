@@ -50,10 +50,6 @@ def load_all(path: pathlib.Path) -> list[dict]:
 # --- Dockerfile ---------------------------------------------------------------
 
 
-# Tools that only measure on a developer's machine; not shipped in the image.
-BENCH_ONLY = {"ws-crate-bench"}
-
-
 def check_dockerfile() -> None:
     text = (ROOT / "Dockerfile").read_text()
     m = re.search(r'^ARG PARLEY_BINS="([^"]*)"', text, re.M)
@@ -63,10 +59,7 @@ def check_dockerfile() -> None:
     built = set(m.group(1).split())
     crates = set()
     for manifest in sorted(ROOT.glob("workers/*/Cargo.toml")) + sorted(ROOT.glob("tools/*/Cargo.toml")):
-        package = tomllib.loads(manifest.read_text())["package"]
-        if package["name"] in BENCH_ONLY:
-            continue
-        crates.add(package["name"])
+        crates.add(tomllib.loads(manifest.read_text())["package"]["name"])
     for name in sorted(crates - built):
         problem(f"Dockerfile: PARLEY_BINS lacks {name} (a crate under workers/ or tools/)")
     for name in sorted(built - crates):

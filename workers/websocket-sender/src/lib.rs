@@ -15,22 +15,20 @@
 //! - Steps: decode (shared runtime) → room registry (buffer + fan-out) →
 //!   per-connection byte-bounded outbox → socket writer. A slow reader is
 //!   closed with 4008 and never slows the others.
+//! - Layout, by flow: [`fanout`] (records into rooms and outboxes),
+//!   [`alerts`] (alerts to moderators), [`edge`] (the listener and each
+//!   socket), [`history`] (Kafka recovery, ClickHouse history); the wire
+//!   format in [`protocol`], tokens in [`auth`]. Both consumer groups run
+//!   as one `GroupSet` of the shared runtime.
 
-pub mod abuse;
 pub mod alerts;
 pub mod auth;
 pub mod config;
-pub mod connection;
+pub mod edge;
+pub mod fanout;
 pub mod history;
 pub mod metrics;
-pub mod outbox;
-pub mod partitions;
-pub mod pipeline;
 pub mod protocol;
-pub mod recovery;
-pub mod registry;
-pub mod ring;
-pub mod server;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -39,14 +37,12 @@ use std::time::Duration;
 use parley_shared::metrics::{MetricsError, RuntimeMetrics};
 use parley_shared::runtime::{self, GroupSet, RuntimeError};
 
-use alerts::AlertHub;
+use alerts::{AlertFanout, AlertHub};
 use config::SenderSettings;
+use edge::AppState;
+use fanout::{PartitionTable, RoomFanout, RoomRegistry};
+use history::KafkaReplay;
 use metrics::SenderMetrics;
-use partitions::PartitionTable;
-use pipeline::{AlertFanout, RoomFanout};
-use recovery::KafkaReplay;
-use registry::RoomRegistry;
-use server::AppState;
 
 /// Why websocket-sender stopped.
 #[derive(Debug, thiserror::Error)]
@@ -130,7 +126,7 @@ pub async fn run(
     tracing::info!(addr = %settings.listen, group = %messages.group, "serving /ws, /rooms/{{room}}/messages and the console");
     let mut server_stop = sockets_closing.clone();
     let server = tokio::spawn(async move {
-        let app = server::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let app = edge::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
         // Frames are small and latency-bound: without TCP_NODELAY, Nagle holds
         // a frame while the previous one is unacknowledged, up to the peer's
         // delayed ACK (~40 ms).

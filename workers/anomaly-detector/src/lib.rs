@@ -26,10 +26,17 @@
 //!   → ack.
 //! - Rules come from a TOML file, validated at start and on SIGHUP (a bad
 //!   reload is refused, logged and counted; the old rules stay).
+//! - Layout, by flow: [`rules`] (the file, compiled into typed rule kinds)
+//!   → [`detect`] (`evaluate`: the message's state, then each enabled
+//!   rule's detector from [`detectors`], one type per kind; `copies` counts
+//!   cross-room sightings) → [`incidents`] (hits folded into alerts) →
+//!   [`sinks`]. [`pipeline`] and [`by_game`] are the two groups' steps, run
+//!   together as one `GroupSet` of the shared runtime.
 
 pub mod by_game;
 pub mod config;
 pub mod detect;
+pub mod detectors;
 pub mod holdback;
 pub mod incidents;
 pub mod journal;

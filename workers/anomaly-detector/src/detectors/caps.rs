@@ -2,7 +2,7 @@
 //! letters in capitals) `threshold` times within `window`.
 
 use super::state::Recent;
-use super::{Detector, Hit, Observation, RoomState, UserState};
+use super::{Detector, Hit, Observation, Scoped};
 
 /// Shouting in capitals, again and again.
 #[derive(Debug, Clone)]
@@ -18,13 +18,7 @@ pub struct CapsRule {
 }
 
 impl Detector for CapsRule {
-    fn observe(
-        &self,
-        rule: usize,
-        seen: &Observation<'_>,
-        user: &mut UserState,
-        _room: &mut RoomState,
-    ) -> Option<Hit> {
+    fn observe(&self, rule: usize, seen: &Observation<'_>, state: &mut Scoped<'_>) -> Option<Hit> {
         if !seen.is_chat {
             return None;
         }
@@ -38,19 +32,16 @@ impl Detector for CapsRule {
             r.letters as usize >= self.min_letters
                 && f64::from(r.upper) >= self.ratio * f64::from(r.letters)
         };
+        let found = state
+            .user
+            .matching(seen.at - self.window, self.threshold, shouted)?;
         let message = seen.message;
-        user.matching(seen.at - self.window, self.threshold, shouted)
-            .map(|(n, ids, start)| Hit {
-                rule,
-                subject: String::new(),
-                evidence: ids,
-                score: n as f64 / self.threshold as f64,
-                summary: format!(
-                    "{} shouted in capitals {n} times in {}",
-                    message.user_id, message.room_id
-                ),
-                window_start: start,
-            })
+        Some(Hit::counted(rule, self.threshold, found, |n| {
+            format!(
+                "{} shouted in capitals {n} times in {}",
+                message.user_id, message.room_id
+            )
+        }))
     }
 }
 

@@ -1,6 +1,6 @@
 //! `flood`: a user sending `threshold` chat messages within `window`.
 
-use super::{Detector, Hit, Observation, RoomState, UserState};
+use super::{Detector, Hit, Observation, Scoped};
 
 /// Too many messages from one user in a short time.
 #[derive(Debug, Clone)]
@@ -12,31 +12,22 @@ pub struct FloodRule {
 }
 
 impl Detector for FloodRule {
-    fn observe(
-        &self,
-        rule: usize,
-        seen: &Observation<'_>,
-        user: &mut UserState,
-        _room: &mut RoomState,
-    ) -> Option<Hit> {
+    fn observe(&self, rule: usize, seen: &Observation<'_>, state: &mut Scoped<'_>) -> Option<Hit> {
         if !seen.is_chat {
             return None;
         }
+        let found = state
+            .user
+            .matching(seen.at - self.window, self.threshold, |_| true)?;
         let message = seen.message;
-        user.matching(seen.at - self.window, self.threshold, |_| true)
-            .map(|(n, ids, start)| Hit {
-                rule,
-                subject: String::new(),
-                evidence: ids,
-                score: n as f64 / self.threshold as f64,
-                summary: format!(
-                    "{} sent {n} messages in {}s in {}",
-                    message.user_id,
-                    self.window / 1000,
-                    message.room_id
-                ),
-                window_start: start,
-            })
+        Some(Hit::counted(rule, self.threshold, found, |n| {
+            format!(
+                "{} sent {n} messages in {}s in {}",
+                message.user_id,
+                self.window / 1000,
+                message.room_id
+            )
+        }))
     }
 }
 

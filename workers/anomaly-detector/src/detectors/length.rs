@@ -1,6 +1,6 @@
 //! `length`: one message longer than `max_chars` characters.
 
-use super::{Detector, Hit, Observation, RoomState, UserState};
+use super::{Detector, Hit, Observation, Scoped};
 
 /// A wall of text.
 #[derive(Debug, Clone)]
@@ -10,13 +10,7 @@ pub struct LengthRule {
 }
 
 impl Detector for LengthRule {
-    fn observe(
-        &self,
-        rule: usize,
-        seen: &Observation<'_>,
-        _user: &mut UserState,
-        _room: &mut RoomState,
-    ) -> Option<Hit> {
+    fn observe(&self, rule: usize, seen: &Observation<'_>, _state: &mut Scoped<'_>) -> Option<Hit> {
         let message = seen.message;
         // Bytes first: counting characters only when it may be too long.
         if !(message.content.len() > self.max_chars

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::state::Recent;
-use super::{Detector, Hit, Observation, RoomState, UserState};
+use super::{Detector, Hit, Observation, Scoped};
 
 /// Links to domains outside the allow list, again and again.
 #[derive(Debug, Clone)]
@@ -22,13 +22,7 @@ pub struct LinksRule {
 }
 
 impl Detector for LinksRule {
-    fn observe(
-        &self,
-        rule: usize,
-        seen: &Observation<'_>,
-        user: &mut UserState,
-        _room: &mut RoomState,
-    ) -> Option<Hit> {
+    fn observe(&self, rule: usize, seen: &Observation<'_>, state: &mut Scoped<'_>) -> Option<Hit> {
         if !seen.is_chat {
             return None;
         }
@@ -40,21 +34,18 @@ impl Detector for LinksRule {
         if foreign.is_empty() {
             return None;
         }
-        user.mark_foreign_link(seen.id);
+        state.user.mark_foreign_link(seen.id);
         let linked = |r: &Recent| r.foreign_link;
+        let found = state
+            .user
+            .matching(seen.at - self.window, self.threshold, linked)?;
         let message = seen.message;
-        user.matching(seen.at - self.window, self.threshold, linked)
-            .map(|(n, ids, start)| Hit {
-                rule,
-                subject: String::new(),
-                evidence: ids,
-                score: n as f64 / self.threshold as f64,
-                summary: format!(
-                    "{} posted links to {} in {}",
-                    message.user_id, foreign[0], message.room_id
-                ),
-                window_start: start,
-            })
+        Some(Hit::counted(rule, self.threshold, found, |_| {
+            format!(
+                "{} posted links to {} in {}",
+                message.user_id, foreign[0], message.room_id
+            )
+        }))
     }
 }
 

@@ -79,16 +79,39 @@ pub struct Observation<'a> {
     pub id: &'a MessageRef,
 }
 
+/// The state one message touched (it already holds the message).
+pub struct Scoped<'s> {
+    /// Its user's recent messages.
+    pub user: &'s mut UserState,
+    /// Its room's activity.
+    pub room: &'s mut RoomState,
+}
+
 /// A rule kind that looks at one message and the state of its user and
 /// room, and may fire.
 pub trait Detector {
-    /// The hit of rule number `rule` on `seen`, if it fires; `user` and
-    /// `room` already hold the message.
-    fn observe(
-        &self,
+    /// The hit of rule number `rule` on `seen`, if it fires.
+    fn observe(&self, rule: usize, seen: &Observation<'_>, state: &mut Scoped<'_>) -> Option<Hit>;
+}
+
+impl Hit {
+    /// The hit of rule `rule` when `n` of a user's recent messages matched
+    /// and `threshold` were needed: `found` is `(n, evidence, earliest
+    /// time)`, as `UserState::matching` says; `summary` gets `n`.
+    pub fn counted(
         rule: usize,
-        seen: &Observation<'_>,
-        user: &mut UserState,
-        room: &mut RoomState,
-    ) -> Option<Hit>;
+        threshold: u32,
+        found: (usize, Vec<String>, i64),
+        summary: impl FnOnce(usize) -> String,
+    ) -> Hit {
+        let (n, evidence, window_start) = found;
+        Hit {
+            rule,
+            subject: String::new(),
+            evidence,
+            score: n as f64 / threshold as f64,
+            summary: summary(n),
+            window_start,
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! `raid`: at least `min_new_users` first-seen users joining a room within
 //! `window`, and `min_same_text` of them posting the same text.
 
-use super::{Detector, Hit, Observation, RoomState, UserState};
+use super::{Detector, Hit, Observation, Scoped};
 
 /// New accounts arriving together and saying the same thing.
 #[derive(Debug, Clone)]
@@ -15,33 +15,29 @@ pub struct RaidRule {
 }
 
 impl Detector for RaidRule {
-    fn observe(
-        &self,
-        rule: usize,
-        seen: &Observation<'_>,
-        _user: &mut UserState,
-        room: &mut RoomState,
-    ) -> Option<Hit> {
+    fn observe(&self, rule: usize, seen: &Observation<'_>, state: &mut Scoped<'_>) -> Option<Hit> {
         if !seen.is_chat {
             return None;
         }
-        room.raid(
-            seen.at - self.window,
-            seen.hash,
-            self.min_new_users,
-            self.min_same_text,
-        )
-        .map(|(joined, same, ids, start)| Hit {
-            rule,
-            subject: String::new(),
-            evidence: ids,
-            score: same as f64 / self.min_same_text as f64,
-            summary: format!(
-                "{joined} new users joined {} and {same} posted the same text",
-                seen.message.room_id
-            ),
-            window_start: start,
-        })
+        state
+            .room
+            .raid(
+                seen.at - self.window,
+                seen.hash,
+                self.min_new_users,
+                self.min_same_text,
+            )
+            .map(|(joined, same, ids, start)| Hit {
+                rule,
+                subject: String::new(),
+                evidence: ids,
+                score: same as f64 / self.min_same_text as f64,
+                summary: format!(
+                    "{joined} new users joined {} and {same} posted the same text",
+                    seen.message.room_id
+                ),
+                window_start: start,
+            })
     }
 }
 

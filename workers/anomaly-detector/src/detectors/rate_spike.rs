@@ -2,7 +2,7 @@
 //! rate (`sigmas` deviations over the moving mean, at least
 //! `min_messages`), once per bucket.
 
-use super::{Detector, Hit, Observation, RoomState, UserState};
+use super::{Detector, Hit, Observation, Scoped};
 
 /// A sudden burst of traffic in a room.
 #[derive(Debug, Clone)]
@@ -16,14 +16,10 @@ pub struct RateSpikeRule {
 }
 
 impl Detector for RateSpikeRule {
-    fn observe(
-        &self,
-        rule: usize,
-        seen: &Observation<'_>,
-        _user: &mut UserState,
-        room: &mut RoomState,
-    ) -> Option<Hit> {
-        room.spike(self.sigmas, self.min_messages, self.alpha)
+    fn observe(&self, rule: usize, seen: &Observation<'_>, state: &mut Scoped<'_>) -> Option<Hit> {
+        state
+            .room
+            .spike(self.sigmas, self.min_messages, self.alpha)
             .map(|(n, mean, ids, start)| Hit {
                 rule,
                 subject: String::new(),

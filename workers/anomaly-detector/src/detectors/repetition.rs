@@ -1,7 +1,7 @@
 //! `repetition`: a user repeating the same normalized line `threshold`
 //! times within `window` (lines shorter than `min_chars` do not count).
 
-use super::{Detector, Hit, Observation, RoomState, UserState};
+use super::{Detector, Hit, Observation, Scoped};
 
 /// The same line again and again from one user.
 #[derive(Debug, Clone)]
@@ -15,29 +15,24 @@ pub struct RepetitionRule {
 }
 
 impl Detector for RepetitionRule {
-    fn observe(
-        &self,
-        rule: usize,
-        seen: &Observation<'_>,
-        user: &mut UserState,
-        _room: &mut RoomState,
-    ) -> Option<Hit> {
+    fn observe(&self, rule: usize, seen: &Observation<'_>, state: &mut Scoped<'_>) -> Option<Hit> {
         if !(seen.is_chat && seen.chars >= self.min_chars) {
             return None;
         }
-        let (message, hash) = (seen.message, seen.hash);
-        user.matching(seen.at - self.window, self.threshold, |r| r.hash == hash)
-            .map(|(n, ids, start)| Hit {
-                rule,
-                subject: format!("{hash:016x}"),
-                evidence: ids,
-                score: n as f64 / self.threshold as f64,
-                summary: format!(
+        let hash = seen.hash;
+        let found = state
+            .user
+            .matching(seen.at - self.window, self.threshold, |r| r.hash == hash)?;
+        let message = seen.message;
+        Some(Hit {
+            subject: format!("{hash:016x}"),
+            ..Hit::counted(rule, self.threshold, found, |n| {
+                format!(
                     "{} repeated the same line {n} times in {}",
                     message.user_id, message.room_id
-                ),
-                window_start: start,
+                )
             })
+        })
     }
 }
 

@@ -229,6 +229,8 @@ mod tests {
     async fn an_empty_set_has_nothing_to_run() {
         let metrics = RuntimeMetrics::new("test", "groups-empty").expect("metrics");
         let set = GroupSet::new(metrics, Duration::from_secs(1));
+        let stopping = set.stopping();
         assert!(set.run(std::future::pending()).await.is_ok());
+        assert!(*stopping.borrow(), "what closes with the groups is told");
     }
 }

@@ -44,3 +44,32 @@ impl Decode for AlertRecord {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(payload: Option<&[u8]>) -> Result<AlertRecord, DecodeFailure> {
+        <AlertRecord as Decode>::decode(None, payload)
+    }
+
+    #[test]
+    fn an_alert_keeps_its_room_and_its_json_untouched() {
+        let json = r#"{"v":1,"alert_id":"a-1","room_id":"r1","rule":"flood"}"#;
+        let record = decode(Some(json.as_bytes())).expect("an alert");
+        assert_eq!(record.room_id, "r1");
+        assert_eq!(record.json, json);
+    }
+
+    #[test]
+    fn what_is_not_an_alert_is_refused_with_its_kind() {
+        let kind = |payload: Option<&[u8]>| decode(payload).map(|_| ()).map_err(|e| e.kind);
+        assert_eq!(kind(None), Err("parse"));
+        assert_eq!(kind(Some(b"\xff\xfe")), Err("parse"));
+        assert_eq!(kind(Some(b"{\"room_id\":\"r1\"}")), Err("schema"));
+        assert_eq!(
+            kind(Some(br#"{"alert_id":"","room_id":"r1"}"#)),
+            Err("schema")
+        );
+    }
+}

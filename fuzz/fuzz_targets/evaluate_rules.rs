@@ -20,10 +20,9 @@ use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use anomaly_detector::detect::{
-    copies, evaluate, incident_key, text_hash, CopyState, GlobalState, Hit, PartitionState,
-    MAX_EVIDENCE,
+    copies, evaluate, text_hash, CopyState, GlobalState, Hit, PartitionState, MAX_EVIDENCE,
 };
-use anomaly_detector::incidents::{Alert, Incidents};
+use anomaly_detector::incidents::{incident_key, Alert, Incidents};
 use anomaly_detector::sighting::Sighting;
 use anomaly_detector::text::normalize::normalize;
 use libfuzzer_sys::fuzz_target;

@@ -14,6 +14,7 @@
 
 mod consumer;
 mod context;
+mod groups;
 mod outage;
 pub mod pipeline;
 pub mod settings;
@@ -27,6 +28,7 @@ use std::time::Duration;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 
+pub use groups::GroupSet;
 pub use pipeline::{Acks, Completion, Envelope, Pipeline, Progress};
 pub use settings::{ConsumerArgs, ConsumerSettings, StartFrom, WorkerIdentity};
 

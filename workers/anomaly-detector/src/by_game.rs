@@ -17,8 +17,9 @@ use parley_shared::metrics::now_ms;
 use parley_shared::runtime::{Acks, Completion, Envelope, Pipeline, PipelineContext, Progress};
 
 use crate::detect::copies::{observe, CopyState};
-use crate::detect::{incident_key, Hit};
+use crate::detect::Hit;
 use crate::holdback::{longest_copy_window, HoldBack};
+use crate::incidents::incident_key;
 use crate::pipeline::Shared;
 use crate::rules::RuleSet;
 use crate::sighting::Sighting;

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use parley_shared::runtime::Completion;
 
+use crate::detectors::{CapsRule, CrossRoomRule, FloodRule, LinksRule, RaidRule, RepetitionRule};
 use crate::rules::{Kind, RuleSet};
 
 /// The longest window of the rules the main consumer evaluates (what a
@@ -35,15 +36,12 @@ pub fn longest_window(rules: &RuleSet) -> Duration {
         .rules
         .iter()
         .filter_map(|rule| match rule.kind {
-            Kind::Flood { window, .. }
-            | Kind::Repetition { window, .. }
-            | Kind::Caps { window, .. }
-            | Kind::Links { window, .. }
-            | Kind::Raid { window, .. } => Some(window),
-            Kind::CrossRoom { .. }
-            | Kind::Content { .. }
-            | Kind::Length { .. }
-            | Kind::RateSpike { .. } => None,
+            Kind::Flood(FloodRule { window, .. })
+            | Kind::Repetition(RepetitionRule { window, .. })
+            | Kind::Caps(CapsRule { window, .. })
+            | Kind::Links(LinksRule { window, .. })
+            | Kind::Raid(RaidRule { window, .. }) => Some(window),
+            Kind::CrossRoom(_) | Kind::Content(_) | Kind::Length(_) | Kind::RateSpike(_) => None,
         })
         .max()
         .unwrap_or(0);
@@ -57,7 +55,7 @@ pub fn longest_copy_window(rules: &RuleSet) -> Duration {
         .rules
         .iter()
         .filter_map(|rule| match rule.kind {
-            Kind::CrossRoom { window, .. } => Some(window),
+            Kind::CrossRoom(CrossRoomRule { window, .. }) => Some(window),
             _ => None,
         })
         .max()

@@ -18,9 +18,21 @@ use std::time::{Duration, Instant};
 use parley_shared::GameMessage;
 use serde::Serialize;
 
-use crate::detect::{Hit, MAX_EVIDENCE};
-use crate::rules::{Kind, Rule, Scope};
+use crate::detectors::{Hit, MAX_EVIDENCE};
+use crate::rules::{Kind, Rule, RuleSet, Scope};
 use crate::sighting::Sighting;
+
+/// The incident key of a hit: scope key plus subject.
+pub fn incident_key(rules: &RuleSet, hit: &Hit, message: Origin<'_>) -> String {
+    let rule = &rules.rules[hit.rule];
+    let scope = match rule.scope {
+        Scope::User => format!("user:{}:{}", message.game_id, message.user_id),
+        Scope::Room => format!("room:{}", message.room_id),
+        Scope::Game => format!("game:{}", message.game_id),
+        Scope::Global => "global".to_owned(),
+    };
+    format!("{}|{scope}|{}", rule.name, hit.subject)
+}
 
 /// The line a hit fired on, as far as its incident needs it: a chat
 /// message, or a sighting of one (the by-game consumer).
@@ -141,7 +153,7 @@ const ALERT_NAMESPACE: uuid::Uuid =
 /// cooldown-long slice of time its window starts in.
 fn alert_id(key: &str, rule: &Rule, hit: &Hit) -> String {
     let name = match rule.kind {
-        Kind::CrossRoom { .. } => {
+        Kind::CrossRoom(_) => {
             let slice = (rule.cooldown.as_millis() as i64).max(1);
             format!("{key}|t{}", hit.window_start.div_euclid(slice))
         }

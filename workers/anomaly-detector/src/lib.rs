@@ -26,10 +26,17 @@
 //!   → ack.
 //! - Rules come from a TOML file, validated at start and on SIGHUP (a bad
 //!   reload is refused, logged and counted; the old rules stay).
+//! - Layout, by flow: [`rules`] (the file, compiled into typed rule kinds)
+//!   → [`detect`] (`evaluate`: the message's state, then each enabled
+//!   rule's detector from [`detectors`], one type per kind; `copies` counts
+//!   cross-room sightings) → [`incidents`] (hits folded into alerts) →
+//!   [`sinks`]. [`pipeline`] and [`by_game`] are the two groups' steps, run
+//!   together as one `GroupSet` of the shared runtime.
 
 pub mod by_game;
 pub mod config;
 pub mod detect;
+pub mod detectors;
 pub mod holdback;
 pub mod incidents;
 pub mod journal;
@@ -48,9 +55,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
-use parley_shared::health::Health;
 use parley_shared::metrics::{MetricsError, RuntimeMetrics};
-use parley_shared::runtime::{self, HealthSlots, RuntimeError};
+use parley_shared::runtime::{self, GroupSet, RuntimeError};
 
 use by_game::ByGamePipeline;
 use config::DetectorSettings;
@@ -154,55 +160,19 @@ pub async fn run(
     tracing::info!(topic = %settings.by_game.topic, group = %settings.by_game.group, "cross-room copies counted per game through the by-game topic");
 
     // One telemetry server and one health for both groups.
-    let main_consumers = settings.consumer.concurrency.get();
-    let health = Health::new(
-        main_consumers + settings.by_game.concurrency.get(),
-        settings.consumer.stall_timeout,
-    );
-    let telemetry = runtime::serve_telemetry(&settings.consumer, &runtime_metrics, &health).await?;
-    let (stop_consumers, consumers_stopping) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
     let by_game_shared = shared.clone();
-    let consume_messages = runtime::consume(
-        settings.consumer,
-        runtime_metrics,
-        HealthSlots::new(health.clone(), 0),
-        move |context| DetectorPipeline::new(shared.clone(), &context),
-        stopped(consumers_stopping.clone()),
-    );
-    let consume_by_game = runtime::consume(
-        settings.by_game,
-        by_game_metrics,
-        HealthSlots::new(health, main_consumers),
-        move |context| ByGamePipeline::new(by_game_shared.clone(), &context),
-        stopped(consumers_stopping),
-    );
-    tokio::pin!(consume_messages, consume_by_game, shutdown);
-    let mut results = (None, None);
-    tokio::select! {
-        () = &mut shutdown => {}
-        r = &mut consume_messages => results.0 = Some(r),
-        r = &mut consume_by_game => results.1 = Some(r),
-    }
-    // Either group stopping stops the other: the process restarts whole.
-    let _ = stop_consumers.send(true);
-    let first = match results.0 {
-        Some(r) => r,
-        None => consume_messages.await,
-    };
-    let second = match results.1 {
-        Some(r) => r,
-        None => consume_by_game.await,
-    };
+    let consumers = GroupSet::new(runtime_metrics.clone(), settings.consumer.stall_timeout)
+        .group(settings.consumer, runtime_metrics, move |context| {
+            DetectorPipeline::new(shared.clone(), &context)
+        })
+        .group(settings.by_game, by_game_metrics, move |context| {
+            ByGamePipeline::new(by_game_shared.clone(), &context)
+        });
+    let result = consumers.run(shutdown).await;
     reloader.abort();
     sizes.abort();
     journal_stop.store(true, Ordering::Relaxed);
-    telemetry.stop().await;
-    first?;
-    second?;
-    Ok(())
+    Ok(result?)
 }
 
 /// Longest a start waits for the incident journal to read back.

@@ -23,9 +23,9 @@ use parley_shared::runtime::{Acks, Completion, Envelope, Pipeline, PipelineConte
 use parley_shared::GameMessage;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::detect::{evaluate, incident_key, text_hash, GlobalState, Hit, PartitionState};
+use crate::detect::{evaluate, text_hash, GlobalState, Hit, PartitionState};
 use crate::holdback::{longest_window, HoldBack};
-use crate::incidents::{Alert, Incidents};
+use crate::incidents::{incident_key, Alert, Incidents};
 use crate::metrics::DetectorMetrics;
 use crate::rules::RuleSet;
 use crate::sighting::{KafkaSightings, Sighting};

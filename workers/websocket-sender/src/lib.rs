@@ -15,39 +15,34 @@
 //! - Steps: decode (shared runtime) → room registry (buffer + fan-out) →
 //!   per-connection byte-bounded outbox → socket writer. A slow reader is
 //!   closed with 4008 and never slows the others.
+//! - Layout, by flow: [`fanout`] (records into rooms and outboxes),
+//!   [`alerts`] (alerts to moderators), [`edge`] (the listener and each
+//!   socket), [`history`] (Kafka recovery, ClickHouse history); the wire
+//!   format in [`protocol`], tokens in [`auth`]. Both consumer groups run
+//!   as one `GroupSet` of the shared runtime.
 
-pub mod abuse;
 pub mod alerts;
 pub mod auth;
 pub mod config;
-pub mod connection;
+pub mod edge;
+pub mod fanout;
 pub mod history;
 pub mod metrics;
-pub mod outbox;
-pub mod partitions;
-pub mod pipeline;
 pub mod protocol;
-pub mod recovery;
-pub mod registry;
-pub mod ring;
-pub mod server;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parley_shared::health::Health;
 use parley_shared::metrics::{MetricsError, RuntimeMetrics};
-use parley_shared::runtime::{self, HealthSlots, RuntimeError};
+use parley_shared::runtime::{self, GroupSet, RuntimeError};
 
-use alerts::AlertHub;
+use alerts::{AlertFanout, AlertHub};
 use config::SenderSettings;
+use edge::AppState;
+use fanout::{PartitionTable, RoomFanout, RoomRegistry};
+use history::KafkaReplay;
 use metrics::SenderMetrics;
-use partitions::PartitionTable;
-use pipeline::{AlertFanout, RoomFanout};
-use recovery::KafkaReplay;
-use registry::RoomRegistry;
-use server::AppState;
 
 /// Why websocket-sender stopped.
 #[derive(Debug, thiserror::Error)]
@@ -108,7 +103,9 @@ pub async fn run(
         limits.recovery_concurrency.get(),
         limits.recovery_timeout,
     );
-    let (close_sockets, sockets_closing) = tokio::sync::watch::channel(false);
+    // Sockets close when the consumer groups begin stopping.
+    let consumers = GroupSet::new(metrics.clone(), messages.stall_timeout);
+    let sockets_closing = consumers.stopping();
     let app = Arc::new(AppState::new(
         settings.keys.clone(),
         Arc::clone(&registry),
@@ -126,12 +123,10 @@ pub async fn run(
             addr: settings.listen,
             source,
         })?;
-    let health = Health::new(messages.concurrency.get() + 1, messages.stall_timeout);
-    let telemetry = runtime::serve_telemetry(&messages, &metrics, &health).await?;
     tracing::info!(addr = %settings.listen, group = %messages.group, "serving /ws, /rooms/{{room}}/messages and the console");
     let mut server_stop = sockets_closing.clone();
     let server = tokio::spawn(async move {
-        let app = server::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let app = edge::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
         // Frames are small and latency-bound: without TCP_NODELAY, Nagle holds
         // a frame while the previous one is unacknowledged, up to the peer's
         // delayed ACK (~40 ms).
@@ -151,19 +146,11 @@ pub async fn run(
     });
     let gauges = tokio::spawn(update_gauges(Arc::clone(&registry), sender_metrics.clone()));
 
-    let (stop_consumers, consumers_stopping) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
-    let alert_slot = messages.concurrency.get();
     let kafka = messages.client_properties.clone();
     let topic = messages.topic.clone();
     let fanout_metrics = metrics.clone();
-    let consume_messages = runtime::consume(
-        messages,
-        metrics.clone(),
-        HealthSlots::new(health.clone(), 0),
-        move |_| {
+    let result = consumers
+        .group(messages, metrics.clone(), move |_| {
             RoomFanout::new(
                 topic.clone(),
                 Arc::clone(&registry),
@@ -171,40 +158,16 @@ pub async fn run(
                 sender_metrics.clone(),
                 &kafka,
             )
-        },
-        stopped(consumers_stopping.clone()),
-    );
-    let consume_alerts = runtime::consume(
-        settings.alerts,
-        metrics.clone(),
-        HealthSlots::new(health, alert_slot),
-        move |_| AlertFanout::new(Arc::clone(&hub)),
-        stopped(consumers_stopping),
-    );
-    tokio::pin!(consume_messages, consume_alerts, shutdown);
-    let mut results = (None, None);
-    tokio::select! {
-        () = &mut shutdown => tracing::info!("shutting down: closing connections"),
-        r = &mut consume_messages => results.0 = Some(r),
-        r = &mut consume_alerts => results.1 = Some(r),
-    }
-    let _ = close_sockets.send(true);
-    let _ = stop_consumers.send(true);
-    let first = match results.0 {
-        Some(r) => r,
-        None => consume_messages.await,
-    };
-    let second = match results.1 {
-        Some(r) => r,
-        None => consume_alerts.await,
-    };
+        })
+        .group(settings.alerts, metrics, move |_| {
+            AlertFanout::new(Arc::clone(&hub))
+        })
+        .run(shutdown)
+        .await;
     // Give connections a moment to send their close frames.
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     gauges.abort();
-    telemetry.stop().await;
-    first?;
-    second?;
-    Ok(())
+    Ok(result?)
 }
 
 /// Publishes the buffer's size every few seconds.

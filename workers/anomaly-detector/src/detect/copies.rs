@@ -9,9 +9,8 @@
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
-use super::message_ref::MessageRef;
-use super::state::{median, room_key, user_key, SpamTrack};
-use super::Hit;
+use crate::detectors::state::{median, room_key, user_key, SpamTrack};
+use crate::detectors::{CrossRoomRule, Hit, MessageRef};
 use crate::rules::{Kind, RuleSet, MAX_WINDOW};
 use crate::sighting::Sighting;
 
@@ -95,12 +94,12 @@ pub fn observe(
     let id = MessageRef::new(&sighting.message_id);
     for &index in &rules.other_rules {
         let rule = &rules.rules[index];
-        let Kind::CrossRoom {
+        let Kind::CrossRoom(CrossRoomRule {
             min_users,
             min_rooms,
             window,
             ..
-        } = &rule.kind
+        }) = &rule.kind
         else {
             continue;
         };

@@ -1,52 +1,30 @@
 //! Rule evaluation. Each message updates the bounded state of its user and
 //! room (per partition: the key is the room) and of the process (first-seen
-//! users), then every enabled rule looks at that state and may report a
-//! [`Hit`]. Cross-room rules are not counted here: a line that may count
-//! for one is reported back, sent to the by-game topic as a sighting, and
-//! counted by [`copies`] where every copy of its game arrives. Time is
+//! users), then every enabled rule's detector (`crate::detectors`, one type
+//! per rule kind) looks at that state and may report a [`Hit`]. Cross-room
+//! rules are not counted here: a line that may count for one is reported
+//! back, sent to the by-game topic as a sighting, and counted by [`copies`]
+//! where every copy of its game arrives. Time is
 //! event time (`sent_at`, future times clamped to now), so replays judge
 //! traffic as it happened.
 
 pub mod copies;
-pub mod links;
-pub mod message_ref;
-mod state;
 
 use parking_lot::Mutex;
 use std::hash::BuildHasher;
 
 use parley_shared::{GameMessage, MessageKind};
 
-pub use copies::CopyState;
-pub use message_ref::MessageRef;
-use state::Recent;
-pub use state::{
+pub use crate::detectors::state::{
     room_key, user_key, GlobalState, PartitionState, SpamTrack, StateSizes, UserState,
 };
+pub use crate::detectors::{Hit, MessageRef, MAX_EVIDENCE};
+pub use copies::CopyState;
 
-use crate::incidents::Origin;
-use crate::rules::{Kind, RuleSet, Scope};
+use crate::detectors::state::Recent;
+use crate::detectors::{links, ContentRule, Detector, Observation, Scoped};
+use crate::rules::{Kind, RuleSet};
 use crate::text::normalize::Normalized;
-
-/// Evidence kept per alert (Alert v1: at most 50).
-pub const MAX_EVIDENCE: usize = 50;
-
-/// A rule that fired on a message.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Hit {
-    /// Index of the rule in the rule set.
-    pub rule: usize,
-    /// Extra incident key (e.g. the copied text), besides the scope key.
-    pub subject: String,
-    /// `message_id`s that show it, oldest first (≤ 50).
-    pub evidence: Vec<String>,
-    /// How far past the threshold (1.0 = at it).
-    pub score: f64,
-    /// One human sentence.
-    pub summary: String,
-    /// Earliest `sent_at` of the evidence.
-    pub window_start: i64,
-}
 
 /// A stable hash of normalized text (identity of "the same line").
 pub fn text_hash(squeezed: &str) -> u64 {
@@ -101,9 +79,6 @@ pub fn evaluate(
         g.observe_user(user_key, at)
     };
 
-    let caps = |ratio: f64, min_letters: usize| {
-        norm.letters >= min_letters && norm.upper as f64 >= ratio * norm.letters as f64
-    };
     partition.set_user_window(rules.user_window);
     let recent = is_chat.then(|| Recent {
         at,
@@ -124,6 +99,16 @@ pub fn evaluate(
         room.posted(at, user_key, hash, &id);
     }
 
+    let seen = Observation {
+        message,
+        norm,
+        at,
+        hash,
+        chars,
+        domains: &domains,
+        is_chat,
+        id: &id,
+    };
     // Content rules: only those whose keywords or patterns matched.
     if is_chat && !rules.content_rules.is_empty() {
         let mut matched = Vec::new();
@@ -139,21 +124,10 @@ pub fn evaluate(
             {
                 continue;
             }
-            hits.push(Hit {
-                rule: index,
-                subject: String::new(),
-                evidence: vec![message.message_id.clone()],
-                score: 1.0,
-                summary: format!(
-                    "{} posted {} content in {}",
-                    message.user_id,
-                    rule.category.as_str(),
-                    message.room_id
-                ),
-                window_start: at,
-            });
+            hits.push(ContentRule::hit(index, rule.category.as_str(), &seen));
         }
     }
+    let mut state = Scoped { user, room };
     // Behavioural rules: the few that are not content rules (skipping
     // hundreds of content rules one by one was an eighth of the CPU).
     for &index in &rules.other_rules {
@@ -164,156 +138,22 @@ pub fn evaluate(
         {
             continue;
         }
+        // One match, each arm a concrete type: static dispatch.
         let hit = match &rule.kind {
-            Kind::Flood { threshold, window } if is_chat => user
-                .matching(at - window, *threshold, |_| true)
-                .map(|(n, ids, start)| Hit {
-                    rule: index,
-                    subject: String::new(),
-                    evidence: ids,
-                    score: n as f64 / *threshold as f64,
-                    summary: format!(
-                        "{} sent {n} messages in {}s in {}",
-                        message.user_id,
-                        window / 1000,
-                        message.room_id
-                    ),
-                    window_start: start,
-                }),
-            Kind::Repetition {
-                threshold,
-                window,
-                min_chars,
-            } if is_chat && chars >= *min_chars => user
-                .matching(at - window, *threshold, |r| r.hash == hash)
-                .map(|(n, ids, start)| Hit {
-                    rule: index,
-                    subject: format!("{hash:016x}"),
-                    evidence: ids,
-                    score: n as f64 / *threshold as f64,
-                    summary: format!(
-                        "{} repeated the same line {n} times in {}",
-                        message.user_id, message.room_id
-                    ),
-                    window_start: start,
-                }),
-            Kind::Caps {
-                ratio,
-                min_letters,
-                threshold,
-                window,
-            } if is_chat && caps(*ratio, *min_letters) => {
-                let shouted = |r: &Recent| {
-                    r.letters as usize >= *min_letters
-                        && f64::from(r.upper) >= ratio * f64::from(r.letters)
-                };
-                user.matching(at - window, *threshold, shouted)
-                    .map(|(n, ids, start)| Hit {
-                        rule: index,
-                        subject: String::new(),
-                        evidence: ids,
-                        score: n as f64 / *threshold as f64,
-                        summary: format!(
-                            "{} shouted in capitals {n} times in {}",
-                            message.user_id, message.room_id
-                        ),
-                        window_start: start,
-                    })
-            }
-            Kind::Links {
-                allow_domains,
-                threshold,
-                window,
-            } if is_chat => {
-                let foreign: Vec<&String> = domains
-                    .iter()
-                    .filter(|d| !links::allowed(d, allow_domains))
-                    .collect();
-                if foreign.is_empty() {
-                    None
-                } else {
-                    user.mark_foreign_link(&id);
-                    let linked = |r: &Recent| r.foreign_link;
-                    user.matching(at - window, *threshold, linked)
-                        .map(|(n, ids, start)| Hit {
-                            rule: index,
-                            subject: String::new(),
-                            evidence: ids,
-                            score: n as f64 / *threshold as f64,
-                            summary: format!(
-                                "{} posted links to {} in {}",
-                                message.user_id, foreign[0], message.room_id
-                            ),
-                            window_start: start,
-                        })
+            Kind::Flood(d) => d.observe(index, &seen, &mut state),
+            Kind::Repetition(d) => d.observe(index, &seen, &mut state),
+            Kind::Caps(d) => d.observe(index, &seen, &mut state),
+            Kind::Links(d) => d.observe(index, &seen, &mut state),
+            Kind::Length(d) => d.observe(index, &seen, &mut state),
+            Kind::RateSpike(d) => d.observe(index, &seen, &mut state),
+            Kind::Raid(d) => d.observe(index, &seen, &mut state),
+            Kind::CrossRoom(d) => {
+                if d.may_count(&seen) {
+                    copies.push(index);
                 }
-            }
-            Kind::Length { max_chars }
-                if message.content.len() > *max_chars
-                    && message.content.chars().count() > *max_chars =>
-            {
-                let length = message.content.chars().count();
-                Some(Hit {
-                    rule: index,
-                    subject: String::new(),
-                    evidence: vec![message.message_id.clone()],
-                    score: length as f64 / *max_chars as f64,
-                    summary: format!(
-                        "{} posted a {length}-character message in {}",
-                        message.user_id, message.room_id
-                    ),
-                    window_start: at,
-                })
-            }
-            Kind::RateSpike {
-                sigmas,
-                min_messages,
-                alpha,
-            } => room
-                .spike(*sigmas, *min_messages, *alpha)
-                .map(|(n, mean, ids, start)| Hit {
-                    rule: index,
-                    subject: String::new(),
-                    evidence: ids,
-                    score: n as f64 / mean.max(1.0),
-                    summary: format!(
-                        "{} had {n} messages in 10s (usual {mean:.1})",
-                        message.room_id
-                    ),
-                    window_start: start,
-                }),
-            Kind::Raid {
-                min_new_users,
-                min_same_text,
-                window,
-            } if is_chat => room
-                .raid(at - window, hash, *min_new_users, *min_same_text)
-                .map(|(joined, same, ids, start)| Hit {
-                    rule: index,
-                    subject: String::new(),
-                    evidence: ids,
-                    score: same as f64 / *min_same_text as f64,
-                    summary: format!(
-                        "{joined} new users joined {} and {same} posted the same text",
-                        message.room_id
-                    ),
-                    window_start: start,
-                }),
-            Kind::CrossRoom {
-                min_chars,
-                signals,
-                min_signals,
-                allow_domains,
-                ..
-            } if is_chat
-                && chars >= *min_chars
-                && (domains.iter().any(|d| !links::allowed(d, allow_domains))
-                    || signals.count(&norm.folded) >= *min_signals) =>
-            {
-                copies.push(index);
                 None
             }
-            _ => None,
+            Kind::Content(_) => None,
         };
         if let Some(hit) = hit {
             hits.push(hit);
@@ -326,17 +166,7 @@ fn saturate(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// The incident key of a hit: scope key plus subject.
-pub fn incident_key(rules: &RuleSet, hit: &Hit, message: Origin<'_>) -> String {
-    let rule = &rules.rules[hit.rule];
-    let scope = match rule.scope {
-        Scope::User => format!("user:{}:{}", message.game_id, message.user_id),
-        Scope::Room => format!("room:{}", message.room_id),
-        Scope::Game => format!("game:{}", message.game_id),
-        Scope::Global => "global".to_owned(),
-    };
-    format!("{}|{scope}|{}", rule.name, hit.subject)
-}
-
+#[cfg(test)]
+pub(crate) mod testing;
 #[cfg(test)]
 mod tests;

@@ -12,6 +12,11 @@ use std::time::Duration;
 pub use file::{Category, Scope, Severity};
 use file::{KindDef, RuleDef, RuleFile};
 
+pub use crate::detectors::state::MAX_WINDOW;
+use crate::detectors::{
+    CapsRule, ContentRule, CrossRoomRule, FloodRule, LengthRule, LinksRule, RaidRule,
+    RateSpikeRule, RepetitionRule, Signals,
+};
 use crate::text::content::{ContentMatcher, ContentSpec};
 
 /// Why a rule file was refused.
@@ -82,90 +87,28 @@ impl Exempt {
     }
 }
 
-/// Compiled rule kinds (windows in milliseconds).
+/// Compiled rule kinds (windows in milliseconds): each a detector type
+/// of its own ([`crate::detectors`]).
 #[derive(Debug, Clone)]
 pub enum Kind {
-    /// Content rule number `spec` of the matcher.
-    Content {
-        /// Index into the matcher's specs.
-        spec: usize,
-    },
+    /// See [`KindDef::Content`].
+    Content(ContentRule),
     /// See [`KindDef::Flood`].
-    Flood {
-        /// Messages.
-        threshold: u32,
-        /// Window (ms).
-        window: i64,
-    },
+    Flood(FloodRule),
     /// See [`KindDef::Repetition`].
-    Repetition {
-        /// Repeats.
-        threshold: u32,
-        /// Window (ms).
-        window: i64,
-        /// Minimum characters.
-        min_chars: usize,
-    },
+    Repetition(RepetitionRule),
     /// See [`KindDef::CrossRoom`].
-    CrossRoom {
-        /// Distinct users.
-        min_users: u32,
-        /// Distinct rooms.
-        min_rooms: u32,
-        /// Window (ms).
-        window: i64,
-        /// Minimum characters.
-        min_chars: usize,
-        /// Spam signal words (normalized), as one automaton.
-        signals: Signals,
-        /// Signal words needed without a foreign link.
-        min_signals: usize,
-        /// Domains whose links are not advertising.
-        allow_domains: Vec<String>,
-    },
+    CrossRoom(CrossRoomRule),
     /// See [`KindDef::Caps`].
-    Caps {
-        /// Uppercase share.
-        ratio: f64,
-        /// Minimum letters.
-        min_letters: usize,
-        /// Messages.
-        threshold: u32,
-        /// Window (ms).
-        window: i64,
-    },
+    Caps(CapsRule),
     /// See [`KindDef::Links`].
-    Links {
-        /// Allowed domains (lowercase).
-        allow_domains: Vec<String>,
-        /// Messages.
-        threshold: u32,
-        /// Window (ms).
-        window: i64,
-    },
+    Links(LinksRule),
     /// See [`KindDef::Length`].
-    Length {
-        /// Characters.
-        max_chars: usize,
-    },
+    Length(LengthRule),
     /// See [`KindDef::RateSpike`].
-    RateSpike {
-        /// Standard deviations.
-        sigmas: f64,
-        /// Volume guard.
-        min_messages: u32,
-        /// EWMA weight.
-        alpha: f64,
-    },
+    RateSpike(RateSpikeRule),
     /// See [`KindDef::Raid`].
-    Raid {
-        /// First-seen users joining.
-        min_new_users: u32,
-        /// Of them with the same text.
-        min_same_text: u32,
-        /// Window (ms).
-        window: i64,
-    },
+    Raid(RaidRule),
 }
 
 /// The enabled rules and their content matcher.
@@ -186,8 +129,6 @@ pub struct RuleSet {
     pub defined: usize,
 }
 
-/// Longest window a rule may use (state is kept this long at most).
-pub const MAX_WINDOW: Duration = Duration::from_secs(3600);
 /// Default quiet time that resolves an incident.
 pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(300);
 
@@ -229,7 +170,7 @@ impl RuleSet {
                 continue;
             }
             if let Some(spec) = spec {
-                kind = Kind::Content { spec: specs.len() };
+                kind = Kind::Content(ContentRule { spec: specs.len() });
                 content_rules.push(rules.len());
                 specs.push(spec);
             }
@@ -252,7 +193,7 @@ impl RuleSet {
             message: e.to_string(),
         })?;
         let other_rules = (0..rules.len())
-            .filter(|i| !matches!(rules[*i].kind, Kind::Content { .. }))
+            .filter(|i| !matches!(rules[*i].kind, Kind::Content(_)))
             .collect();
         let user_window = rules
             .iter()
@@ -274,10 +215,10 @@ impl Kind {
     /// The window over a user's recent messages, for the kinds that read them.
     pub fn user_window(&self) -> Option<i64> {
         match self {
-            Kind::Flood { window, .. }
-            | Kind::Repetition { window, .. }
-            | Kind::Caps { window, .. }
-            | Kind::Links { window, .. } => Some(*window),
+            Kind::Flood(FloodRule { window, .. })
+            | Kind::Repetition(RepetitionRule { window, .. })
+            | Kind::Caps(CapsRule { window, .. })
+            | Kind::Links(LinksRule { window, .. }) => Some(*window),
             _ => None,
         }
     }
@@ -285,8 +226,8 @@ impl Kind {
 
 fn default_scope(kind: &Kind) -> Scope {
     match kind {
-        Kind::RateSpike { .. } | Kind::Raid { .. } => Scope::Room,
-        Kind::CrossRoom { .. } => Scope::Game,
+        Kind::RateSpike(_) | Kind::Raid(_) => Scope::Room,
+        Kind::CrossRoom(_) => Scope::Game,
         _ => Scope::User,
     }
 }
@@ -320,50 +261,6 @@ fn read_words(base: &Path, files: &[String]) -> Result<Vec<String>, String> {
         );
     }
     Ok(words)
-}
-
-/// Words that make a copied text an advert, found in one pass.
-#[derive(Debug, Clone)]
-pub struct Signals {
-    words: Option<aho_corasick::AhoCorasick>,
-}
-
-impl Signals {
-    fn new(words: &[String]) -> Result<Signals, String> {
-        let folded: Vec<String> = words
-            .iter()
-            .map(|w| crate::text::normalize::normalize(w).folded)
-            .filter(|w| !w.is_empty())
-            .collect();
-        if folded.is_empty() {
-            return Ok(Signals { words: None });
-        }
-        let automaton = aho_corasick::AhoCorasick::builder()
-            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
-            .build(&folded)
-            .map_err(|e| format!("signals: {e}"))?;
-        Ok(Signals {
-            words: Some(automaton),
-        })
-    }
-
-    /// Distinct signal words occurring as whole words in `text`.
-    pub fn count(&self, text: &str) -> usize {
-        let Some(words) = &self.words else {
-            return 0;
-        };
-        let mut seen: Vec<usize> = Vec::new();
-        for m in words.find_iter(text) {
-            let before = text[..m.start()].chars().next_back();
-            let after = text[m.end()..].chars().next();
-            let whole = !before.is_some_and(char::is_alphanumeric)
-                && !after.is_some_and(char::is_alphanumeric);
-            if whole && !seen.contains(&m.pattern().as_usize()) {
-                seen.push(m.pattern().as_usize());
-            }
-        }
-        seen.len()
-    }
 }
 
 fn domains_lowercase(domains: &[String]) -> Vec<String> {
@@ -400,13 +297,13 @@ fn compile_kind(def: &RuleDef, base: &Path) -> Result<(Kind, Option<ContentSpec>
                 patterns: patterns.clone(),
                 allow: allowed,
             };
-            (Kind::Content { spec: 0 }, Some(spec))
+            (Kind::Content(ContentRule { spec: 0 }), Some(spec))
         }
         KindDef::Flood { threshold, window } => (
-            Kind::Flood {
+            Kind::Flood(FloodRule {
                 threshold: positive(*threshold, "threshold")?,
                 window: millis(*window, "window")?,
-            },
+            }),
             None,
         ),
         KindDef::Repetition {
@@ -414,11 +311,11 @@ fn compile_kind(def: &RuleDef, base: &Path) -> Result<(Kind, Option<ContentSpec>
             window,
             min_chars,
         } => (
-            Kind::Repetition {
+            Kind::Repetition(RepetitionRule {
                 threshold: positive(*threshold, "threshold")?.max(2),
                 window: millis(*window, "window")?,
                 min_chars: *min_chars,
-            },
+            }),
             None,
         ),
         KindDef::CrossRoom {
@@ -430,7 +327,7 @@ fn compile_kind(def: &RuleDef, base: &Path) -> Result<(Kind, Option<ContentSpec>
             min_signals,
             allow_domains,
         } => (
-            Kind::CrossRoom {
+            Kind::CrossRoom(CrossRoomRule {
                 min_signals: (*min_signals).max(1),
                 allow_domains: domains_lowercase(allow_domains),
                 min_users: positive(*min_users, "min_users")?,
@@ -438,7 +335,7 @@ fn compile_kind(def: &RuleDef, base: &Path) -> Result<(Kind, Option<ContentSpec>
                 window: millis(*window, "window")?,
                 min_chars: *min_chars,
                 signals: Signals::new(signals)?,
-            },
+            }),
             None,
         ),
         KindDef::Caps {
@@ -451,12 +348,12 @@ fn compile_kind(def: &RuleDef, base: &Path) -> Result<(Kind, Option<ContentSpec>
                 return Err("ratio must be between 0.5 and 1.0".into());
             }
             (
-                Kind::Caps {
+                Kind::Caps(CapsRule {
                     ratio: *ratio,
                     min_letters: (*min_letters).max(1),
                     threshold: positive(*threshold, "threshold")?,
                     window: millis(*window, "window")?,
-                },
+                }),
                 None,
             )
         }
@@ -465,11 +362,11 @@ fn compile_kind(def: &RuleDef, base: &Path) -> Result<(Kind, Option<ContentSpec>
             threshold,
             window,
         } => (
-            Kind::Links {
+            Kind::Links(LinksRule {
                 allow_domains: domains_lowercase(allow_domains),
                 threshold: positive(*threshold, "threshold")?,
                 window: millis(*window, "window")?,
-            },
+            }),
             None,
         ),
         KindDef::Length { max_chars } => {
@@ -477,9 +374,9 @@ fn compile_kind(def: &RuleDef, base: &Path) -> Result<(Kind, Option<ContentSpec>
                 return Err("max_chars must be at least 1".into());
             }
             (
-                Kind::Length {
+                Kind::Length(LengthRule {
                     max_chars: *max_chars,
-                },
+                }),
                 None,
             )
         }
@@ -493,11 +390,11 @@ fn compile_kind(def: &RuleDef, base: &Path) -> Result<(Kind, Option<ContentSpec>
                 return Err("sigmas must be above 0 and alpha between 0 and 1".into());
             }
             (
-                Kind::RateSpike {
+                Kind::RateSpike(RateSpikeRule {
                     sigmas: *sigmas,
                     min_messages: positive(*min_messages, "min_messages")?,
                     alpha: *alpha,
-                },
+                }),
                 None,
             )
         }
@@ -506,11 +403,11 @@ fn compile_kind(def: &RuleDef, base: &Path) -> Result<(Kind, Option<ContentSpec>
             min_same_text,
             window,
         } => (
-            Kind::Raid {
+            Kind::Raid(RaidRule {
                 min_new_users: positive(*min_new_users, "min_new_users")?,
                 min_same_text: positive(*min_same_text, "min_same_text")?,
                 window: millis(*window, "window")?,
-            },
+            }),
             None,
         ),
     })

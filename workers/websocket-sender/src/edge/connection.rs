@@ -13,16 +13,16 @@ use parley_shared::metrics::now_ms;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::abuse::FrameBudget;
+use super::abuse::FrameBudget;
+use super::state::AppState;
 use crate::auth::{now_secs, Grant};
-use crate::outbox::{CloseReason, Outbox, Queued, ALERT};
+use crate::fanout::outbox::{CloseReason, Outbox, Queued, ALERT};
+use crate::fanout::registry::{Subscribed, Subscriber};
+use crate::history::ReplayRange;
 use crate::protocol::{
     code, error_frame, pong_frame, subscribed_alerts_frame, subscribed_frame, unsubscribed_frame,
     ClientOp, Pos,
 };
-use crate::recovery::ReplayRange;
-use crate::registry::{Subscribed, Subscriber};
-use crate::server::AppState;
 
 /// How long a closing connection may take to flush its close frame.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);

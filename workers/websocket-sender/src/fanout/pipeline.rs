@@ -1,5 +1,6 @@
-//! The worker's steps after the shared runtime decoded a record:
-//! `game-messages` → room fan-out, `moderation-alerts` → moderators.
+//! `game-messages` → rooms: the worker's step after the shared runtime
+//! decoded a record ([`RoomRecord`]) is [`RoomFanout`], publishing it into
+//! the [`RoomRegistry`].
 //! Delivery into the in-memory rooms is the work, so each record is done
 //! (committable) as soon as it was handed over; live reads start at the end
 //! of each partition, or where this process left off after an internal
@@ -14,11 +15,10 @@ use parley_shared::runtime::{Decode, DecodeFailure, Envelope, Pipeline, Progress
 use parley_shared::{GameMessage, Visibility};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
-use crate::alerts::AlertHub;
+use super::registry::{id_hash, Delivery, RoomRegistry};
+use super::ring::{Entry, Pushed};
 use crate::metrics::SenderMetrics;
 use crate::protocol::{message_frame, Pos};
-use crate::registry::{id_hash, Delivery, RoomRegistry};
-use crate::ring::{Entry, Pushed};
 
 /// A valid `game-messages` record, reduced to what fan-out needs; its
 /// original JSON goes to clients untouched.
@@ -146,70 +146,5 @@ impl Pipeline for RoomFanout {
                 }
             })
             .collect()
-    }
-}
-
-/// A valid `moderation-alerts` record.
-#[derive(Debug, Clone)]
-pub struct AlertRecord {
-    /// Room the alert is about.
-    pub room_id: String,
-    /// The original JSON.
-    pub json: String,
-}
-
-#[derive(serde::Deserialize)]
-struct AlertHead {
-    alert_id: String,
-    room_id: String,
-}
-
-impl Decode for AlertRecord {
-    fn decode(_key: Option<&[u8]>, payload: Option<&[u8]>) -> Result<Self, DecodeFailure> {
-        let payload = payload.ok_or(DecodeFailure {
-            kind: "parse",
-            reason: "empty payload".into(),
-        })?;
-        let json = std::str::from_utf8(payload).map_err(|e| DecodeFailure {
-            kind: "parse",
-            reason: format!("not UTF-8: {e}"),
-        })?;
-        let head: AlertHead = serde_json::from_str(json).map_err(|e| DecodeFailure {
-            kind: "schema",
-            reason: format!("not an Alert v1: {e}"),
-        })?;
-        if head.alert_id.is_empty() {
-            return Err(DecodeFailure {
-                kind: "schema",
-                reason: "empty alert_id".into(),
-            });
-        }
-        Ok(AlertRecord {
-            room_id: head.room_id,
-            json: json.to_owned(),
-        })
-    }
-}
-
-/// `moderation-alerts` → moderators who asked for alerts. A restarted
-/// instance resumes from its group's committed offset, so alerts raised
-/// while it was down still reach moderators who reconnect quickly.
-pub struct AlertFanout {
-    hub: Arc<AlertHub>,
-}
-
-impl AlertFanout {
-    /// A fan-out into `hub`.
-    pub fn new(hub: Arc<AlertHub>) -> Self {
-        AlertFanout { hub }
-    }
-}
-
-impl Pipeline for AlertFanout {
-    type Item = AlertRecord;
-
-    fn submit(&mut self, record: Envelope<AlertRecord>) -> Result<Progress, Envelope<AlertRecord>> {
-        self.hub.publish(&record.value);
-        Ok(Progress::Done)
     }
 }

@@ -6,15 +6,17 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
+use std::time::Duration;
 
 use hashbrown::HashMap as EntryMap;
 
 use super::message_ref::MessageRef;
 use super::MAX_EVIDENCE;
-use crate::rules::MAX_WINDOW;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// Longest window a rule may use (state is kept this long at most).
+pub const MAX_WINDOW: Duration = Duration::from_secs(3600);
 /// Recent messages kept per user at most (the largest flood threshold).
 pub const USER_RECENT: usize = 100;
 /// First-seen joins kept per room.
@@ -302,7 +304,7 @@ impl RoomState {
 
 /// The median of `times` (what "the more recently active half" keeps above),
 /// in linear time.
-pub(super) fn median(times: impl Iterator<Item = i64>) -> Option<i64> {
+pub(crate) fn median(times: impl Iterator<Item = i64>) -> Option<i64> {
     let mut times: Vec<i64> = times.collect();
     if times.is_empty() {
         return None;

@@ -1,10 +1,53 @@
-//! Finding link domains in chat text: `https://…`, `www.…` and bare
-//! `name.tld` with a known top-level domain (so "gg.wp" or "lol...ok" are
-//! not links).
+//! `links`: a user posting links outside `allow_domains` `threshold` times
+//! within `window`; and finding link domains in chat text: `https://…`,
+//! `www.…` and bare `name.tld` with a known top-level domain (so "gg.wp" or
+//! "lol...ok" are not links).
 
 use std::sync::LazyLock;
 
 use regex::Regex;
+
+use super::state::Recent;
+use super::{Detector, Hit, Observation, Scoped};
+
+/// Links to domains outside the allow list, again and again.
+#[derive(Debug, Clone)]
+pub struct LinksRule {
+    /// Allowed domains (lowercase).
+    pub allow_domains: Vec<String>,
+    /// Messages.
+    pub threshold: u32,
+    /// Window (ms).
+    pub window: i64,
+}
+
+impl Detector for LinksRule {
+    fn observe(&self, rule: usize, seen: &Observation<'_>, state: &mut Scoped<'_>) -> Option<Hit> {
+        if !seen.is_chat {
+            return None;
+        }
+        let foreign: Vec<&String> = seen
+            .domains
+            .iter()
+            .filter(|d| !allowed(d, &self.allow_domains))
+            .collect();
+        if foreign.is_empty() {
+            return None;
+        }
+        state.user.mark_foreign_link(seen.id);
+        let linked = |r: &Recent| r.foreign_link;
+        let found = state
+            .user
+            .matching(seen.at - self.window, self.threshold, linked)?;
+        let message = seen.message;
+        Some(Hit::counted(rule, self.threshold, found, |_| {
+            format!(
+                "{} posted links to {} in {}",
+                message.user_id, foreign[0], message.room_id
+            )
+        }))
+    }
+}
 
 /// Top-level domains taken as links without a scheme.
 const TLDS: &[&str] = &[
@@ -59,6 +102,7 @@ pub fn allowed(domain: &str, allow: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detect::testing::{message, Run, T0};
 
     #[test]
     fn finds_links_with_and_without_scheme() {
@@ -86,5 +130,36 @@ mod tests {
         assert!(allowed("m.youtube.com", &allow));
         assert!(!allowed("notyoutube.com", &allow));
         assert!(!allowed("cheap-gold.shop", &allow));
+    }
+
+    #[test]
+    fn links_outside_the_allow_list() {
+        let mut run = Run::new(
+            r#"[[rule]]
+    name = "links"
+    kind = "links"
+    category = "links"
+    severity = "warning"
+    threshold = 2
+    allow_domains = ["youtube.com"]"#,
+        );
+        assert!(run
+            .send(&message(
+                "u",
+                "r",
+                "watch https://www.youtube.com/watch?v=1",
+                T0
+            ))
+            .is_empty());
+        assert!(run
+            .send(&message("u", "r", "https://m.youtube.com/x", T0 + 1))
+            .is_empty());
+        assert!(run
+            .send(&message("u", "r", "free stuff www.skinz4free.ru", T0 + 2))
+            .is_empty());
+        assert_eq!(
+            run.send(&message("u", "r", "go to cheap-gold.shop now", T0 + 3)),
+            ["links"]
+        );
     }
 }

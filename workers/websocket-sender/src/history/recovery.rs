@@ -13,8 +13,8 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::Semaphore;
 
-use crate::outbox::Outbox;
-use crate::pipeline::RoomRecord;
+use crate::fanout::outbox::Outbox;
+use crate::fanout::RoomRecord;
 use crate::protocol::{message_frame, Pos};
 
 /// Why a replay did not finish.

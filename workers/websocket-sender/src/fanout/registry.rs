@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
 
-use crate::outbox::Outbox;
-use crate::partitions::PartitionTable;
+use super::outbox::Outbox;
+use super::partitions::PartitionTable;
+use super::ring::{Entry, Pushed, RoomRing};
 use crate::protocol::{subscribed_frame, Pos};
-use crate::ring::{Entry, Pushed, RoomRing};
 
 /// Shards of the room map (a power of two).
 const SHARDS: usize = 64;

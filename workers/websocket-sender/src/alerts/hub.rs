@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use super::record::AlertRecord;
 use crate::auth::Grant;
-use crate::outbox::Outbox;
-use crate::pipeline::AlertRecord;
+use crate::fanout::outbox::{Outbox, ALERT};
 use crate::protocol::alert_frame;
 
 /// A moderator's queue and what its token allows.
@@ -44,7 +44,7 @@ impl AlertHub {
             if !grant.sees_moderators() || !grant.allows_room(&alert.room_id) {
                 return true;
             }
-            if outbox.push(frame.clone(), crate::outbox::ALERT) {
+            if outbox.push(frame.clone(), ALERT) {
                 delivered += 1;
                 true
             } else {

@@ -1,7 +1,7 @@
-//! The public listener: `/ws` (token checked before the upgrade), history
-//! over HTTP, and the browser console at `/`.
+//! The public listener: `/ws` (token checked before the upgrade, then
+//! [`super::connection`] serves the socket), history over HTTP, and the
+//! browser console at `/`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Path, Query, State, WebSocketUpgrade};
@@ -11,13 +11,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use crate::alerts::AlertHub;
-use crate::auth::{AuthError, Grant, TokenKeys};
-use crate::config::Limits;
-use crate::history::{HistoryQuery, HistoryStore, DEFAULT_LIMIT, MAX_LIMIT};
-use crate::metrics::SenderMetrics;
-use crate::recovery::KafkaReplay;
-use crate::registry::RoomRegistry;
+use super::state::AppState;
+use crate::auth::AuthError;
+use crate::history::{HistoryQuery, DEFAULT_LIMIT, MAX_LIMIT};
 
 /// The console loads only its own script and style, and talks only to
 /// this server.
@@ -29,83 +25,6 @@ const MAX_CLIENT_FRAME: usize = 16 * 1024;
 /// Frames a writer drains at once are gathered up to this size and written
 /// with one `write()` at the flush that ends the batch (not one per frame).
 const WRITE_BUFFER: usize = 8 * 1024;
-
-/// Everything the handlers share.
-pub struct AppState {
-    /// Token verification.
-    pub keys: TokenKeys,
-    /// Rooms.
-    pub registry: Arc<RoomRegistry>,
-    /// Alert listeners.
-    pub alerts: Arc<AlertHub>,
-    /// Kafka recoveries.
-    pub replay: KafkaReplay,
-    /// History.
-    pub history: HistoryStore,
-    /// Limits.
-    pub limits: Limits,
-    /// Metrics.
-    pub metrics: SenderMetrics,
-    /// Flips to true when the server shuts down.
-    pub shutdown: tokio::sync::watch::Receiver<bool>,
-    /// Open connections per client address.
-    pub addresses: Arc<crate::abuse::AddressLimits>,
-    next_conn: AtomicU64,
-}
-
-impl AppState {
-    /// Shared state for the handlers.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        keys: TokenKeys,
-        registry: Arc<RoomRegistry>,
-        alerts: Arc<AlertHub>,
-        replay: KafkaReplay,
-        history: HistoryStore,
-        limits: Limits,
-        metrics: SenderMetrics,
-        shutdown: tokio::sync::watch::Receiver<bool>,
-    ) -> Self {
-        AppState {
-            keys,
-            registry,
-            alerts,
-            replay,
-            history,
-            limits,
-            metrics,
-            shutdown,
-            addresses: crate::abuse::AddressLimits::new(limits.max_connections_per_ip),
-            next_conn: AtomicU64::new(1),
-        }
-    }
-
-    /// A new connection id.
-    pub fn next_conn(&self) -> u64 {
-        self.next_conn.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// Verifies the bearer token or `token` parameter.
-    fn authenticate(
-        &self,
-        headers: &HeaderMap,
-        query_token: Option<&str>,
-    ) -> Result<Grant, AuthError> {
-        let bearer = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        let result = bearer
-            .or(query_token)
-            .ok_or(AuthError::Missing)
-            .and_then(|token| self.keys.verify(token));
-        if let Err(e) = &result {
-            self.metrics.refusals.with_label_values(&[e.label()]).inc();
-        }
-        result
-    }
-}
 
 /// The routes of the public listener.
 pub fn router(app: Arc<AppState>) -> Router {
@@ -158,7 +77,7 @@ async fn upgrade(
         .max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
         .on_upgrade(move |socket| async move {
-            crate::connection::serve(socket, grant, app).await;
+            super::connection::serve(socket, grant, app).await;
             drop(place);
         })
 }
@@ -217,7 +136,7 @@ async fn console_page() -> impl IntoResponse {
             (header::CONTENT_SECURITY_POLICY, CONSOLE_CSP),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
-        include_str!("../console/index.html"),
+        include_str!("../../console/index.html"),
     )
 }
 
@@ -228,7 +147,7 @@ async fn console_script() -> impl IntoResponse {
             (header::CONTENT_SECURITY_POLICY, CONSOLE_CSP),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
-        include_str!("../console/console.js"),
+        include_str!("../../console/console.js"),
     )
 }
 
@@ -239,6 +158,6 @@ async fn console_style() -> impl IntoResponse {
             (header::CONTENT_SECURITY_POLICY, CONSOLE_CSP),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
-        include_str!("../console/console.css"),
+        include_str!("../../console/console.css"),
     )
 }

@@ -22,11 +22,13 @@ pub mod auth;
 pub mod config;
 pub mod connection;
 pub mod history;
+pub mod ingest;
 pub mod metrics;
 pub mod outbox;
 pub mod partitions;
 pub mod pipeline;
 pub mod protocol;
+pub mod publishing;
 pub mod recovery;
 pub mod registry;
 pub mod ring;
@@ -66,6 +68,9 @@ pub enum SenderError {
     /// Metrics could not be registered.
     #[error("metrics: {0}")]
     Metrics(#[from] MetricsError),
+    /// The publish producer could not be created.
+    #[error("Kafka producer for publishes: {0}")]
+    Producer(#[from] rdkafka::error::KafkaError),
     /// ClickHouse (history) refused the configured user or password.
     #[error("ClickHouse at {url} refused the credentials: {reason}")]
     ClickHouseCredentials {
@@ -108,6 +113,13 @@ pub async fn run(
         limits.recovery_concurrency.get(),
         limits.recovery_timeout,
     );
+    let publishing = Arc::new(publishing::Publishing::new(
+        &publish_properties(&messages.client_properties, settings.partitioner),
+        &messages.topic,
+        &format!("{}-publish", messages.group),
+        settings.publish,
+        metrics::PublishMetrics::register(&metrics)?,
+    )?);
     let (close_sockets, sockets_closing) = tokio::sync::watch::channel(false);
     let app = Arc::new(AppState::new(
         settings.keys.clone(),
@@ -118,6 +130,7 @@ pub async fn run(
         limits,
         sender_metrics.clone(),
         sockets_closing.clone(),
+        Arc::clone(&publishing),
     ));
 
     let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -200,11 +213,30 @@ pub async fn run(
     };
     // Give connections a moment to send their close frames.
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    publishing.flush(Duration::from_secs(5));
     gauges.abort();
     telemetry.stop().await;
     first?;
     second?;
     Ok(())
+}
+
+/// The publish producer's client properties: the shared ones, and the
+/// partitioner game servers use, so a room maps to the partition this
+/// instance reads it from.
+fn publish_properties(
+    shared: &std::collections::BTreeMap<String, String>,
+    partitioner: config::Partitioner,
+) -> std::collections::BTreeMap<String, String> {
+    let mut properties = shared.clone();
+    let name = match partitioner {
+        config::Partitioner::Consistent => "consistent_random",
+        config::Partitioner::Murmur2 => "murmur2_random",
+    };
+    properties
+        .entry("partitioner".to_owned())
+        .or_insert_with(|| name.to_owned());
+    properties
 }
 
 /// Publishes the buffer's size every few seconds.

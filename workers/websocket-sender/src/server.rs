@@ -4,10 +4,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{ConnectInfo, Path, Query, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
@@ -16,6 +17,7 @@ use crate::auth::{AuthError, Grant, TokenKeys};
 use crate::config::Limits;
 use crate::history::{HistoryQuery, HistoryStore, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::metrics::SenderMetrics;
+use crate::publishing::Publishing;
 use crate::recovery::KafkaReplay;
 use crate::registry::RoomRegistry;
 
@@ -50,6 +52,8 @@ pub struct AppState {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Open connections per client address.
     pub addresses: Arc<crate::abuse::AddressLimits>,
+    /// Players' and game servers' publishes.
+    pub publishing: Arc<Publishing>,
     next_conn: AtomicU64,
 }
 
@@ -65,6 +69,7 @@ impl AppState {
         limits: Limits,
         metrics: SenderMetrics,
         shutdown: tokio::sync::watch::Receiver<bool>,
+        publishing: Arc<Publishing>,
     ) -> Self {
         AppState {
             keys,
@@ -76,6 +81,7 @@ impl AppState {
             metrics,
             shutdown,
             addresses: crate::abuse::AddressLimits::new(limits.max_connections_per_ip),
+            publishing,
             next_conn: AtomicU64::new(1),
         }
     }
@@ -86,7 +92,7 @@ impl AppState {
     }
 
     /// Verifies the bearer token or `token` parameter.
-    fn authenticate(
+    pub(crate) fn authenticate(
         &self,
         headers: &HeaderMap,
         query_token: Option<&str>,
@@ -115,6 +121,11 @@ pub fn router(app: Arc<AppState>) -> Router {
         .route("/console.css", get(console_style))
         .route("/ws", get(upgrade))
         .route("/rooms/{room_id}/messages", get(history))
+        .route(
+            "/v1/rooms/{room_id}/messages",
+            post(crate::ingest::post_message)
+                .layer(DefaultBodyLimit::max(crate::ingest::MAX_BODY_BYTES)),
+        )
         .with_state(app)
 }
 

@@ -1,0 +1,258 @@
+//! Players and game servers publishing through this instance: the one path
+//! behind the WebSocket `publish` op and `POST /v1/rooms/{room}/messages`
+//! (docs/contracts.md, "Publishing").
+//!
+//! Steps: room allowed by the token → message built from the token
+//! (`parley_shared::publish::build_message`, the decoder's validation) → a
+//! retry of a recent `client_msg_id` answered from [`RecentPublishes`] →
+//! the user's (and the room's) rate → produced with `acks=all` → answered
+//! with the record's `pos` only after the brokers acknowledged it.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use parley_shared::metrics::now_ms;
+use parley_shared::publish::recent::{Claim, Pending, Ticket};
+use parley_shared::publish::{
+    build_message, Delivery, MessageProducer, ProduceError, Produced, PublishRequest, Publisher,
+    PublisherRole, RateLimit, RateLimiter, RecentPublishes, Refusal,
+};
+use rdkafka::error::KafkaError;
+
+use crate::auth::{Grant, Role};
+use crate::metrics::PublishMetrics;
+use crate::protocol::Pos;
+
+/// Publishing limits and the producer's delivery timeout.
+#[derive(Debug, Clone, Copy)]
+pub struct PublishLimits {
+    /// One user's rate.
+    pub user: RateLimit,
+    /// One room's rate, if limited.
+    pub room: Option<RateLimit>,
+    /// Publishes one connection may have waiting for Kafka.
+    pub max_unacked: usize,
+    /// A record not acknowledged within this is refused with 4503.
+    pub delivery_timeout: Duration,
+    /// How long a `client_msg_id` is remembered for retries.
+    pub retry_window: Duration,
+    /// At most this many remembered.
+    pub retry_capacity: usize,
+}
+
+/// A publish Kafka acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The record's `message_id`.
+    pub message_id: String,
+    /// Its position, in the message frames' form.
+    pub pos: Pos,
+}
+
+/// A publish checked and queued, its acknowledgement to come.
+pub struct Started(Stage);
+
+enum Stage {
+    /// Queued to Kafka.
+    Produce {
+        ticket: Ticket,
+        delivery: Delivery,
+        message_id: String,
+        at: Instant,
+    },
+    /// A retry of a recent `client_msg_id`: the first attempt's outcome.
+    Retry(Pending),
+}
+
+fn published((message_id, produced): (String, Produced)) -> Published {
+    Published {
+        message_id,
+        pos: Pos {
+            partition: produced.partition,
+            offset: produced.offset,
+        },
+    }
+}
+
+fn unavailable(error: &ProduceError) -> Refusal {
+    tracing::warn!(%error, "publish not acknowledged by Kafka");
+    Refusal::Unavailable(
+        "Kafka did not acknowledge the message; nothing was published, retry".to_owned(),
+    )
+}
+
+/// The publish path of one process.
+pub struct Publishing {
+    producer: MessageProducer,
+    recent: RecentPublishes,
+    users: Mutex<RateLimiter>,
+    rooms: Option<Mutex<RateLimiter>>,
+    limits: PublishLimits,
+    metrics: PublishMetrics,
+    last_sweep: Mutex<Instant>,
+}
+
+impl Publishing {
+    /// A producer for `topic` with the shared client `properties`.
+    pub fn new(
+        properties: &BTreeMap<String, String>,
+        topic: &str,
+        client_id: &str,
+        limits: PublishLimits,
+        metrics: PublishMetrics,
+    ) -> Result<Self, KafkaError> {
+        Ok(Publishing {
+            producer: MessageProducer::new(properties, topic, client_id, limits.delivery_timeout)?,
+            recent: RecentPublishes::new(limits.retry_window, limits.retry_capacity),
+            users: Mutex::new(RateLimiter::new(limits.user)),
+            rooms: limits.room.map(|r| Mutex::new(RateLimiter::new(r))),
+            limits,
+            metrics,
+            last_sweep: Mutex::new(Instant::now()),
+        })
+    }
+
+    /// Limits in force.
+    pub fn limits(&self) -> &PublishLimits {
+        &self.limits
+    }
+
+    /// Publishes `request` to `room_id` as `grant`'s holder: [`Self::start`]
+    /// then [`Self::finish`].
+    pub async fn publish(
+        &self,
+        grant: &Grant,
+        room_id: &str,
+        request: PublishRequest,
+    ) -> Result<Published, Refusal> {
+        let started = self.start(grant, room_id, request);
+        self.finish(started).await
+    }
+
+    /// Checks, builds and queues a publish, synchronously, so publishes
+    /// started one after another reach Kafka in that order.
+    pub fn start(
+        &self,
+        grant: &Grant,
+        room_id: &str,
+        request: PublishRequest,
+    ) -> Result<Started, Refusal> {
+        let now = Instant::now();
+        if !grant.allows_room(room_id) {
+            return Err(Refusal::Forbidden("room not allowed by token".to_owned()));
+        }
+        let publisher = Publisher {
+            sub: grant.user.clone(),
+            game: grant.game.clone(),
+            role: match grant.role {
+                Role::Service => PublisherRole::Service,
+                Role::Viewer | Role::Moderator | Role::Admin => PublisherRole::Player,
+            },
+        };
+        let client_msg_id = request.client_msg_id.clone();
+        let message = build_message(&publisher, room_id, request, now_ms())?;
+        let ticket = match self.recent.claim(&publisher.sub, &client_msg_id, now) {
+            Claim::Retry(pending) => {
+                self.metrics.retries.inc();
+                return Ok(Started(Stage::Retry(pending)));
+            }
+            Claim::New(ticket) => ticket,
+        };
+        if let Err(refusal) = self.take_rate(&publisher, room_id, now) {
+            ticket.finish(Err(refusal.clone()));
+            return Err(refusal);
+        }
+        match self.producer.enqueue(&message) {
+            Ok(delivery) => Ok(Started(Stage::Produce {
+                ticket,
+                delivery,
+                message_id: message.message_id,
+                at: now,
+            })),
+            Err(error) => {
+                let refusal = unavailable(&error);
+                ticket.finish(Err(refusal.clone()));
+                Err(refusal)
+            }
+        }
+    }
+
+    /// Waits for Kafka's acknowledgement of a started publish (or for the
+    /// first attempt of a retried one) and counts the result.
+    pub async fn finish(&self, started: Result<Started, Refusal>) -> Result<Published, Refusal> {
+        let result = match started {
+            Err(refusal) => Err(refusal),
+            Ok(Started(Stage::Retry(pending))) => pending.wait().await.map(published),
+            Ok(Started(Stage::Produce {
+                ticket,
+                delivery,
+                message_id,
+                at,
+            })) => {
+                let outcome = match delivery.wait().await {
+                    Ok(produced) => {
+                        self.metrics.ack_latency.observe(at.elapsed().as_secs_f64());
+                        Ok((message_id, produced))
+                    }
+                    Err(error) => Err(unavailable(&error)),
+                };
+                ticket.finish(outcome.clone());
+                outcome.map(published)
+            }
+        };
+        let label = match &result {
+            Ok(_) => "ok",
+            Err(refusal) => refusal.label(),
+        };
+        self.metrics.publishes.with_label_values(&[label]).inc();
+        self.metrics.queued.set(i64::from(self.producer.queued()));
+        result
+    }
+
+    /// Takes a token from the user's and the room's buckets (game servers
+    /// are limited per room only).
+    fn take_rate(&self, publisher: &Publisher, room_id: &str, now: Instant) -> Result<(), Refusal> {
+        self.sweep(now);
+        let limited = |wait: Duration| Refusal::RateLimited {
+            retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),
+        };
+        let user_checked = publisher.role == PublisherRole::Player;
+        if user_checked {
+            self.users
+                .lock()
+                .check(&publisher.sub, now)
+                .map_err(limited)?;
+        }
+        if let Some(rooms) = &self.rooms {
+            if let Err(wait) = rooms.lock().check(room_id, now) {
+                if user_checked {
+                    self.users.lock().refund(&publisher.sub);
+                }
+                return Err(limited(wait));
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets full buckets every few seconds, so memory follows active users.
+    fn sweep(&self, now: Instant) {
+        let mut last = self.last_sweep.lock();
+        if now.saturating_duration_since(*last) < Duration::from_secs(5) {
+            return;
+        }
+        *last = now;
+        drop(last);
+        self.users.lock().sweep(now);
+        if let Some(rooms) = &self.rooms {
+            rooms.lock().sweep(now);
+        }
+    }
+
+    /// Waits up to `timeout` for records still queued (at shutdown).
+    pub fn flush(&self, timeout: Duration) {
+        if let Err(error) = self.producer.flush(timeout) {
+            tracing::warn!(%error, "publishes still queued at shutdown");
+        }
+    }
+}

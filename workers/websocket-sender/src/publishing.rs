@@ -256,3 +256,129 @@ impl Publishing {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{now_secs, Claims, TokenKeys};
+    use parley_shared::config::Secret;
+    use parley_shared::metrics::RuntimeMetrics;
+
+    /// A publish path whose producer points at a port nothing listens on:
+    /// everything before Kafka is exercised, and Kafka never acknowledges.
+    fn unreachable(limits: PublishLimits) -> Publishing {
+        let metrics = RuntimeMetrics::new("websocket-sender", "test").expect("metrics");
+        let properties =
+            BTreeMap::from([("bootstrap.servers".to_owned(), "127.0.0.1:1".to_owned())]);
+        Publishing::new(
+            &properties,
+            "game-messages",
+            "test",
+            limits,
+            PublishMetrics::register(&metrics).expect("publish metrics"),
+        )
+        .expect("producer")
+    }
+
+    fn limits() -> PublishLimits {
+        PublishLimits {
+            user: RateLimit {
+                per_second: 1.0,
+                burst: 2.0,
+            },
+            room: None,
+            max_unacked: 8,
+            delivery_timeout: Duration::from_millis(300),
+            retry_window: Duration::from_secs(600),
+            retry_capacity: 100,
+        }
+    }
+
+    fn grant(role: Role, rooms: &[&str], game: Option<&str>) -> Grant {
+        let keys = TokenKeys::from_config(
+            Some(&Secret::new("a-test-secret-of-at-least-32-bytes!")),
+            None,
+        )
+        .expect("keys");
+        let token = keys
+            .mint(&Claims {
+                sub: "p1".into(),
+                role,
+                rooms: rooms.iter().map(|r| r.to_string()).collect(),
+                exp: now_secs() + 600,
+                game: game.map(str::to_owned),
+            })
+            .expect("mint");
+        keys.verify(&token).expect("verify")
+    }
+
+    fn request(key: &str) -> PublishRequest {
+        PublishRequest {
+            content: "hello".into(),
+            client_msg_id: key.into(),
+            ..PublishRequest::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn refusals_before_kafka() {
+        let publishing = unreachable(limits());
+        let player = grant(Role::Viewer, &["r1"], Some("g1"));
+        let code = |r: Result<Published, Refusal>| r.map_err(|e| e.code()).err();
+        assert_eq!(
+            code(publishing.publish(&player, "r2", request("a")).await),
+            Some(4403)
+        );
+        let no_game = grant(Role::Viewer, &["r1"], None);
+        assert_eq!(
+            code(publishing.publish(&no_game, "r1", request("b")).await),
+            Some(4403)
+        );
+        let empty = PublishRequest {
+            content: " ".into(),
+            ..request("c")
+        };
+        assert_eq!(
+            code(publishing.publish(&player, "r1", empty).await),
+            Some(4400)
+        );
+    }
+
+    #[tokio::test]
+    async fn kafka_unreachable_is_4503_and_the_retry_tries_again() {
+        let publishing = unreachable(PublishLimits {
+            // Two tokens, none back during the test.
+            user: RateLimit {
+                per_second: 0.001,
+                burst: 2.0,
+            },
+            ..limits()
+        });
+        let player = grant(Role::Viewer, &["*"], Some("g1"));
+        let started = Instant::now();
+        let got = publishing.publish(&player, "r1", request("k")).await;
+        assert_eq!(got.map_err(|e| e.code()).err(), Some(4503));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // The failed attempt is forgotten: a retry is a new attempt (and
+        // takes a rate token again).
+        let again = publishing.publish(&player, "r1", request("k")).await;
+        assert_eq!(again.map_err(|e| e.code()).err(), Some(4503));
+        let limited = publishing.publish(&player, "r1", request("k2")).await;
+        assert_eq!(limited.map_err(|e| e.code()).err(), Some(4429));
+    }
+
+    #[tokio::test]
+    async fn a_service_is_not_held_to_the_player_rate() {
+        let publishing = unreachable(PublishLimits {
+            delivery_timeout: Duration::from_millis(100),
+            ..limits()
+        });
+        let service = grant(Role::Service, &["*"], Some("g1"));
+        for n in 0..4 {
+            let got = publishing
+                .publish(&service, "r1", request(&format!("s{n}")))
+                .await;
+            assert_eq!(got.map_err(|e| e.code()).err(), Some(4503), "not 4429");
+        }
+    }
+}

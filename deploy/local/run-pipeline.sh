@@ -94,12 +94,12 @@ show_links() {
 }
 console_token=""
 if has websocket-sender; then
-  console_token=$("$BIN/websocket-sender" token --sub operator --role moderator --room '*' --ttl 12h) ||
+  console_token=$("$BIN/websocket-sender" token --sub operator --role moderator --room '*' --ttl 12h --game "${PARLEY_CONSOLE_GAME:-starfall}") ||
     log "could not mint a console token (see $STATE/logs/websocket-sender.log)"
 fi
 log "open this now:"
 [[ -n $console_token ]] &&
-  printf '  console      http://127.0.0.1:8080/#token=%s  (a moderator, every room; valid 12 h)\n' "$console_token" >&2
+  printf '  console      http://127.0.0.1:8080/#token=%s  (a moderator, every room, may publish; valid 12 h)\n' "$console_token" >&2
 show_links
 
 log "loadgen: $RATE msg/s into game-messages${DURATION:+ for $DURATION} (Ctrl-C to stop)"

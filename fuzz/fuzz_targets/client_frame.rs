@@ -11,7 +11,8 @@
 use libfuzzer_sys::fuzz_target;
 use parley_fuzz::is_json;
 use websocket_sender::protocol::{
-    code, error_frame, message_frame, subscribed_frame, unsubscribed_frame, ClientOp, Pos,
+    code, error_frame, message_frame, published_frame, subscribed_frame, unsubscribed_frame, ClientOp,
+    Pos,
     MAX_REASON_BYTES,
 };
 
@@ -62,5 +63,15 @@ fuzz_target!(|data: &[u8]| {
             assert!(is_json(unsubscribed_frame(&room_id).as_str()));
         }
         ClientOp::SubscribeAlerts | ClientOp::Ping => {}
+        // The publish path is fuzzed by `publish_request`; here only its
+        // answer frames.
+        ClientOp::Publish(request) => {
+            let pos = Pos {
+                partition: 0,
+                offset: 0,
+            };
+            let frame = published_frame(&request.client_msg_id, "id", pos);
+            assert!(is_json(frame.as_str()));
+        }
     }
 });

@@ -87,6 +87,23 @@ pub fn token(sub: &str, role: &str, rooms: &[&str], ttl: &str) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
+/// Mints a token with a `game` claim (one that may publish), valid 10 minutes.
+pub fn publish_token(sub: &str, role: &str, rooms: &[&str], game: &str) -> String {
+    let mut args = vec![
+        "token", "--sub", sub, "--role", role, "--ttl", "10m", "--game", game,
+    ];
+    for room in rooms {
+        args.extend(["--room", room]);
+    }
+    let output = std::process::Command::new(crate::binary("websocket-sender"))
+        .args(&args)
+        .env("PARLEY_JWT_SECRET", SECRET)
+        .output()
+        .expect("run websocket-sender token");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
 /// A GameMessage v1 for `room` (moderators-only when asked).
 pub fn message(room: &str, n: usize, moderators_only: bool) -> Value {
     let mut m = json!({

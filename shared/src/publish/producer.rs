@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 
 use crate::message::GameMessage;
@@ -32,6 +32,24 @@ pub enum ProduceError {
     /// Kafka refused it, or did not acknowledge it in time.
     #[error("Kafka did not acknowledge the message: {0}")]
     Kafka(#[from] KafkaError),
+}
+
+/// A queued record's acknowledgement to come.
+pub struct Delivery(DeliveryFuture);
+
+impl Delivery {
+    /// Waits until the brokers acknowledged the record (or the delivery
+    /// timeout passed).
+    pub async fn wait(self) -> Result<Produced, ProduceError> {
+        match self.0.await {
+            Ok(Ok(delivery)) => Ok(Produced {
+                partition: delivery.partition,
+                offset: delivery.offset,
+            }),
+            Ok(Err((error, _))) => Err(ProduceError::Kafka(error)),
+            Err(_) => Err(ProduceError::Kafka(KafkaError::Canceled)),
+        }
+    }
 }
 
 /// An idempotent producer for one topic. Clones share the producer.
@@ -82,20 +100,23 @@ impl MessageProducer {
         self.producer.in_flight_count()
     }
 
-    /// Produces `message` keyed by its room and waits for the brokers'
-    /// acknowledgement.
-    pub async fn send(&self, message: &GameMessage) -> Result<Produced, ProduceError> {
+    /// Queues `message` keyed by its room, now (so records queued one after
+    /// another keep their order); [`Delivery::wait`] then waits for the
+    /// brokers' acknowledgement. A full queue is an error at once.
+    pub fn enqueue(&self, message: &GameMessage) -> Result<Delivery, ProduceError> {
         let payload = message.to_json()?;
         let record = FutureRecord::to(&self.topic)
             .key(message.room_id.as_bytes())
             .payload(&payload);
-        match self.producer.send(record, Timeout::Never).await {
-            Ok(delivery) => Ok(Produced {
-                partition: delivery.partition,
-                offset: delivery.offset,
-            }),
-            Err((error, _)) => Err(ProduceError::Kafka(error)),
-        }
+        self.producer
+            .send_result(record)
+            .map(Delivery)
+            .map_err(|(error, _)| ProduceError::Kafka(error))
+    }
+
+    /// Produces `message` and waits for the brokers' acknowledgement.
+    pub async fn send(&self, message: &GameMessage) -> Result<Produced, ProduceError> {
+        self.enqueue(message)?.wait().await
     }
 
     /// Waits up to `timeout` for queued records (at shutdown).

@@ -21,7 +21,7 @@ const MESSAGE_ID_NAMESPACE: uuid::Uuid =
 /// A publish as the client sends it (the WebSocket `publish` frame without
 /// its `op`, or the HTTP ingest body). Fields only a `service` token may
 /// set are ignored for every other token, never obeyed.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct PublishRequest {
     /// The room; the HTTP path gives it for ingest.
     #[serde(default)]

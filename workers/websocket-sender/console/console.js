@@ -72,6 +72,8 @@
     activeRoom: null,
     alertIds: new Set(),
     expTimer: null,
+    /** client_msg_id -> room record, for publishes not answered yet. */
+    publishes: new Map(),
   };
 
   // ---------- small helpers ----------
@@ -476,8 +478,15 @@
       case 'subscribed_alerts':
         setAlertsState('subscribed', 'live');
         break;
+      case 'published':
+        onPublished(frame);
+        break;
       case 'error':
-        onError(frame);
+        if (frame.client_msg_id !== undefined && frame.client_msg_id !== null) {
+          onPublishError(frame);
+        } else {
+          onError(frame);
+        }
         break;
       case 'pong':
       case 'unsubscribed':
@@ -568,6 +577,13 @@
       unreadBadge: null,
     };
     room.olderButton.addEventListener('click', () => loadOlder(room));
+    room.publishForm = section.querySelector('.publish-form');
+    room.publishInput = section.querySelector('.publish-input');
+    room.publishState = section.querySelector('.publish-state');
+    room.publishForm.addEventListener('submit', (event) => {
+      event.preventDefault();
+      publish(room);
+    });
 
     const chip = el('li', 'sub-chip');
     chip.dataset.roomId = id;
@@ -629,6 +645,60 @@
     room.resumed = room.pos !== undefined && room.pos !== null;
     if (room.resumed) frame.since = room.pos;
     if (send(frame)) setRoomState(room, 'pending');
+  }
+
+  // ---------- publishing ----------
+
+  /** A client_msg_id: the retry key of one message. */
+  function newClientMsgId() {
+    if (window.crypto && typeof window.crypto.randomUUID === 'function') return window.crypto.randomUUID();
+    return 'c-' + Date.now().toString(36) + '-' + Math.random().toString(36).slice(2, 10);
+  }
+
+  function publish(room) {
+    const content = room.publishInput.value;
+    if (!content.trim()) return;
+    if (new TextEncoder().encode(content).length > 4096) {
+      room.publishState.textContent = 'too long (4096 bytes at most)';
+      return;
+    }
+    const key = newClientMsgId();
+    if (!send({ op: 'publish', room_id: room.id, content, client_msg_id: key })) {
+      room.publishState.textContent = 'not connected';
+      return;
+    }
+    state.publishes.set(key, room);
+    room.publishForm.dataset.state = 'sending';
+    room.publishState.textContent = 'sending…';
+  }
+
+  function onPublished(frame) {
+    const key = asText(frame.client_msg_id);
+    const room = state.publishes.get(key);
+    if (!room) return;
+    state.publishes.delete(key);
+    room.publishForm.dataset.state = 'sent';
+    room.publishInput.value = '';
+    room.publishState.textContent = 'sent';
+  }
+
+  function onPublishError(frame) {
+    const key = asText(frame.client_msg_id);
+    const room = state.publishes.get(key) || state.rooms.get(asText(frame.room_id));
+    state.publishes.delete(key);
+    const code = Number(frame.code);
+    let text = asText(frame.reason) || 'refused';
+    if (code === 4429 && Number.isFinite(Number(frame.retry_after_ms))) {
+      text = 'slow down: retry in ' + Math.ceil(Number(frame.retry_after_ms) / 1000) + ' s';
+    } else if (code === 4503) {
+      text = 'not sent (server busy), try again';
+    }
+    if (room) {
+      room.publishForm.dataset.state = 'refused';
+      room.publishState.textContent = text;
+    } else {
+      notice('error', 'Message not sent: ' + text);
+    }
   }
 
   function unsubscribe(room) {

@@ -20,6 +20,9 @@ pub enum Role {
     Moderator,
     /// Same as moderator here.
     Admin,
+    /// A game server: may publish for its players (author, kind,
+    /// visibility); sees what a viewer sees.
+    Service,
 }
 
 /// The claims Parley reads.
@@ -33,6 +36,9 @@ pub struct Claims {
     pub rooms: Vec<String>,
     /// Expiry, seconds since the epoch.
     pub exp: u64,
+    /// The game the token was issued for; needed to publish.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub game: Option<String>,
 }
 
 /// What a verified token allows.
@@ -46,6 +52,8 @@ pub struct Grant {
     rooms: Option<HashSet<String>>,
     /// Expiry, seconds since the epoch.
     pub expires_at: u64,
+    /// The `game` claim, if any.
+    pub game: Option<String>,
 }
 
 impl Grant {
@@ -56,7 +64,7 @@ impl Grant {
 
     /// Whether moderators-only records and alerts may reach this user.
     pub fn sees_moderators(&self) -> bool {
-        !matches!(self.role, Role::Viewer)
+        matches!(self.role, Role::Moderator | Role::Admin)
     }
 }
 
@@ -173,6 +181,7 @@ impl TokenKeys {
             role: claims.role,
             rooms,
             expires_at: claims.exp,
+            game: claims.game.filter(|g| !g.is_empty()),
         })
     }
 
@@ -212,6 +221,7 @@ mod tests {
             role,
             rooms: rooms.iter().map(|r| r.to_string()).collect(),
             exp,
+            game: None,
         }
     }
 

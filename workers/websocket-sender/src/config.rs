@@ -12,6 +12,8 @@ use parley_shared::config::{ClickHouseArgs, ClickHouseConnection, Secret};
 use parley_shared::runtime::{ConsumerArgs, ConsumerSettings, StartFrom, WorkerIdentity};
 use parley_shared::topics;
 
+use parley_shared::publish::RateLimit;
+
 use crate::auth::{Role, TokenKeys};
 
 /// Worker name; the group is `websocket-sender-<instance id>`.
@@ -106,6 +108,10 @@ pub struct SenderConfig {
     #[command(flatten)]
     pub history: ClickHouseArgs,
 
+    /// Publishing by players and game servers.
+    #[command(flatten)]
+    pub publish: PublishArgs,
+
     /// A helper command instead of running the worker.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -143,6 +149,85 @@ pub struct TokenArgs {
     /// Lifetime.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "1h")]
     pub ttl: Duration,
+    /// The game the token is for (the `game` claim; needed to publish).
+    #[arg(long)]
+    pub game: Option<String>,
+}
+
+/// Publishing flags (`publish` op and `POST /v1/rooms/{room}/messages`).
+#[derive(Debug, Clone, Args)]
+pub struct PublishArgs {
+    /// Publishes one player may make per second, on average.
+    #[arg(long, env = "PARLEY_PUBLISH_RATE", default_value_t = 5.0)]
+    pub publish_rate: f64,
+
+    /// Publishes one player may make at once.
+    #[arg(long, env = "PARLEY_PUBLISH_BURST", default_value_t = 10.0)]
+    pub publish_burst: f64,
+
+    /// Publishes one room may take per second, from everyone (0: no limit).
+    #[arg(long, env = "PARLEY_ROOM_PUBLISH_RATE", default_value_t = 0.0)]
+    pub room_publish_rate: f64,
+
+    /// Publishes one room may take at once (default: twice the rate).
+    #[arg(long, env = "PARLEY_ROOM_PUBLISH_BURST")]
+    pub room_publish_burst: Option<f64>,
+
+    /// Publishes one connection may have waiting for Kafka; more get 4429.
+    #[arg(long, env = "PARLEY_MAX_UNACKED_PUBLISHES", default_value_t = 64)]
+    pub max_unacked_publishes: usize,
+
+    /// A publish Kafka has not acknowledged within this is refused (4503).
+    #[arg(long, env = "PARLEY_PUBLISH_TIMEOUT", value_parser = humantime::parse_duration, default_value = "3s")]
+    pub publish_timeout: Duration,
+
+    /// How long a `client_msg_id` is remembered, so a retry publishes nothing new.
+    #[arg(long, env = "PARLEY_PUBLISH_RETRY_WINDOW", value_parser = humantime::parse_duration, default_value = "10m")]
+    pub publish_retry_window: Duration,
+}
+
+impl PublishArgs {
+    /// Validated publishing limits.
+    pub fn limits(&self) -> Result<PublishLimits, String> {
+        let positive = |v: f64, flag: &str| {
+            if v.is_finite() && v > 0.0 {
+                Ok(v)
+            } else {
+                Err(format!("{flag} must be a positive number"))
+            }
+        };
+        let user = RateLimit {
+            per_second: positive(self.publish_rate, "--publish-rate")?,
+            burst: positive(self.publish_burst, "--publish-burst")?.max(1.0),
+        };
+        let room = if self.room_publish_rate > 0.0 {
+            let per_second = positive(self.room_publish_rate, "--room-publish-rate")?;
+            let burst = match self.room_publish_burst {
+                Some(b) => positive(b, "--room-publish-burst")?,
+                None => per_second * 2.0,
+            };
+            Some(RateLimit {
+                per_second,
+                burst: burst.max(1.0),
+            })
+        } else {
+            None
+        };
+        if self.max_unacked_publishes == 0 {
+            return Err("--max-unacked-publishes must be at least 1".into());
+        }
+        if self.publish_timeout < Duration::from_millis(100) {
+            return Err("--publish-timeout must be at least 100ms".into());
+        }
+        Ok(PublishLimits {
+            user,
+            room,
+            max_unacked: self.max_unacked_publishes,
+            delivery_timeout: self.publish_timeout,
+            retry_window: self.publish_retry_window,
+            retry_capacity: 1_000_000,
+        })
+    }
 }
 
 /// Validated settings.
@@ -162,6 +247,25 @@ pub struct SenderSettings {
     pub partitioner: Partitioner,
     /// History source.
     pub history: ClickHouseConnection,
+    /// Publishing limits.
+    pub publish: PublishLimits,
+}
+
+/// Publishing limits and the producer's delivery timeout.
+#[derive(Debug, Clone, Copy)]
+pub struct PublishLimits {
+    /// One user's rate.
+    pub user: RateLimit,
+    /// One room's rate, if limited.
+    pub room: Option<RateLimit>,
+    /// Publishes one connection may have waiting for Kafka.
+    pub max_unacked: usize,
+    /// A record not acknowledged within this is refused with 4503.
+    pub delivery_timeout: Duration,
+    /// How long a `client_msg_id` is remembered for retries.
+    pub retry_window: Duration,
+    /// At most this many remembered.
+    pub retry_capacity: usize,
 }
 
 /// Buffer, queue and recovery limits.
@@ -262,6 +366,7 @@ impl SenderConfig {
             },
             partitioner: self.partitioner,
             history: self.history.connection()?,
+            publish: self.publish.limits()?,
         })
     }
 }

@@ -61,6 +61,9 @@ pub enum SenderError {
     /// Metrics could not be registered.
     #[error("metrics: {0}")]
     Metrics(#[from] MetricsError),
+    /// The publish producer could not be created.
+    #[error("Kafka producer for publishes: {0}")]
+    Producer(#[from] rdkafka::error::KafkaError),
     /// ClickHouse (history) refused the configured user or password.
     #[error("ClickHouse at {url} refused the credentials: {reason}")]
     ClickHouseCredentials {
@@ -103,6 +106,13 @@ pub async fn run(
         limits.recovery_concurrency.get(),
         limits.recovery_timeout,
     );
+    let publishing = Arc::new(edge::publishing::Publishing::new(
+        &publish_properties(&messages.client_properties, settings.partitioner),
+        &messages.topic,
+        &format!("{}-publish", messages.group),
+        settings.publish,
+        metrics::PublishMetrics::register(&metrics)?,
+    )?);
     // Sockets close when the consumer groups begin stopping.
     let consumers = GroupSet::new(metrics.clone(), messages.stall_timeout);
     let sockets_closing = consumers.stopping();
@@ -115,6 +125,7 @@ pub async fn run(
         limits,
         sender_metrics.clone(),
         sockets_closing.clone(),
+        Arc::clone(&publishing),
     ));
 
     let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -166,8 +177,27 @@ pub async fn run(
         .await;
     // Give connections a moment to send their close frames.
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    publishing.flush(Duration::from_secs(5));
     gauges.abort();
     Ok(result?)
+}
+
+/// The publish producer's client properties: the shared ones, and the
+/// partitioner game servers use, so a room maps to the partition this
+/// instance reads it from.
+fn publish_properties(
+    shared: &std::collections::BTreeMap<String, String>,
+    partitioner: config::Partitioner,
+) -> std::collections::BTreeMap<String, String> {
+    let mut properties = shared.clone();
+    let name = match partitioner {
+        config::Partitioner::Consistent => "consistent_random",
+        config::Partitioner::Murmur2 => "murmur2_random",
+    };
+    properties
+        .entry("partitioner".to_owned())
+        .or_insert_with(|| name.to_owned());
+    properties
 }
 
 /// Publishes the buffer's size every few seconds.

@@ -23,6 +23,7 @@ async fn main() -> ExitCode {
             role: args.role,
             rooms: args.rooms.clone(),
             exp: now_secs() + args.ttl.as_secs(),
+            game: args.game.clone(),
         };
         return match keys.mint(&claims) {
             Ok(token) => {

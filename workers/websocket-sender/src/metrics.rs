@@ -140,3 +140,72 @@ impl SenderMetrics {
         Ok(m)
     }
 }
+
+/// Publishes, by result (`ok` or the refusal's label).
+pub const PUBLISHES: &str = "parley_ws_publishes_total";
+/// Publish received → Kafka acknowledged.
+pub const PUBLISH_ACK_LATENCY: &str = "parley_ws_publish_ack_seconds";
+/// Publishes answered from the retry window (same `client_msg_id`).
+pub const PUBLISH_RETRIES: &str = "parley_ws_publish_retries_total";
+/// Records in the publish producer's queue, not yet acknowledged.
+pub const PUBLISH_QUEUE: &str = "parley_ws_publish_queue";
+
+/// The publish path's metrics.
+#[derive(Clone)]
+pub struct PublishMetrics {
+    /// Publishes by result.
+    pub publishes: IntCounterVec,
+    /// Received → acknowledged, seconds.
+    pub ack_latency: Histogram,
+    /// Retries answered from the retry window.
+    pub retries: IntCounter,
+    /// Producer queue.
+    pub queued: IntGauge,
+}
+
+impl PublishMetrics {
+    /// Registers the publish metrics, every result label at zero.
+    pub fn register(runtime: &RuntimeMetrics) -> Result<Self, MetricsError> {
+        let m = PublishMetrics {
+            publishes: IntCounterVec::new(
+                Opts::new(PUBLISHES, "Publishes (WebSocket and HTTP), by result."),
+                &["result"],
+            )?,
+            ack_latency: Histogram::with_opts(
+                HistogramOpts::new(
+                    PUBLISH_ACK_LATENCY,
+                    "Publish received to Kafka acknowledgement.",
+                )
+                .buckets(vec![
+                    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ]),
+            )?,
+            retries: IntCounter::new(
+                PUBLISH_RETRIES,
+                "Publishes answered from the retry window (same client_msg_id).",
+            )?,
+            queued: IntGauge::new(
+                PUBLISH_QUEUE,
+                "Publishes waiting for Kafka's acknowledgement.",
+            )?,
+        };
+        let r = &runtime.registry;
+        r.register(Box::new(m.publishes.clone()))?;
+        r.register(Box::new(m.ack_latency.clone()))?;
+        r.register(Box::new(m.retries.clone()))?;
+        r.register(Box::new(m.queued.clone()))?;
+        for result in [
+            "ok",
+            "invalid",
+            "too_large",
+            "forbidden",
+            "blocked",
+            "muted",
+            "rate_limited",
+            "unavailable",
+        ] {
+            m.publishes.with_label_values(&[result]);
+        }
+        Ok(m)
+    }
+}

@@ -7,6 +7,7 @@
 //! string is opaque to clients.
 
 use axum::extract::ws::Utf8Bytes;
+use parley_shared::publish::{PublishRequest, Refusal};
 use serde::Deserialize;
 
 /// Close and error codes.
@@ -102,6 +103,10 @@ pub enum ClientOp {
     SubscribeAlerts,
     /// Application-level ping.
     Ping,
+    /// Publish a message to a room (docs/contracts.md, "Publishing");
+    /// parsed by [`ClientOp::parse`] itself.
+    #[serde(skip)]
+    Publish(Box<PublishRequest>),
 }
 
 /// Longest refusal reason sent back for a frame, in bytes.
@@ -110,17 +115,46 @@ pub const MAX_REASON_BYTES: usize = 200;
 impl ClientOp {
     /// Parses one text frame; the error is a reason of at most [`MAX_REASON_BYTES`].
     pub fn parse(text: &str) -> Result<ClientOp, String> {
-        serde_json::from_str(text).map_err(|e| {
-            let mut reason = e.to_string();
-            // The reason quotes the client's text: cut on a character boundary.
-            let mut end = reason.len().min(MAX_REASON_BYTES);
-            while !reason.is_char_boundary(end) {
-                end -= 1;
-            }
-            reason.truncate(end);
-            reason
-        })
+        #[derive(Deserialize)]
+        struct Op<'a> {
+            #[serde(borrow)]
+            op: std::borrow::Cow<'a, str>,
+        }
+        let op: Op<'_> = serde_json::from_str(text).map_err(|e| short_reason(&e))?;
+        // `publish` is read straight into its struct: `meta` keeps its exact
+        // text, which an internally tagged enum cannot do.
+        if op.op == "publish" {
+            return serde_json::from_str::<PublishRequest>(text)
+                .map(|request| ClientOp::Publish(Box::new(request)))
+                .map_err(|e| short_reason(&e));
+        }
+        serde_json::from_str(text).map_err(|e| short_reason(&e))
     }
+
+    /// The `client_msg_id` of a frame that could not be parsed, if it has
+    /// one, so the refusal names the publish it answers.
+    pub fn client_msg_id_of(text: &str) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Key {
+            #[serde(default)]
+            client_msg_id: Option<serde_json::Value>,
+        }
+        let key = serde_json::from_str::<Key>(text).ok()?.client_msg_id?;
+        let key = key.as_str()?;
+        Some(key.chars().take(64).collect())
+    }
+}
+
+/// A parse error as a reason: the client's text it quotes is cut at
+/// [`MAX_REASON_BYTES`], on a character boundary.
+fn short_reason(error: &serde_json::Error) -> String {
+    let mut reason = error.to_string();
+    let mut end = reason.len().min(MAX_REASON_BYTES);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    reason.truncate(end);
+    reason
 }
 
 /// The `message` frame for a record: its original JSON is embedded as is,
@@ -176,6 +210,40 @@ pub fn error_frame(code: u16, reason: &str, room_id: Option<&str>) -> Utf8Bytes 
     Utf8Bytes::from(frame.to_string())
 }
 
+/// The `published` answer: Kafka acknowledged the record at `pos`.
+pub fn published_frame(client_msg_id: &str, message_id: &str, pos: Pos) -> Utf8Bytes {
+    Utf8Bytes::from(
+        serde_json::json!({
+            "op": "published",
+            "client_msg_id": client_msg_id,
+            "message_id": message_id,
+            "pos": pos.to_string(),
+        })
+        .to_string(),
+    )
+}
+
+/// The `error` answer to a refused publish; the connection stays open.
+pub fn publish_error_frame(
+    refusal: &Refusal,
+    client_msg_id: &str,
+    room_id: Option<&str>,
+) -> Utf8Bytes {
+    let mut frame = serde_json::json!({
+        "op": "error",
+        "code": refusal.code(),
+        "reason": refusal.to_string(),
+        "client_msg_id": client_msg_id,
+    });
+    if let Some(room) = room_id {
+        frame["room_id"] = serde_json::Value::from(room);
+    }
+    if let Some(ms) = refusal.retry_after_ms() {
+        frame["retry_after_ms"] = serde_json::Value::from(ms);
+    }
+    Utf8Bytes::from(frame.to_string())
+}
+
 /// The `pong` frame.
 pub fn pong_frame() -> Utf8Bytes {
     Utf8Bytes::from_static(r#"{"op":"pong"}"#)
@@ -217,6 +285,16 @@ mod tests {
             Ok(ClientOp::SubscribeAlerts)
         );
         assert_eq!(ClientOp::parse(r#"{"op":"ping"}"#), Ok(ClientOp::Ping));
+        let Ok(ClientOp::Publish(publish)) = ClientOp::parse(
+            r#"{"op":"publish","room_id":"r1","content":"hi","client_msg_id":"k1","extra":1}"#,
+        ) else {
+            panic!("publish parses")
+        };
+        assert_eq!(publish.room_id.as_deref(), Some("r1"));
+        assert_eq!(
+            (publish.content.as_str(), publish.client_msg_id.as_str()),
+            ("hi", "k1")
+        );
         assert!(ClientOp::parse(r#"{"op":"launch"}"#).is_err());
         assert!(ClientOp::parse(r#"{"op":"subscribe"}"#).is_err());
         assert!(ClientOp::parse("not json").is_err());

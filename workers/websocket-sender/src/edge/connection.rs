@@ -3,6 +3,7 @@
 //! token expiry, and recoveries that replay what the client missed.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use parley_shared::metrics::now_ms;
+use parley_shared::publish::{PublishRequest, Refusal};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -20,8 +22,8 @@ use crate::fanout::outbox::{CloseReason, Outbox, Queued, ALERT};
 use crate::fanout::registry::{Subscribed, Subscriber};
 use crate::history::ReplayRange;
 use crate::protocol::{
-    code, error_frame, pong_frame, subscribed_alerts_frame, subscribed_frame, unsubscribed_frame,
-    ClientOp, Pos,
+    code, error_frame, pong_frame, publish_error_frame, published_frame, subscribed_alerts_frame,
+    subscribed_frame, unsubscribed_frame, ClientOp, Pos,
 };
 
 /// How long a closing connection may take to flush its close frame.
@@ -57,6 +59,7 @@ pub async fn serve(socket: WebSocket, grant: Grant, app: Arc<AppState>) {
             app.limits.client_frame_burst,
             std::time::Instant::now(),
         ),
+        unacked: Arc::new(AtomicUsize::new(0)),
         app: Arc::clone(&app),
     };
     // The first reason wins: a reason the server set meanwhile (a slow
@@ -82,6 +85,8 @@ struct Session {
     rooms: HashMap<String, Option<JoinHandle<()>>>,
     /// Frames this client may still send.
     budget: FrameBudget,
+    /// Publishes waiting for Kafka's acknowledgement.
+    unacked: Arc<AtomicUsize>,
     app: Arc<AppState>,
 }
 
@@ -152,6 +157,15 @@ impl Session {
         let op = match ClientOp::parse(text) {
             Ok(op) => op,
             Err(reason) => {
+                if let Some(key) = ClientOp::client_msg_id_of(text) {
+                    self.app
+                        .metrics
+                        .refusals
+                        .with_label_values(&["bad_frame"])
+                        .inc();
+                    let refusal = Refusal::Invalid(reason);
+                    return self.reply(publish_error_frame(&refusal, &key, None));
+                }
                 return self.refuse(code::BAD_REQUEST, &reason, None, "bad_frame");
             }
         };
@@ -180,7 +194,39 @@ impl Session {
                 self.reply(subscribed_alerts_frame());
             }
             ClientOp::Ping => self.reply(pong_frame()),
+            ClientOp::Publish(request) => self.publish(*request),
         }
+    }
+
+    /// Starts a publish now (publishes keep the client's order) and answers
+    /// it from a task once Kafka acknowledged it.
+    fn publish(&mut self, request: PublishRequest) {
+        let key = request.client_msg_id.clone();
+        let Some(room) = request.room_id.clone() else {
+            let refusal = Refusal::Invalid("room_id is required".to_owned());
+            return self.reply(publish_error_frame(&refusal, &key, None));
+        };
+        let publishing = Arc::clone(&self.app.publishing);
+        if self.unacked.load(Ordering::Relaxed) >= publishing.limits().max_unacked {
+            let refusal = Refusal::RateLimited {
+                retry_after_ms: 100,
+            };
+            return self.reply(publish_error_frame(&refusal, &key, Some(&room)));
+        }
+        let started = publishing.start(&self.grant, &room, request);
+        self.unacked.fetch_add(1, Ordering::Relaxed);
+        let (outbox, unacked) = (
+            Arc::clone(&self.subscriber.outbox),
+            Arc::clone(&self.unacked),
+        );
+        tokio::spawn(async move {
+            let frame = match publishing.finish(started).await {
+                Ok(done) => published_frame(&key, &done.message_id, done.pos),
+                Err(refusal) => publish_error_frame(&refusal, &key, Some(&room)),
+            };
+            unacked.fetch_sub(1, Ordering::Relaxed);
+            outbox.push_forced(frame, 0);
+        });
     }
 
     fn subscribe(&mut self, room_id: String, since: Option<String>) {

@@ -1,9 +1,12 @@
 //! The edge: the public HTTP/WebSocket listener ([`server`]), one task pair
-//! per socket ([`connection`]), the [`state`] they share, and the abuse
-//! limits ([`abuse`]) on what clients may send and open.
+//! per socket ([`connection`]), the [`state`] they share, the abuse
+//! limits ([`abuse`]) on what clients may send and open, and the publish
+//! path ([`publishing`]) behind the `publish` op and HTTP [`ingest`].
 
 pub mod abuse;
 pub mod connection;
+pub mod ingest;
+pub mod publishing;
 pub mod server;
 pub mod state;
 

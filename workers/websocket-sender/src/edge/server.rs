@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{ConnectInfo, Path, Query, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
@@ -34,6 +35,11 @@ pub fn router(app: Arc<AppState>) -> Router {
         .route("/console.css", get(console_style))
         .route("/ws", get(upgrade))
         .route("/rooms/{room_id}/messages", get(history))
+        .route(
+            "/v1/rooms/{room_id}/messages",
+            post(super::ingest::post_message)
+                .layer(DefaultBodyLimit::max(super::ingest::MAX_BODY_BYTES)),
+        )
         .with_state(app)
 }
 

@@ -1,6 +1,6 @@
 //! What every handler and connection of the public listener shares: the
 //! token keys, the rooms, the alert listeners, recovery and history, the
-//! limits and metrics, and the shutdown signal.
+//! limits and metrics, the publish path, and the shutdown signal.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,6 +13,8 @@ use crate::config::Limits;
 use crate::fanout::RoomRegistry;
 use crate::history::{HistoryStore, KafkaReplay};
 use crate::metrics::SenderMetrics;
+
+use super::publishing::Publishing;
 
 /// Everything the handlers share.
 pub struct AppState {
@@ -34,6 +36,8 @@ pub struct AppState {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Open connections per client address.
     pub addresses: Arc<super::abuse::AddressLimits>,
+    /// Players' and game servers' publishes.
+    pub publishing: Arc<Publishing>,
     next_conn: AtomicU64,
 }
 
@@ -49,6 +53,7 @@ impl AppState {
         limits: Limits,
         metrics: SenderMetrics,
         shutdown: tokio::sync::watch::Receiver<bool>,
+        publishing: Arc<Publishing>,
     ) -> Self {
         AppState {
             keys,
@@ -60,6 +65,7 @@ impl AppState {
             metrics,
             shutdown,
             addresses: super::abuse::AddressLimits::new(limits.max_connections_per_ip),
+            publishing,
             next_conn: AtomicU64::new(1),
         }
     }

@@ -273,12 +273,15 @@ async fn feed_traffic(
     let room = busiest_room(database);
     let token = ws::token("dashboards", "moderator", &["*"], "1h");
     let reader = watch_room(sender, &room, &token).await;
+    let publisher = players_publish(sender, &room);
     refused_connections_and_history(sender, &room, &token).await;
     // ClickHouse unreachable for 6 s: db-writer's inserts fail and retry.
     proxy.fail(true);
     tokio::time::sleep(Duration::from_secs(6)).await;
     proxy.fail(false);
     let frames = reader.await.expect("reader");
+    let published = publisher.await.expect("publisher");
+    assert!(published > 0, "no publish was acknowledged");
     assert!(frames > 0, "the WebSocket client got no message of {room}");
     wait_until(Duration::from_secs(10), "the disconnect counted", || {
         http_get(&sender.metrics, "/metrics")
@@ -358,6 +361,35 @@ async fn watch_room(sender: &Sender, room: &str, token: &str) -> tokio::task::Jo
         let frames = client.messages(usize::MAX, Duration::from_secs(5)).await;
         client.close().await;
         frames.len()
+    })
+}
+
+/// A player publishing over HTTP ingest, two messages a second for 10 s
+/// (the publish panels); the handle yields how many were acknowledged.
+fn players_publish(sender: &Sender, room: &str) -> tokio::task::JoinHandle<usize> {
+    let token = ws::publish_token("dashboards-player", "viewer", &[room], "dashboards");
+    let url = format!("http://{}/v1/rooms/{room}/messages", sender.addr);
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into();
+        let mut acknowledged = 0;
+        for n in 0..20 {
+            let body = json!({"content": format!("hello from the dashboards test {n}"), "client_msg_id": format!("d-{n}")});
+            let status = agent
+                .post(&url)
+                .header("Authorization", &format!("Bearer {token}"))
+                .header("Content-Type", "application/json")
+                .send(body.to_string())
+                .map(|r| r.status().as_u16());
+            if status.is_ok_and(|s| s == 201) {
+                acknowledged += 1;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        acknowledged
     })
 }
 

@@ -12,11 +12,14 @@
 //! is not durable, reports unhealthy, and tries the sink again with backoff;
 //! once it works, reading resumes from the durable position.
 
+pub mod batch_keeper;
 mod consumer;
 mod context;
 mod outage;
 pub mod pipeline;
 pub mod settings;
+pub mod sink_driver;
+pub mod testing;
 pub mod tracker;
 
 use std::future::Future;

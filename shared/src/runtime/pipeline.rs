@@ -56,8 +56,9 @@ pub struct Completion {
 pub struct Acks(mpsc::Sender<Completion>);
 
 impl Acks {
-    /// A connected sender and receiver.
-    pub(crate) fn channel() -> (Acks, mpsc::Receiver<Completion>) {
+    /// A connected sender and receiver (the runtime keeps the receiver;
+    /// tests use [`crate::runtime::testing::TestContext`]).
+    pub fn channel() -> (Acks, mpsc::Receiver<Completion>) {
         let (tx, rx) = mpsc::channel();
         (Acks(tx), rx)
     }

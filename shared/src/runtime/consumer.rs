@@ -659,9 +659,6 @@ fn apply_completions<P: Pipeline>(
     let mut processed = 0;
     for c in carried.drain(..).chain(completions.try_iter()) {
         processed += state.tracker.done(c.partition, c.epoch, &c.offsets);
-        if c.tag != DLQ_TAG {
-            state.pipeline.on_completion(&c);
-        }
     }
     metrics.processed.inc_by(processed as u64);
 }

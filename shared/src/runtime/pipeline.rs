@@ -81,9 +81,6 @@ pub trait Pipeline: Send + 'static {
     /// Called every loop turn (at least every 100 ms): start age-based work.
     fn tick(&mut self, _now: Instant) {}
 
-    /// A completion this pipeline reported came back to its consumer.
-    fn on_completion(&mut self, _completion: &Completion) {}
-
     /// Partitions were assigned. Return a start offset for any partition
     /// that must not resume from the committed offset.
     fn assigned(&mut self, _partitions: &[i32]) -> Vec<(i32, i64)> {

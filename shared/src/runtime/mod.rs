@@ -15,10 +15,11 @@
 pub mod batch_keeper;
 mod consumer;
 mod context;
-mod outage;
+mod flow;
 pub mod pipeline;
 pub mod settings;
 pub mod sink_driver;
+mod state;
 pub mod testing;
 pub mod tracker;
 
@@ -30,7 +31,7 @@ use std::time::Duration;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 
-pub use pipeline::{Acks, Completion, Envelope, Pipeline, Progress};
+pub use pipeline::{Acks, Completion, Envelope, Pipeline, PipelineError, Progress};
 pub use settings::{ConsumerArgs, ConsumerSettings, StartFrom, WorkerIdentity};
 
 use crate::dlq::DeadLetterQueue;
@@ -112,9 +113,10 @@ pub enum RuntimeError {
     /// A consumer thread panicked.
     #[error("consumer thread {0} panicked")]
     Panicked(usize),
-    /// A pipeline failed in a way it cannot recover from in place.
+    /// A pipeline failed in a way it cannot recover from in place (a
+    /// restart may help; retrying in place cannot).
     #[error("pipeline failed: {0}")]
-    Pipeline(String),
+    Pipeline(#[from] PipelineError),
 }
 
 /// Runs `settings.concurrency` consumers of one group, each with its own

@@ -43,6 +43,13 @@ pub enum SinkError {
 }
 
 impl SinkError {
+    /// The sink's own words, without the class (for `/healthz` and logs).
+    pub fn reason(&self) -> &str {
+        match self {
+            SinkError::Retryable(reason) | SinkError::Permanent(reason) => reason,
+        }
+    }
+
     /// The `class` label of the sink error metric.
     pub fn class(&self) -> &'static str {
         match self {

@@ -95,6 +95,10 @@ pub trait Sink: Send + Sync + 'static {
     type Batch: SinkBatch;
     /// The `sink` label of the metrics (`clickhouse`, `parquet`).
     fn label(&self) -> &'static str;
+    /// What one write is called in logs (`insert` for ClickHouse).
+    fn verb(&self) -> &'static str {
+        "write"
+    }
     /// Writes the records `rows` of `batch` (all of them, or a part while a
     /// permanent error is narrowed down).
     fn write<'a>(
@@ -296,7 +300,7 @@ impl<S: Sink> SinkDriver<S> {
 /// records, then acknowledges every record of the batch.
 async fn write_batch<S: Sink>(shared: Arc<Shared<S>>, tag: u64, batch: S::Batch) {
     let (sink, metrics) = (&*shared.sink, &shared.context.metrics);
-    let label = sink.label();
+    let (label, verb) = (sink.label(), sink.verb());
     let n = batch.len();
     if n == 0 {
         shared.in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -324,7 +328,7 @@ async fn write_batch<S: Sink>(shared: Arc<Shared<S>>, tag: u64, batch: S::Batch)
                 .with_label_values(&[label, error.class()])
                 .inc();
             if attempt.worth_warning() {
-                tracing::warn!(sink = label, partition = first.partition, first = first.offset, last = last.offset, attempt = attempt.number, %error, retry_in = ?attempt.retry_in, "write failed; retrying");
+                tracing::warn!(sink = label, partition = first.partition, first = first.offset, last = last.offset, attempt = attempt.number, %error, retry_in = ?attempt.retry_in, "{verb} failed; retrying");
             }
             Verdict::Retry
         },
@@ -342,7 +346,7 @@ async fn write_batch<S: Sink>(shared: Arc<Shared<S>>, tag: u64, batch: S::Batch)
             first = first.offset,
             last = last.offset,
             attempt = failures + 1,
-            "write succeeded after retries"
+            "{verb} succeeded after retries"
         );
     }
     for r in &rejected {

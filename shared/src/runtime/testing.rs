@@ -1,14 +1,17 @@
 //! A pipeline context without a broker, for unit tests of pipelines and
-//! sinks: build a [`PipelineContext`], feed [`Envelope`]s in memory, and
-//! read back the completions the pipeline reported.
+//! sinks: build a [`PipelineContext`], feed [`Envelope`]s in memory, read
+//! back the completions the pipeline reported and the records it refused
+//! for good ([`CollectedDeadLetters`]), or run it inside the runtime's own
+//! loop decisions ([`TestLoop`]) to see what would be committed.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::pipeline::{Acks, Completion, Envelope};
+use super::pipeline::{Acks, Completion, Envelope, Pipeline};
 use super::sink_driver::{DeadLetterFuture, DeadLetters, Rejected};
+use super::state::LoopState;
 use super::PipelineContext;
 use crate::metrics::RuntimeMetrics;
 
@@ -119,6 +122,55 @@ impl DeadLetters for CollectedDeadLetters {
     fn send<'a>(&'a self, rejected: &'a Rejected) -> DeadLetterFuture<'a> {
         self.letters.lock().push(rejected.clone());
         Box::pin(async { Ok(()) })
+    }
+}
+
+/// The runtime's loop decisions around a pipeline, without Kafka: records
+/// read are offered (and held back while the pipeline refuses them),
+/// completions applied, and the offsets the runtime would commit returned.
+pub struct TestLoop<P: Pipeline> {
+    state: LoopState<P>,
+}
+
+impl<P: Pipeline> TestLoop<P> {
+    /// `pipeline` with `partitions` assigned.
+    pub fn new(pipeline: P, partitions: &[i32]) -> Self {
+        let mut state = LoopState::new(pipeline);
+        state.assign(partitions);
+        TestLoop { state }
+    }
+
+    /// A record was read and decoded (epochs are the loop's own).
+    pub fn read(&mut self, partition: i32, offset: i64, bytes: usize, value: P::Item) {
+        self.state.offer(partition, offset, bytes, value);
+    }
+
+    /// One bookkeeping pass with these completions: returns the offsets to
+    /// commit (next offset to read, per partition whose position moved).
+    pub fn turn(&mut self, completions: Vec<Completion>, now: Instant) -> Vec<(i32, i64)> {
+        let mut commits = self.state.bookkeeping(completions, now).commits;
+        commits.sort_unstable();
+        commits
+    }
+
+    /// Records the pipeline handed back, waiting to be offered again.
+    pub fn held(&self) -> usize {
+        self.state.held.len()
+    }
+
+    /// Records read and not yet durable.
+    pub fn pending(&self) -> usize {
+        self.state.pending()
+    }
+
+    /// Revokes `partitions`: returns their durable offsets to commit.
+    pub fn revoke(&mut self, partitions: &[i32]) -> Vec<(i32, i64)> {
+        self.state.release(partitions)
+    }
+
+    /// The pipeline under test.
+    pub fn pipeline(&mut self) -> &mut P {
+        &mut self.state.pipeline
     }
 }
 

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use parley_shared::runtime::sink_driver::SinkError;
-use parley_shared::runtime::testing::{envelope, offsets_of, CollectedDeadLetters, TestContext};
+use parley_shared::runtime::testing::{
+    envelope, offsets_of, CollectedDeadLetters, TestContext, TestLoop,
+};
 
 /// What a [`MemorySink`] was asked to write.
 #[derive(Debug, Clone, PartialEq)]
@@ -243,4 +245,35 @@ async fn while_the_sink_is_down_records_are_refused_then_taken_again() {
     assert_eq!(offsets_of(&wait(&s, 1), 0), vec![4]);
     let written = s.sink.written.lock().len();
     assert_eq!(written, 3, "each batch inserted once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_the_runtime_loop_offsets_commit_only_after_the_insert() {
+    let mut l = limits(3, 1 << 20, true);
+    l.max_buffered_rows = 6;
+    let s = setup(l, MemorySink::default());
+    s.sink
+        .down
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut lp = TestLoop::new(s.pipeline, &[0, 1]);
+    for offset in 0..8 {
+        lp.read(0, offset, 100, message(offset));
+    }
+    assert_eq!(lp.held(), 2, "past the buffer limit records are held back");
+    assert!(
+        lp.turn(Vec::new(), Instant::now()).is_empty(),
+        "nothing durable yet"
+    );
+    s.sink
+        .down
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    let mut commits = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while commits.last() != Some(&(0, 8)) && Instant::now() < deadline {
+        let done = s.test.wait_for(1, Duration::from_millis(50));
+        commits.extend(lp.turn(done, Instant::now() + Duration::from_secs(1)));
+    }
+    assert_eq!(commits.last(), Some(&(0, 8)), "{commits:?}");
+    assert_eq!(lp.held(), 0);
+    assert_eq!(lp.pending(), 0);
 }

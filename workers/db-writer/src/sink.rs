@@ -185,6 +185,10 @@ impl Sink for ClickHouseSink {
         SINK
     }
 
+    fn verb(&self) -> &'static str {
+        "insert"
+    }
+
     async fn write(
         &self,
         batch: &SealedBatch,

@@ -266,3 +266,7 @@ impl Pipeline for ParquetPipeline {
             .collect())
     }
 }
+
+#[cfg(test)]
+#[path = "pipeline_tests.rs"]
+mod tests;

@@ -1,4 +1,6 @@
 //! The librdkafka context of each consumer: rebalances and statistics.
+//! What a rebalance does to the loop's state is decided in [`super::state`]
+//! (`assign`, `release`); this file makes the librdkafka calls around it.
 //!
 //! Rebalance callbacks run inside `poll()` on the consumer's own thread, so
 //! the loop never holds the state lock while polling. On revoke: the
@@ -17,22 +19,9 @@ use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
-use super::pipeline::{Envelope, Pipeline};
-use super::tracker::OffsetTracker;
+use super::pipeline::Pipeline;
+use super::state::LoopState;
 use crate::metrics::RuntimeMetrics;
-
-/// What the loop and the rebalance callbacks share.
-pub(crate) struct LoopState<P: Pipeline> {
-    pub tracker: OffsetTracker,
-    pub pipeline: P,
-    /// Records the pipeline refused (backpressure), in order, to offer again.
-    pub held: std::collections::VecDeque<Envelope<P::Item>>,
-    /// Set by callbacks so the loop re-applies a pause to new partitions.
-    pub assignment_changed: bool,
-    /// During a sink outage: per partition, the first offset to read again
-    /// once the sink recovers (records read meanwhile are not taken).
-    pub rewind: std::collections::HashMap<i32, i64>,
-}
 
 /// Locks the state, recovering it if a thread panicked while holding it.
 pub(crate) fn lock<P: Pipeline>(state: &Mutex<LoopState<P>>) -> MutexGuard<'_, LoopState<P>> {
@@ -101,14 +90,7 @@ impl<P: Pipeline> ConsumerContext for ParleyContext<P> {
             .collect();
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                let starts = {
-                    let mut state = lock(&self.state);
-                    for &p in &partitions {
-                        state.tracker.assign(p);
-                    }
-                    state.assignment_changed = true;
-                    state.pipeline.assigned(&partitions)
-                };
+                let starts = lock(&self.state).assign(&partitions);
                 for (partition, offset) in starts {
                     if let Err(e) =
                         tpl.set_partition_offset(&self.topic, partition, Offset::Offset(offset))
@@ -157,19 +139,7 @@ impl<P: Pipeline> ConsumerContext for ParleyContext<P> {
 impl<P: Pipeline> ParleyContext<P> {
     /// Drops buffered work for `partitions` and commits what is durable.
     fn release(&self, consumer: &BaseConsumer<Self>, partitions: &[i32]) {
-        let commits: Vec<(i32, i64)> = {
-            let mut state = lock(&self.state);
-            state.pipeline.revoked(partitions);
-            state
-                .held
-                .retain(|env| !partitions.contains(&env.partition));
-            state.rewind.retain(|p, _| !partitions.contains(p));
-            state.assignment_changed = true;
-            partitions
-                .iter()
-                .filter_map(|&p| state.tracker.revoke(p).map(|offset| (p, offset)))
-                .collect()
-        };
+        let commits = lock(&self.state).release(partitions);
         for p in partitions {
             let _ = self
                 .metrics
@@ -211,5 +181,28 @@ pub(crate) fn store_for_commit<C: ConsumerContext>(
         Err(e) => {
             tracing::warn!(consumer = index, error = %e, "cannot store offsets {when}; uncommitted records will be read again");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_become_a_partition_list_of_the_topic() {
+        let tpl = offsets_list("t", &[(0, 5), (3, 42)]);
+        let got: Vec<(String, i32, Offset)> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition(), e.offset()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("t".to_owned(), 0, Offset::Offset(5)),
+                ("t".to_owned(), 3, Offset::Offset(42)),
+            ]
+        );
+        assert_eq!(offsets_list("t", &[]).count(), 0);
     }
 }

@@ -1,23 +1,58 @@
 //! The consumer runtime every worker uses: subscribe, poll, decode, DLQ,
 //! backpressure, commit-after-work, rebalances, shutdown, metrics, health.
-//! A worker supplies only its [`Pipeline`].
+//! A worker supplies its [`Pipeline`] and, if it batches into a store, a
+//! [`sink_driver::Sink`].
+//!
+//! A record's path, and the file of each step:
+//!
+//! 1. **poll**: `consumer/mod.rs`, one thread per consumer polling a
+//!    `BaseConsumer`; rebalance and statistics callbacks in `context.rs`.
+//! 2. **decode**: [`Decode`] (this file); a record that does not decode is
+//!    dead-lettered unchanged (`consumer/dead_letter.rs`).
+//! 3. **pipeline**: the worker's [`Pipeline::submit`] gets an [`Envelope`];
+//!    it is done at once, pending, or handed back (backpressure: held and
+//!    offered again in order, `state.rs`; partitions paused after a while,
+//!    `flow.rs`).
+//! 4. **batch keeper**: [`batch_keeper::BatchKeeper`], the worker's open
+//!    batches by key, sealed by rows, bytes or age, dropped on revoke.
+//! 5. **sink driver**: [`sink_driver::SinkDriver`] writes sealed batches
+//!    through the worker's [`sink_driver::Sink`]: in-flight cap, retry with
+//!    backoff on retryable errors, permanent errors bisected into the DLQ.
+//! 6. **acks**: a [`Completion`] per partition and epoch through [`Acks`].
+//! 7. **tracker**: [`tracker::OffsetTracker`] finds the durable prefix of
+//!    each partition (`state.rs` applies completions to it).
+//! 8. **commit**: the loop stores the durable offsets; librdkafka commits
+//!    them in the background, on revoke and on close.
+//!
+//! Everything the loop decides without Kafka (offer/hold, completions,
+//! assign/revoke, the outage's reset and rewind, when to pause or resume)
+//! is in `state.rs` and `flow.rs` with unit tests; [`testing`] builds a
+//! [`PipelineContext`] without a broker for the workers' own tests.
 //!
 //! Delivery: at-least-once. A record's offset is stored for commit only when
-//! it and every record before it in its partition are durable (the worker
-//! says when). On revoke, buffered work of those partitions is dropped and
-//! what is durable is committed synchronously; the next owner re-reads the
-//! rest. On SIGTERM: stop taking records, flush, wait up to
-//! `--drain-timeout`, commit, exit. When the sink fails for a while (disk
-//! full, output unwritable), the consumer pauses its partitions, drops what
-//! is not durable, reports unhealthy, and tries the sink again with backoff;
-//! once it works, reading resumes from the durable position.
+//! it and every record before it in its partition are durable. On revoke,
+//! buffered work of those partitions is dropped and what is durable is
+//! committed; the next owner re-reads the rest. On SIGTERM: stop taking
+//! records, flush, wait up to `--drain-timeout`, commit, exit.
+//!
+//! A failing sink: through the sink driver, a write is retried in place
+//! (nothing dropped, nothing committed; the buffer fills, the partitions
+//! pause and `/healthz` reports the stalled work). A pipeline that cannot
+//! retry in place reports a [`Pipeline::sink_fault`] instead: the consumer
+//! pauses its partitions, drops what is not durable, reports unhealthy, and
+//! tries [`Pipeline::recover`] with backoff; once it works, reading resumes
+//! from the durable position (`consumer/outage.rs`).
 
+pub mod batch_keeper;
 mod consumer;
 mod context;
+mod flow;
 mod groups;
-mod outage;
 pub mod pipeline;
 pub mod settings;
+pub mod sink_driver;
+mod state;
+pub mod testing;
 pub mod tracker;
 
 use std::future::Future;
@@ -29,7 +64,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 
 pub use groups::GroupSet;
-pub use pipeline::{Acks, Completion, Envelope, Pipeline, Progress};
+pub use pipeline::{Acks, Completion, Envelope, Pipeline, PipelineError, Progress};
 pub use settings::{ConsumerArgs, ConsumerSettings, StartFrom, WorkerIdentity};
 
 use crate::dlq::DeadLetterQueue;
@@ -111,9 +146,10 @@ pub enum RuntimeError {
     /// A consumer thread panicked.
     #[error("consumer thread {0} panicked")]
     Panicked(usize),
-    /// A pipeline failed in a way it cannot recover from in place.
+    /// A pipeline failed in a way it cannot recover from in place (a
+    /// restart may help; retrying in place cannot).
     #[error("pipeline failed: {0}")]
-    Pipeline(String),
+    Pipeline(#[from] PipelineError),
 }
 
 /// Runs `settings.concurrency` consumers of one group, each with its own

@@ -12,6 +12,29 @@
 use std::sync::mpsc;
 use std::time::Instant;
 
+use super::sink_driver::SinkError;
+
+/// Why a pipeline cannot go on in place. Retrying in place cannot help;
+/// the consumer commits what is durable and stops, and a restart re-reads
+/// the rest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PipelineError {
+    /// A thread or task the pipeline needs could not start.
+    #[error("cannot start {what}: {reason}")]
+    Start {
+        /// What could not start (`the encoder thread`).
+        what: &'static str,
+        /// Why, as the OS said.
+        reason: String,
+    },
+    /// A thread the pipeline needs has stopped (a bug).
+    #[error("{what} stopped")]
+    Stopped {
+        /// What stopped.
+        what: &'static str,
+    },
+}
+
 /// A decoded record with where it came from. Offsets travel with the data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Envelope<T> {
@@ -56,8 +79,9 @@ pub struct Completion {
 pub struct Acks(mpsc::Sender<Completion>);
 
 impl Acks {
-    /// A connected sender and receiver.
-    pub(crate) fn channel() -> (Acks, mpsc::Receiver<Completion>) {
+    /// A connected sender and receiver (the runtime keeps the receiver;
+    /// tests use [`crate::runtime::testing::TestContext`]).
+    pub fn channel() -> (Acks, mpsc::Receiver<Completion>) {
         let (tx, rx) = mpsc::channel();
         (Acks(tx), rx)
     }
@@ -79,9 +103,6 @@ pub trait Pipeline: Send + 'static {
 
     /// Called every loop turn (at least every 100 ms): start age-based work.
     fn tick(&mut self, _now: Instant) {}
-
-    /// A completion this pipeline reported came back to its consumer.
-    fn on_completion(&mut self, _completion: &Completion) {}
 
     /// Partitions were assigned. Return a start offset for any partition
     /// that must not resume from the committed offset.
@@ -116,15 +137,16 @@ pub trait Pipeline: Send + 'static {
     /// A failure the pipeline cannot recover from in place (its buffered
     /// work is lost). The consumer then commits what is durable and stops
     /// with an error, so a restart re-reads the rest.
-    fn failure(&self) -> Option<String> {
+    fn failure(&self) -> Option<PipelineError> {
         None
     }
 
     /// The sink fails in a way that may pass (disk full, output unwritable,
-    /// store unreachable). The consumer then pauses its partitions, reports
-    /// unhealthy with this reason, calls [`Self::reset`], and calls
-    /// [`Self::recover`] with backoff until it succeeds.
-    fn sink_fault(&self) -> Option<String> {
+    /// store unreachable): a [`SinkError::Retryable`]. The consumer then
+    /// pauses its partitions, reports unhealthy with its reason, calls
+    /// [`Self::reset`], and calls [`Self::recover`] with backoff until it
+    /// succeeds.
+    fn sink_fault(&self) -> Option<SinkError> {
         None
     }
 
@@ -136,7 +158,7 @@ pub trait Pipeline: Send + 'static {
     /// After a sink fault: whether the sink takes writes again. `Ok` with
     /// start offsets as [`Self::assigned`] gives them (reading resumes from
     /// the durable position otherwise); `Err` with why not.
-    fn recover(&mut self, _partitions: &[i32]) -> Result<Vec<(i32, i64)>, String> {
+    fn recover(&mut self, _partitions: &[i32]) -> Result<Vec<(i32, i64)>, SinkError> {
         Ok(Vec::new())
     }
 }

@@ -7,10 +7,13 @@
 //!   `GROUP BY message_id`), and on servers with `insert_deduplication_token`
 //!   a replayed batch (same partition and offset range) is rejected outright.
 //! - Steps: decode (shared runtime; bad records → DLQ) → per-partition
-//!   batch (rows, bytes, age) → RowBinary insert (retry with backoff while
-//!   ClickHouse is down, partitions paused past the buffer limit; refused
-//!   rows isolated to the DLQ) → ack → commit.
+//!   batch in the shared batch keeper (rows, bytes, age; [`batch`],
+//!   [`pipeline`]) → RowBinary insert through the shared sink driver
+//!   ([`sink`]: retry with backoff while ClickHouse is down, partitions
+//!   paused past the buffer limit; refused rows isolated to the DLQ) →
+//!   ack → commit.
 
+pub mod batch;
 pub mod config;
 pub mod pipeline;
 pub mod row;

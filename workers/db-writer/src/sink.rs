@@ -1,16 +1,20 @@
-//! The ClickHouse side: one RowBinary insert per batch, errors classified as
-//! retryable (server down, overloaded) or permanent (this data is refused),
-//! and permanent failures narrowed down to the rows that cause them.
+//! The ClickHouse side: one RowBinary insert per batch (or part of one,
+//! while the shared sink driver narrows a permanent failure down to its
+//! rows), errors classified as retryable (server down, overloaded) or
+//! permanent (this data is refused).
 
-use std::future::Future;
-use std::pin::Pin;
+use std::ops::Range;
 
-use clickhouse::Client;
-
-use crate::config::{ClickHouseSettings, InsertCompression};
 use bytes::Bytes;
+use clickhouse::Client;
+use parley_shared::runtime::sink_driver::{self, Sink};
 
-use crate::row::{RowMeta, COLUMNS};
+use crate::batch::SealedBatch;
+use crate::config::{ClickHouseSettings, InsertCompression};
+use crate::row::COLUMNS;
+
+/// Sink label of db-writer's metrics.
+pub const SINK: &str = "clickhouse";
 
 /// Largest chunk handed to the HTTP body at once.
 const CHUNK: usize = 1 << 20;
@@ -56,6 +60,15 @@ impl SinkError {
     }
 }
 
+impl From<SinkError> for sink_driver::SinkError {
+    fn from(error: SinkError) -> Self {
+        match error {
+            SinkError::Retryable(reason) => sink_driver::SinkError::Retryable(reason),
+            SinkError::Permanent(reason) => sink_driver::SinkError::Permanent(reason),
+        }
+    }
+}
+
 /// Classifies a `clickhouse` crate error.
 pub fn classify(error: &clickhouse::error::Error) -> SinkError {
     use clickhouse::error::Error;
@@ -75,50 +88,6 @@ fn error_code(body: &str) -> Option<u32> {
     let rest = &body[body.find("Code: ")? + 6..];
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
     digits.parse().ok()
-}
-
-/// A row ClickHouse refused for good, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejected {
-    /// Kafka partition of the row.
-    pub partition: i32,
-    /// Kafka offset of the row.
-    pub offset: i64,
-    /// The server's reason.
-    pub reason: String,
-}
-
-/// Inserts `rows`; on a permanent error splits them in halves until the
-/// refused rows are alone, inserting the rest. Retryable errors return at
-/// once (the caller retries the whole batch; re-inserted rows collapse).
-pub fn insert_isolating<'a, F, Fut>(
-    rows: &'a [RowMeta],
-    insert: &'a F,
-) -> Pin<Box<dyn Future<Output = Result<Vec<Rejected>, SinkError>> + Send + 'a>>
-where
-    F: Fn(&'a [RowMeta]) -> Fut + Sync,
-    Fut: Future<Output = Result<(), SinkError>> + Send + 'a,
-{
-    Box::pin(async move {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        match insert(rows).await {
-            Ok(()) => Ok(Vec::new()),
-            Err(SinkError::Permanent(reason)) if rows.len() == 1 => Ok(vec![Rejected {
-                partition: rows[0].partition,
-                offset: rows[0].offset,
-                reason,
-            }]),
-            Err(SinkError::Permanent(_)) => {
-                let (left, right) = rows.split_at(rows.len() / 2);
-                let mut rejected = insert_isolating(left, insert).await?;
-                rejected.extend(insert_isolating(right, insert).await?);
-                Ok(rejected)
-            }
-            Err(retryable) => Err(retryable),
-        }
-    })
 }
 
 /// A ClickHouse client bound to the messages table.
@@ -209,23 +178,37 @@ impl ClickHouseSink {
     }
 }
 
+impl Sink for ClickHouseSink {
+    type Batch = SealedBatch;
+
+    fn label(&self) -> &'static str {
+        SINK
+    }
+
+    fn verb(&self) -> &'static str {
+        "insert"
+    }
+
+    async fn write(
+        &self,
+        batch: &SealedBatch,
+        rows: Range<usize>,
+    ) -> Result<(), sink_driver::SinkError> {
+        // Only the whole batch is a fixed offset range; parts get no token.
+        let token = if rows.len() == batch.rows.len() {
+            batch.token.as_deref()
+        } else {
+            None
+        };
+        self.insert(batch.slice(rows), token)
+            .await
+            .map_err(Into::into)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
-
-    fn rows(n: i64) -> Vec<RowMeta> {
-        (0..n)
-            .map(|offset| RowMeta {
-                partition: 0,
-                epoch: 1,
-                offset,
-                sent_at: 1,
-                start: offset as usize,
-                end: offset as usize + 1,
-            })
-            .collect()
-    }
 
     #[test]
     fn codes_are_read_from_server_errors() {
@@ -238,50 +221,5 @@ mod tests {
             Some(60)
         );
         assert_eq!(error_code("nothing"), None);
-    }
-
-    #[tokio::test]
-    async fn permanent_errors_isolate_exactly_the_bad_rows() {
-        let all = rows(37);
-        let inserted = Mutex::new(Vec::new());
-        let insert = |batch: &[RowMeta]| {
-            let bad = batch.iter().any(|r| r.offset == 5 || r.offset == 30);
-            if !bad {
-                inserted
-                    .lock()
-                    .expect("lock")
-                    .extend(batch.iter().map(|r| r.offset));
-            }
-            async move {
-                if bad {
-                    Err(SinkError::Permanent("Code: 53".into()))
-                } else {
-                    Ok(())
-                }
-            }
-        };
-        let rejected = insert_isolating(&all, &insert)
-            .await
-            .expect("no retryable error");
-        assert_eq!(
-            rejected.iter().map(|r| r.offset).collect::<Vec<_>>(),
-            vec![5, 30]
-        );
-        let mut done = inserted.into_inner().expect("lock");
-        done.sort_unstable();
-        assert_eq!(
-            done,
-            (0..37).filter(|&o| o != 5 && o != 30).collect::<Vec<_>>()
-        );
-    }
-
-    #[tokio::test]
-    async fn retryable_errors_stop_the_split() {
-        let all = rows(8);
-        let insert = |_: &[RowMeta]| async { Err(SinkError::Retryable("down".into())) };
-        assert!(matches!(
-            insert_isolating(&all, &insert).await,
-            Err(SinkError::Retryable(_))
-        ));
     }
 }

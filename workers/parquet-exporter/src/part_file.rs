@@ -6,6 +6,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use parley_shared::runtime::batch_keeper::Accumulator;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
@@ -268,5 +269,28 @@ impl OpenPart {
             offsets: self.offsets,
         };
         (meta, self.sent_at, self.epoch)
+    }
+}
+
+impl Accumulator for OpenPart {
+    fn rows(&self) -> usize {
+        OpenPart::rows(self)
+    }
+
+    fn bytes(&self) -> usize {
+        OpenPart::bytes(self)
+    }
+
+    fn opened_at(&self) -> Option<Instant> {
+        Some(self.opened_at)
+    }
+
+    /// A part holds one partition: all its rows go, or none.
+    fn drop_partitions(&mut self, partitions: &[i32]) -> usize {
+        if partitions.contains(&self.partition) {
+            OpenPart::rows(self)
+        } else {
+            0
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! parquet-exporter's steps after decode: one open part per partition →
-//! rotate → finish + rename → ack.
+//! parquet-exporter's steps after decode: one open part per partition (in
+//! the shared batch keeper) → rotate → finish + rename → ack.
 //!
 //! A partition has at most one open part, so its parts hold consecutive
 //! offset ranges and the highest last offset in the file names is exactly
@@ -12,12 +12,13 @@
 //! sink fault: the runtime pauses, every open part is deleted, and once a
 //! probe write succeeds reading resumes after the files again, as on assign.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use parley_shared::batcher::BatchLimits;
 use parley_shared::metrics::{now_ms, RuntimeMetrics};
-use parley_shared::runtime::{Envelope, Pipeline, PipelineContext, Progress};
+use parley_shared::runtime::batch_keeper::BatchKeeper;
+use parley_shared::runtime::sink_driver::SinkError;
+use parley_shared::runtime::{Envelope, Pipeline, PipelineContext, PipelineError, Progress};
 use parley_shared::GameMessage;
 use parquet::file::properties::WriterProperties;
 
@@ -30,14 +31,14 @@ use crate::part_file::{OpenPart, PartError};
 /// published by its [`Encoder`] thread.
 pub struct ParquetPipeline {
     output: Output,
-    limits: BatchLimits,
     /// The encoder, or why it could not start (fatal).
-    encoder: Result<Encoder, String>,
+    encoder: Result<Encoder, PipelineError>,
     /// An output fault seen on this thread (the encoder reports its own).
     fault: Option<String>,
     consumer: usize,
     metrics: RuntimeMetrics,
-    open: HashMap<i32, OpenPart>,
+    /// The open part of each partition, sealed by rows, bytes and age.
+    open: BatchKeeper<i32, OpenPart>,
     /// Milliseconds since the epoch, refreshed every tick, for `ingested_at`.
     ingested_at: i64,
 }
@@ -51,16 +52,18 @@ impl ParquetPipeline {
         context: PipelineContext,
     ) -> Self {
         let (consumer, metrics) = (context.consumer, context.metrics.clone());
-        let encoder = Encoder::start(output.clone(), properties, context)
-            .map_err(|e| format!("cannot start the encoder thread: {e}"));
+        let encoder =
+            Encoder::start(output.clone(), properties, context).map_err(|e| PipelineError::Start {
+                what: "the encoder thread",
+                reason: e.to_string(),
+            });
         ParquetPipeline {
             output,
-            limits,
             encoder,
             fault: None,
             consumer,
             metrics,
-            open: HashMap::new(),
+            open: BatchKeeper::new(limits),
             ingested_at: now_ms(),
         }
     }
@@ -68,7 +71,15 @@ impl ParquetPipeline {
     /// Hands the open part of `partition` to the encoder to finish,
     /// publish and ack.
     fn close(&mut self, partition: i32) -> Result<(), PartError> {
-        let (Some(mut part), Ok(encoder)) = (self.open.remove(&partition), &self.encoder) else {
+        match self.open.seal(&partition) {
+            Some(part) => self.publish(partition, part),
+            None => Ok(()),
+        }
+    }
+
+    /// Hands a sealed part to the encoder to finish, publish and ack.
+    fn publish(&self, partition: i32, mut part: OpenPart) -> Result<(), PartError> {
+        let Ok(encoder) = &self.encoder else {
             return Ok(());
         };
         if part.has_rows_buffered() {
@@ -84,7 +95,7 @@ impl ParquetPipeline {
             return Ok(());
         };
         let partition = record.partition;
-        let part = self.open.entry(partition).or_insert_with(|| {
+        let part = self.open.open_or(partition, || {
             let part = OpenPart::new(partition, hour, record.offset, record.epoch);
             encoder.open(partition, record.offset, part.encoded.clone());
             part
@@ -135,11 +146,7 @@ impl Pipeline for ParquetPipeline {
             self.fail("cannot build a Parquet batch", error);
             return Err(record);
         }
-        let full = self
-            .open
-            .get(&partition)
-            .is_some_and(|p| self.limits.reached(p.rows(), p.bytes()));
-        if full {
+        if self.open.is_full(&partition) {
             if let Err(error) = self.close(partition) {
                 self.fail("cannot build a Parquet batch", error);
             }
@@ -149,14 +156,8 @@ impl Pipeline for ParquetPipeline {
 
     fn tick(&mut self, now: Instant) {
         self.ingested_at = now_ms();
-        let due: Vec<i32> = self
-            .open
-            .iter()
-            .filter(|(_, p)| self.limits.expired(p.opened_at, now))
-            .map(|(&partition, _)| partition)
-            .collect();
-        for partition in due {
-            if let Err(error) = self.close(partition) {
+        for (partition, part) in self.open.seal_due(now) {
+            if let Err(error) = self.publish(partition, part) {
                 self.fail("cannot build a Parquet batch", error);
             }
         }
@@ -189,11 +190,9 @@ impl Pipeline for ParquetPipeline {
     }
 
     fn revoked(&mut self, partitions: &[i32]) {
-        for p in partitions {
-            if self.open.remove(p).is_some() {
-                if let Ok(encoder) = &self.encoder {
-                    encoder.abandon(*p);
-                }
+        for (p, _) in self.open.revoke(partitions).emptied {
+            if let Ok(encoder) = &self.encoder {
+                encoder.abandon(p);
             }
         }
         // Parts of these partitions already sealing are published before
@@ -202,27 +201,28 @@ impl Pipeline for ParquetPipeline {
     }
 
     fn flush_all(&mut self) {
-        let partitions: Vec<i32> = self.open.keys().copied().collect();
-        for p in partitions {
-            if let Err(error) = self.close(p) {
+        for (p, part) in self.open.seal_all() {
+            if let Err(error) = self.publish(p, part) {
                 self.fail("cannot build a Parquet batch", error);
             }
         }
         self.wait_for_encoder();
     }
 
-    fn failure(&self) -> Option<String> {
+    fn failure(&self) -> Option<PipelineError> {
         match &self.encoder {
-            Ok(encoder) if encoder.stopped() => Some("the encoder thread stopped".into()),
+            Ok(encoder) if encoder.stopped() => Some(PipelineError::Stopped {
+                what: "the encoder thread",
+            }),
             Ok(_) => None,
-            Err(reason) => Some(reason.clone()),
+            Err(error) => Some(error.clone()),
         }
     }
 
-    fn sink_fault(&self) -> Option<String> {
+    fn sink_fault(&self) -> Option<SinkError> {
         match (&self.fault, &self.encoder) {
-            (Some(reason), _) => Some(reason.clone()),
-            (None, Ok(encoder)) => encoder.fault(),
+            (Some(reason), _) => Some(SinkError::Retryable(reason.clone())),
+            (None, Ok(encoder)) => encoder.fault().map(SinkError::Retryable),
             (None, Err(_)) => None,
         }
     }
@@ -234,7 +234,7 @@ impl Pipeline for ParquetPipeline {
         }
     }
 
-    fn recover(&mut self, partitions: &[i32]) -> Result<Vec<(i32, i64)>, String> {
+    fn recover(&mut self, partitions: &[i32]) -> Result<Vec<(i32, i64)>, SinkError> {
         let name = self.output.name().to_owned();
         let checked = self
             .output
@@ -252,11 +252,12 @@ impl Pipeline for ParquetPipeline {
                     format!("output {name}: cannot list the parts already written: {e}")
                 })
             });
-        let highest = checked.inspect_err(|_| {
+        let highest = checked.map_err(|reason| {
             self.metrics
                 .sink_errors
                 .with_label_values(&[SINK, "retryable"])
                 .inc();
+            SinkError::Retryable(reason)
         })?;
         self.fault = None;
         Ok(partitions
@@ -265,3 +266,7 @@ impl Pipeline for ParquetPipeline {
             .collect())
     }
 }
+
+#[cfg(test)]
+#[path = "pipeline_tests.rs"]
+mod tests;

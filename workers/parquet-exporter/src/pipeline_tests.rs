@@ -1,0 +1,173 @@
+//! The exporter's pipeline with in-memory input and a temp folder as the
+//! output: parts sealed by rows, hour and age, a revoke mid-part, and an
+//! output fault reported, reset and recovered from.
+
+use super::*;
+use std::time::Duration;
+
+use parley_shared::runtime::testing::{envelope, offsets_of, TestContext};
+
+use crate::output::OutputTarget;
+use crate::part_file::{writer_properties, PartSettings};
+
+const HOUR_MS: i64 = 3_600_000;
+
+fn message(offset: i64, sent_at: i64) -> GameMessage {
+    let json = format!(
+        r#"{{"v":1,"message_id":"m{offset}","game_id":"g","room_id":"r","user_id":"u","kind":"chat","content":"hi","sent_at":{sent_at}}}"#
+    );
+    match GameMessage::decode(json.as_bytes()) {
+        Ok(m) => m,
+        Err(e) => panic!("test message: {e}"),
+    }
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    test: TestContext,
+    output: Output,
+    pipeline: ParquetPipeline,
+}
+
+fn setup(max_rows: usize) -> Setup {
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(e) => panic!("temp dir: {e}"),
+    };
+    let test = TestContext::new();
+    let target = OutputTarget::Local(dir.path().to_path_buf());
+    let output = match Output::open(&target, dir.path(), tokio::runtime::Handle::current()) {
+        Ok(output) => output,
+        Err(e) => panic!("output: {e}"),
+    };
+    let _ = std::fs::create_dir_all(output.layout().tmp_dir());
+    let properties = match writer_properties(PartSettings {
+        row_group_rows: 1000,
+        zstd_level: 1,
+    }) {
+        Ok(p) => p,
+        Err(e) => panic!("properties: {e}"),
+    };
+    let limits = BatchLimits {
+        max_rows,
+        max_bytes: 1 << 30,
+        max_age: Duration::from_millis(200),
+    };
+    let pipeline = ParquetPipeline::new(output.clone(), properties, limits, test.context.clone());
+    Setup {
+        dir,
+        test,
+        output,
+        pipeline,
+    }
+}
+
+fn submit(s: &mut Setup, partition: i32, offset: i64, sent_at: i64) {
+    let taken = s
+        .pipeline
+        .submit(envelope(partition, offset, 100, message(offset, sent_at)));
+    assert_eq!(taken.ok(), Some(Progress::Pending), "offset {offset}");
+}
+
+fn published(s: &Setup) -> std::collections::HashMap<i32, i64> {
+    match s.output.scan() {
+        Ok(highest) => highest,
+        Err(e) => panic!("scan: {e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_is_published_at_the_row_limit_and_acked() {
+    let mut s = setup(3);
+    for offset in 0..4 {
+        submit(&mut s, 0, offset, 10 * HOUR_MS);
+    }
+    let done = s.test.wait_for(3, Duration::from_secs(10));
+    assert_eq!(offsets_of(&done, 0), vec![0, 1, 2]);
+    assert_eq!(published(&s).get(&0), Some(&2), "part-0-0-2");
+    assert!(s.pipeline.sink_fault().is_none());
+    assert!(s.pipeline.failure().is_none());
+    let _ = &s.dir;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_hour_rotates_the_part_and_age_seals_on_tick() {
+    let mut s = setup(1000);
+    submit(&mut s, 1, 10, 5 * HOUR_MS);
+    submit(&mut s, 1, 11, 5 * HOUR_MS + 10);
+    submit(&mut s, 1, 12, 6 * HOUR_MS);
+    let done = s.test.wait_for(2, Duration::from_secs(10));
+    assert_eq!(offsets_of(&done, 1), vec![10, 11], "the hour-5 part");
+    s.pipeline.tick(Instant::now());
+    assert!(
+        s.test.wait_for(1, Duration::from_millis(100)).is_empty(),
+        "the young hour-6 part stays open"
+    );
+    s.pipeline.tick(Instant::now() + Duration::from_millis(250));
+    let done = s.test.wait_for(1, Duration::from_secs(10));
+    assert_eq!(offsets_of(&done, 1), vec![12]);
+    assert_eq!(published(&s).get(&1), Some(&12));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoke_mid_part_abandons_only_that_partition() {
+    let mut s = setup(1000);
+    submit(&mut s, 0, 0, HOUR_MS);
+    submit(&mut s, 1, 0, HOUR_MS);
+    submit(&mut s, 0, 1, HOUR_MS);
+    submit(&mut s, 1, 1, HOUR_MS);
+    s.pipeline.revoked(&[1]);
+    s.pipeline.flush_all();
+    let done = s.test.wait_for(2, Duration::from_secs(10));
+    assert_eq!(offsets_of(&done, 0), vec![0, 1]);
+    assert!(offsets_of(&done, 1).is_empty());
+    let highest = published(&s);
+    assert_eq!(highest.get(&0), Some(&1));
+    assert_eq!(highest.get(&1), None, "the next owner rewrites it");
+    let tmp = std::fs::read_dir(s.output.layout().tmp_dir())
+        .map(|entries| entries.count())
+        .unwrap_or(0);
+    assert_eq!(tmp, 0, "no temporary file left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_output_is_a_sink_fault_until_it_recovers() {
+    let mut s = setup(2);
+    submit(&mut s, 0, 0, HOUR_MS);
+    submit(&mut s, 0, 1, HOUR_MS);
+    assert_eq!(
+        offsets_of(&s.test.wait_for(2, Duration::from_secs(10)), 0),
+        vec![0, 1]
+    );
+    // The temp folder becomes a file: no part can be created.
+    let tmp = s.output.layout().tmp_dir();
+    let _ = std::fs::remove_dir_all(&tmp);
+    let _ = std::fs::write(&tmp, b"not a folder");
+    submit(&mut s, 0, 2, HOUR_MS);
+    submit(&mut s, 0, 3, HOUR_MS);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.pipeline.sink_fault().is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let fault = s.pipeline.sink_fault();
+    assert!(
+        matches!(&fault, Some(SinkError::Retryable(reason)) if reason.starts_with("output ")),
+        "{fault:?}"
+    );
+    assert!(
+        s.pipeline
+            .submit(envelope(0, 4, 100, message(4, HOUR_MS)))
+            .is_err(),
+        "records are handed back while the sink fails"
+    );
+    s.pipeline.reset();
+    assert!(s.pipeline.recover(&[0]).is_err(), "still unwritable");
+    let _ = std::fs::remove_file(&tmp);
+    let starts = s.pipeline.recover(&[0]);
+    assert_eq!(starts, Ok(vec![(0, 2)]), "resume after the published part");
+    assert!(s.pipeline.sink_fault().is_none());
+    assert!(
+        s.test.wait_for(1, Duration::from_millis(100)).is_empty(),
+        "2, 3 were dropped"
+    );
+}

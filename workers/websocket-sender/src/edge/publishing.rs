@@ -174,15 +174,39 @@ impl Publishing {
                 message_id,
                 at,
             })) => {
-                let outcome = match delivery.wait().await {
-                    Ok(produced) => {
-                        self.metrics.ack_latency.observe(at.elapsed().as_secs_f64());
-                        Ok((message_id, produced))
+                let mut delivery = Box::pin(delivery.wait());
+                let left = self.limits.delivery_timeout.saturating_sub(at.elapsed());
+                match tokio::time::timeout(left, &mut delivery).await {
+                    Ok(delivered) => {
+                        let outcome = match delivered {
+                            Ok(produced) => {
+                                self.metrics.ack_latency.observe(at.elapsed().as_secs_f64());
+                                Ok((message_id, produced))
+                            }
+                            Err(error) => Err(unavailable(&error)),
+                        };
+                        ticket.finish(outcome.clone());
+                        outcome.map(published)
                     }
-                    Err(error) => Err(unavailable(&error)),
-                };
-                ticket.finish(outcome.clone());
-                outcome.map(published)
+                    Err(_) => {
+                        // Not acknowledged in time: the client hears 4503 now.
+                        // librdkafka still holds the record until its own
+                        // timeout; its outcome settles the retry window, so a
+                        // retry meanwhile waits for it and a late success is
+                        // answered with the same id (never a second record).
+                        tokio::spawn(async move {
+                            let outcome = match delivery.await {
+                                Ok(produced) => Ok((message_id, produced)),
+                                Err(error) => Err(unavailable(&error)),
+                            };
+                            ticket.finish(outcome);
+                        });
+                        Err(Refusal::Unavailable(
+                            "Kafka did not acknowledge the message in time; retry with the same client_msg_id"
+                                .to_owned(),
+                        ))
+                    }
+                }
             }
         };
         let label = match &result {
@@ -330,12 +354,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn kafka_unreachable_is_4503_and_the_retry_tries_again() {
+    async fn kafka_unreachable_is_4503_in_time_and_a_retry_shares_the_first_outcome() {
         let publishing = unreachable(PublishLimits {
-            // Two tokens, none back during the test.
             user: RateLimit {
-                per_second: 0.001,
-                burst: 2.0,
+                per_second: 100.0,
+                burst: 100.0,
             },
             ..limits()
         });
@@ -343,13 +366,18 @@ mod tests {
         let started = Instant::now();
         let got = publishing.publish(&player, "r1", request("k")).await;
         assert_eq!(got.map_err(|e| e.code()).err(), Some(4503));
-        assert!(started.elapsed() < Duration::from_secs(5));
-        // The failed attempt is forgotten: a retry is a new attempt (and
-        // takes a rate token again).
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "4503 at the delivery timeout"
+        );
+        // A retry while the producer still holds the first attempt waits for
+        // its outcome (here a failure) and takes no rate token.
         let again = publishing.publish(&player, "r1", request("k")).await;
         assert_eq!(again.map_err(|e| e.code()).err(), Some(4503));
-        let limited = publishing.publish(&player, "r1", request("k2")).await;
-        assert_eq!(limited.map_err(|e| e.code()).err(), Some(4429));
+        // Once that attempt failed for good the key is forgotten: a retry is
+        // a new attempt.
+        let fresh = publishing.publish(&player, "r1", request("k")).await;
+        assert_eq!(fresh.map_err(|e| e.code()).err(), Some(4503));
     }
 
     #[tokio::test]

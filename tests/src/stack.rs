@@ -25,6 +25,25 @@ pub fn stack(args: &[&str]) {
     assert!(status.success(), "stack.sh {args:?} failed");
 }
 
+/// One service of the stack stopped (`stack.sh stop <service>`) until this
+/// is dropped, which brings the stack back up (`stack.sh up`), even when the
+/// test fails midway.
+pub struct ServiceStopped;
+
+impl ServiceStopped {
+    /// Stops `service` (`kafka`, `clickhouse`…).
+    pub fn begin(service: &str) -> ServiceStopped {
+        stack(&["stop", service]);
+        ServiceStopped
+    }
+}
+
+impl Drop for ServiceStopped {
+    fn drop(&mut self) {
+        stack(&["up"]);
+    }
+}
+
 /// Runs `stack.sh args…` and returns what it printed on stdout (its exit
 /// status is not checked: a tool it wraps may print and still fail).
 pub fn stack_output(args: &[&str]) -> String {

@@ -6,24 +6,8 @@ use std::time::{Duration, Instant};
 
 use parley_tests::clickhouse::{self, drop_database, fresh_database};
 use parley_tests::process::{http_get, loadgen, metric, Worker};
-use parley_tests::stack::stack;
+use parley_tests::stack::ServiceStopped;
 use parley_tests::{brokers, free_port, fresh_topic, unique_name, wait_until};
-
-/// ClickHouse stopped until dropped, even when the test fails midway.
-struct ClickHouseStopped;
-
-impl ClickHouseStopped {
-    fn begin() -> Self {
-        stack(&["stop", "clickhouse"]);
-        ClickHouseStopped
-    }
-}
-
-impl Drop for ClickHouseStopped {
-    fn drop(&mut self) {
-        stack(&["up"]);
-    }
-}
 
 #[tokio::test]
 async fn clickhouse_outage_loses_nothing_and_health_tells_the_truth() {
@@ -81,7 +65,7 @@ async fn clickhouse_outage_loses_nothing_and_health_tells_the_truth() {
             .is_ok_and(|n| n != "0")
     });
 
-    let outage_guard = ClickHouseStopped::begin();
+    let outage_guard = ServiceStopped::begin("clickhouse");
     let outage = Instant::now();
     let (mut saw_unhealthy, mut saw_paused) = (false, false);
     while outage.elapsed() < Duration::from_secs(30) {

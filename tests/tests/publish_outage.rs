@@ -5,37 +5,14 @@
 //! (Its own test binary: stopping Kafka must not disturb other tests.)
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use parley_tests::clickhouse::{self, drop_database, fresh_database};
 use parley_tests::process::Worker;
+use parley_tests::stack::ServiceStopped;
 use parley_tests::ws::{publish_token, start_sender, Client};
 use parley_tests::{brokers, fresh_topic, read_all, unique_name, wait_until};
 use serde_json::{json, Value};
-
-fn stack(args: &[&str]) {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/stack.sh");
-    let status = Command::new(script).args(args).status().expect("stack.sh");
-    assert!(status.success(), "stack.sh {args:?} failed");
-}
-
-/// Kafka stopped until dropped, even when the test fails midway.
-struct KafkaStopped;
-
-impl KafkaStopped {
-    fn begin() -> Self {
-        stack(&["stop", "kafka"]);
-        KafkaStopped
-    }
-}
-
-impl Drop for KafkaStopped {
-    fn drop(&mut self) {
-        stack(&["up"]);
-    }
-}
 
 /// Sends one publish and returns its answer and how long it took.
 async fn publish(client: &mut Client, key: &str, wait: Duration) -> (Value, Duration) {
@@ -106,7 +83,7 @@ async fn kafka_down_refuses_publishes_with_4503_and_loses_or_repeats_nothing() {
         );
     }
 
-    let outage = KafkaStopped::begin();
+    let outage = ServiceStopped::begin("kafka");
     for n in 0..5 {
         let key = format!("down-{n}");
         let (answer, took) = publish(&mut client, &key, Duration::from_secs(15)).await;

@@ -24,6 +24,15 @@ pub(crate) fn message(user: &str, room: &str, content: &str, at: i64) -> GameMes
     GameMessage::decode(json.to_string().as_bytes()).expect("valid message")
 }
 
+/// A `join` record (empty content) by `user` in `room` at `at`.
+pub(crate) fn join(user: &str, room: &str, at: i64) -> GameMessage {
+    let json = serde_json::json!({
+        "v": 1, "message_id": format!("j-{user}-{room}-{at}"), "game_id": "g",
+        "room_id": room, "user_id": user, "kind": "join", "content": "", "sent_at": at,
+    });
+    GameMessage::decode(json.to_string().as_bytes()).expect("valid join")
+}
+
 /// A detector's whole path, the by-game side included, on one partition.
 pub(crate) struct Run {
     pub(crate) rules: RuleSet,

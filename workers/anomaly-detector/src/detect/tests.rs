@@ -2,7 +2,7 @@
 
 use parley_shared::{GameMessage, MessageKind};
 
-use super::testing::{message, Run, T0};
+use super::testing::{join, message, Run, T0};
 use super::PartitionState;
 
 #[test]
@@ -47,9 +47,11 @@ window = "10s""#,
     );
     run.partition = PartitionState::new(16);
     for i in 0..100 {
-        let mut join = message(&format!("new-{i}"), &format!("room-{i}"), "", T0 + i * 100);
-        join.kind = MessageKind::Join;
-        run.send(&join);
+        run.send(&join(
+            &format!("new-{i}"),
+            &format!("room-{i}"),
+            T0 + i * 100,
+        ));
         let (users, rooms) = run.partition.sizes();
         assert!(users <= 16 && rooms <= 16, "{users} users, {rooms} rooms");
     }

@@ -43,9 +43,8 @@ impl Detector for RaidRule {
 
 #[cfg(test)]
 mod tests {
-    use parley_shared::MessageKind;
 
-    use crate::detect::testing::{message, Run, T0};
+    use crate::detect::testing::{join, message, Run, T0};
 
     #[test]
     fn raids_are_new_users_joining_and_posting_the_same_text() {
@@ -66,9 +65,7 @@ mod tests {
         let mut fired = Vec::new();
         for i in 0..6 {
             let raider = format!("raider{i}");
-            let mut join = message(&raider, "r", "", T0 + 100 + i * 2);
-            join.kind = MessageKind::Join;
-            run.send(&join);
+            run.send(&join(&raider, "r", T0 + 100 + i * 2));
             fired.push(run.send(&message(
                 &raider,
                 "r",

@@ -135,11 +135,27 @@ async fn a_publish_is_built_from_the_token_acknowledged_after_kafka_and_delivere
             .send(json!({"op": "publish", "room_id": "r1", "content": format!("line {n}"), "client_msg_id": key}))
             .await;
     }
+    // Acks may come in any order (each is sent when its delivery report
+    // arrives); the records' order is what must hold.
+    let mut acks = std::collections::HashMap::new();
+    let deadline = std::time::Instant::now() + WAIT;
+    while acks.len() < 8 {
+        let left = deadline
+            .checked_duration_since(std::time::Instant::now())
+            .expect("every burst publish answered in time");
+        match publisher.next(left).await {
+            Ok(Some(f)) if f["op"] == "message" => own.push(f),
+            Ok(Some(f)) if f["op"] == "published" || f["op"] == "error" => {
+                assert_eq!(f["op"], "published", "{f}");
+                let key = f["client_msg_id"].as_str().unwrap_or_default().to_owned();
+                acks.insert(key, f["message_id"].as_str().unwrap_or_default().to_owned());
+            }
+            Ok(Some(_)) => {}
+            other => panic!("burst answers stopped: {other:?}"),
+        }
+    }
     for n in 0..8 {
-        let key = json!(format!("burst-{n}"));
-        let ack = answer(&mut publisher, &key, &mut own).await;
-        assert_eq!(ack["op"], "published", "{ack}");
-        ids.push(ack["message_id"].as_str().unwrap_or_default().to_owned());
+        ids.push(acks[&format!("burst-{n}")].clone());
     }
     let mut none = Vec::new();
     for (client, stash) in [(&mut watcher, &mut none), (&mut publisher, &mut own)] {

@@ -127,7 +127,7 @@ async fn every_panel_query_returns_series_from_the_real_workers() {
 }
 
 /// Every worker folder with a `Cargo.toml`, in start order, then the
-/// workers of INTERFACES.md not among them.
+/// workers of docs/contracts.md not among them.
 fn worker_dirs() -> Vec<String> {
     let mut dirs: Vec<String> = std::fs::read_dir(repo().join("workers"))
         .expect("workers/")

@@ -32,6 +32,17 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Every value [`Self::label`] returns, for metrics to start at zero.
+    pub const LABELS: [&'static str; 7] = [
+        "invalid",
+        "too_large",
+        "forbidden",
+        "blocked",
+        "muted",
+        "rate_limited",
+        "unavailable",
+    ];
+
     /// The WebSocket `error` frame code.
     pub fn code(&self) -> u16 {
         match self {
@@ -95,6 +106,7 @@ mod tests {
             (Refusal::Unavailable("x".into()), 4503, 503),
         ];
         for (refusal, code, status) in cases {
+            assert!(Refusal::LABELS.contains(&refusal.label()), "{refusal:?}");
             assert_eq!(refusal.code(), code, "{refusal:?}");
             assert_eq!(refusal.http_status(), status, "{refusal:?}");
         }

@@ -2,6 +2,7 @@
 //! `parley_shared::metrics`). Labels come from small fixed sets.
 
 use parley_shared::metrics::{MetricsError, RuntimeMetrics, LATENCY_BUCKETS};
+use parley_shared::publish::Refusal;
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts};
 
 /// Open WebSocket connections.
@@ -194,16 +195,7 @@ impl PublishMetrics {
         r.register(Box::new(m.ack_latency.clone()))?;
         r.register(Box::new(m.retries.clone()))?;
         r.register(Box::new(m.queued.clone()))?;
-        for result in [
-            "ok",
-            "invalid",
-            "too_large",
-            "forbidden",
-            "blocked",
-            "muted",
-            "rate_limited",
-            "unavailable",
-        ] {
+        for result in std::iter::once("ok").chain(Refusal::LABELS) {
             m.publishes.with_label_values(&[result]);
         }
         Ok(m)

@@ -199,13 +199,16 @@ create_topics() {
     max.message.bytes=$MAX_MESSAGE_BYTES
   create_topic game-messages.dlq 3 retention.ms=1209600000 max.message.bytes=$DLQ_MAX_MESSAGE_BYTES
   create_topic moderation-alerts 3 retention.ms=604800000
+  # Moderators' actions, kept forever: every websocket-sender rebuilds
+  # mutes and bans from the whole topic at start.
+  create_topic moderation-actions 3 retention.ms=-1
   # anomaly-detector's internal topic: cross-room sightings keyed by game
   # (one instance counts every copy of a game's text). Not a contract.
   create_topic anomaly-detector.by-game "${PARLEY_PARTITIONS:-12}" retention.ms=86400000
   # Topics created before the size limit was raised get it too.
   set_topic_config game-messages max.message.bytes=$MAX_MESSAGE_BYTES
   set_topic_config game-messages.dlq max.message.bytes=$DLQ_MAX_MESSAGE_BYTES
-  log "topics ready: game-messages, game-messages.dlq, moderation-alerts, anomaly-detector.by-game"
+  log "topics ready: game-messages, game-messages.dlq, moderation-alerts, moderation-actions, anomaly-detector.by-game"
 }
 
 set_topic_config() { # name key=value: only that key changes

@@ -2,6 +2,8 @@
 //!
 //! - [`message`]: the `GameMessage` v1 schema, its validation and a typed
 //!   decode error whose kind names the DLQ `error.kind`.
+//! - [`action`]: the Action v1 schema of `moderation-actions` (what
+//!   moderators and the detector do), requests and validation.
 //! - [`topics`]: topic names and DLQ header names from docs/contracts.md.
 //! - [`config`]: the Kafka connection flags every binary shares.
 //! - [`cli`]: flag parsing with `--print-config` and `GET /config`.
@@ -16,6 +18,7 @@
 //! - [`dlq`], [`metrics`], [`health`], [`http`]: dead letters, metric names
 //!   and handles, `/healthz`, and the metrics server.
 
+pub mod action;
 pub mod batcher;
 pub mod cli;
 pub mod config;

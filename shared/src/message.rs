@@ -455,7 +455,7 @@ where
 }
 
 /// Keeps an error reason on one line, as the DLQ `error` header requires.
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     text.replace(['\n', '\r'], " ")
 }
 

@@ -6,6 +6,9 @@ pub const GAME_MESSAGES: &str = "game-messages";
 pub const GAME_MESSAGES_DLQ: &str = "game-messages.dlq";
 /// Alert v1 records from `anomaly-detector`, keyed by `room_id`.
 pub const MODERATION_ALERTS: &str = "moderation-alerts";
+/// Action v1 records (moderators' and the detector's actions), keyed by
+/// `room_id`; kept forever (every reader rebuilds mutes and bans from it).
+pub const MODERATION_ACTIONS: &str = "moderation-actions";
 /// anomaly-detector's internal topic of cross-room sightings, keyed by
 /// `game_id` (not a contract: only anomaly-detector writes and reads it).
 pub const ANOMALY_BY_GAME: &str = "anomaly-detector.by-game";

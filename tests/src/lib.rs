@@ -28,6 +28,14 @@ pub fn unique_name(prefix: &str) -> String {
 /// returns its name.
 pub async fn fresh_topic(prefix: &str, partitions: i32) -> String {
     let name = unique_name(prefix);
+    create_topic(&name, partitions).await;
+    name
+}
+
+/// Creates topic `name` unless it exists, and waits until every partition
+/// has a leader.
+pub async fn create_topic(name: &str, partitions: i32) {
+    let name = name.to_owned();
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers())
         .create()
@@ -41,7 +49,13 @@ pub async fn fresh_topic(prefix: &str, partitions: i32) -> String {
         .await
         .expect("create_topics request; is the stack up? (deploy/local/stack.sh up)");
     for result in results {
-        result.expect("topic created");
+        if let Err((topic, code)) = result {
+            assert_eq!(
+                code,
+                rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists,
+                "creating {topic}"
+            );
+        }
     }
     // The broker may answer before its metadata has the new topic (a worker
     // started at once then says it does not exist): wait until it is there
@@ -65,7 +79,20 @@ pub async fn fresh_topic(prefix: &str, partitions: i32) -> String {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    name
+}
+
+/// [`create_topic`] from synchronous code (its own thread and runtime).
+pub fn create_topic_blocking(name: &str, partitions: i32) {
+    let name = name.to_owned();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(create_topic(&name, partitions));
+    })
+    .join()
+    .expect("topic creation thread");
 }
 
 /// The repository's root (the workspace folder above `tests/`).

@@ -56,13 +56,21 @@ pub fn start_sender(topic: &str, alerts: &str, partitions: usize, extra: &[&str]
     .map(str::to_owned)
     .to_vec();
     args.extend(extra.iter().map(|s| s.to_string()));
+    // Moderation actions of this test only: instances started with the
+    // same alerts topic share them.
+    if !extra.contains(&"--actions-topic") {
+        let actions = format!("{alerts}.actions");
+        crate::create_topic_blocking(&actions, 1);
+        args.extend(["--actions-topic".to_owned(), actions]);
+    }
     let mut worker =
         Worker::start_with_env("websocket-sender", &args, &[("PARLEY_JWT_SECRET", SECRET)]);
     let metrics = format!("127.0.0.1:{metrics_port}");
     wait_until(Duration::from_secs(60), "websocket-sender assigned", || {
         assert!(worker.is_running(), "exited:\n{}", worker.log_text());
         crate::process::http_get(&metrics, "/metrics").is_some_and(|(_, text)| {
-            crate::process::metric(&text, "parley_partitions_assigned") >= (partitions + 1) as f64
+            crate::process::metric(&text, "parley_partitions_assigned") >= (partitions + 2) as f64
+                && crate::process::metric(&text, "parley_ws_moderation_ready") == 1.0
         })
     });
     Sender {

@@ -20,7 +20,7 @@ pub mod recent;
 pub mod refusal;
 pub mod request;
 
-pub use producer::{Delivery, MessageProducer, ProduceError, Produced};
+pub use producer::{Delivery, KeyedRecord, MessageProducer, ProduceError, Produced};
 pub use rate::{RateLimit, RateLimiter};
 pub use recent::RecentPublishes;
 pub use refusal::Refusal;

@@ -12,7 +12,34 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 
+use crate::action::ModerationAction;
 use crate::message::GameMessage;
+
+/// A record an edge produces: its Kafka key and JSON payload.
+pub trait KeyedRecord {
+    /// The Kafka key (the room, for both of Parley's edge topics).
+    fn key(&self) -> &[u8];
+    /// The JSON payload.
+    fn payload(&self) -> Result<Vec<u8>, serde_json::Error>;
+}
+
+impl KeyedRecord for GameMessage {
+    fn key(&self) -> &[u8] {
+        self.room_id.as_bytes()
+    }
+    fn payload(&self) -> Result<Vec<u8>, serde_json::Error> {
+        self.to_json()
+    }
+}
+
+impl KeyedRecord for ModerationAction {
+    fn key(&self) -> &[u8] {
+        self.room_id.as_bytes()
+    }
+    fn payload(&self) -> Result<Vec<u8>, serde_json::Error> {
+        self.to_json()
+    }
+}
 
 /// Where an acknowledged record landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,10 +130,10 @@ impl MessageProducer {
     /// Queues `message` keyed by its room, now (so records queued one after
     /// another keep their order); [`Delivery::wait`] then waits for the
     /// brokers' acknowledgement. A full queue is an error at once.
-    pub fn enqueue(&self, message: &GameMessage) -> Result<Delivery, ProduceError> {
-        let payload = message.to_json()?;
+    pub fn enqueue<R: KeyedRecord>(&self, message: &R) -> Result<Delivery, ProduceError> {
+        let payload = message.payload()?;
         let record = FutureRecord::to(&self.topic)
-            .key(message.room_id.as_bytes())
+            .key(message.key())
             .payload(&payload);
         self.producer
             .send_result(record)
@@ -115,7 +142,7 @@ impl MessageProducer {
     }
 
     /// Produces `message` and waits for the brokers' acknowledgement.
-    pub async fn send(&self, message: &GameMessage) -> Result<Produced, ProduceError> {
+    pub async fn send<R: KeyedRecord>(&self, message: &R) -> Result<Produced, ProduceError> {
         self.enqueue(message)?.wait().await
     }
 

@@ -99,6 +99,15 @@ impl Decode for GameMessage {
     }
 }
 
+impl Decode for crate::action::ModerationAction {
+    fn decode(_key: Option<&[u8]>, payload: Option<&[u8]>) -> Result<Self, DecodeFailure> {
+        crate::action::ModerationAction::decode_record(payload).map_err(|e| DecodeFailure {
+            kind: e.kind(),
+            reason: e.to_string(),
+        })
+    }
+}
+
 /// What a pipeline gets when it is built, one per consumer.
 #[derive(Clone)]
 pub struct PipelineContext {

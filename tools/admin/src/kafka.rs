@@ -41,6 +41,11 @@ impl Kafka {
         Kafka { props }
     }
 
+    /// The librdkafka properties (`bootstrap.servers` included).
+    pub fn properties(&self) -> &BTreeMap<String, String> {
+        &self.props
+    }
+
     /// The client configuration, with `extra` applied on top.
     pub fn config(&self, extra: &[(&str, &str)]) -> ClientConfig {
         let mut config = ClientConfig::new();

@@ -4,12 +4,14 @@
 //! - `lag`: how far each consumer group is behind.
 //! - `replay`: move an idle group to an offset or a time (backfill, skip).
 //! - `dlq inspect|replay`: what was dead-lettered and why; send it back.
+//! - `moderate`: an operator's moderation action (delete, mute, ban…).
 //! - `config`: a running worker's effective configuration.
 
 mod dlq;
 mod error;
 mod kafka;
 mod lag;
+mod moderate;
 mod output;
 mod replay;
 mod topics;
@@ -26,7 +28,7 @@ use crate::error::AdminError;
 use crate::kafka::Kafka;
 use crate::output::Format;
 
-/// Operate a Parley deployment: topics, lag, replays, dead letters, configs.
+/// Operate a Parley deployment: topics, lag, replays, dead letters, moderation, configs.
 #[derive(Debug, Parser)]
 #[command(name = "parley-admin", version)]
 struct Cli {
@@ -55,6 +57,10 @@ enum Command {
     /// The dead-letter topic.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Take a moderation action (delete a message, mute, unmute, ban,
+    /// unban) as an operator: produced to `moderation-actions`, enforced by
+    /// every websocket-sender.
+    Moderate(moderate::ModerateArgs),
     /// A running worker's effective configuration (GET /config).
     Config {
         /// The worker's metrics address, e.g. 127.0.0.1:9102.
@@ -68,7 +74,7 @@ enum TopicsCommand {
     Setup(topics::SetupArgs),
     /// Partitions, replication and retention of topics.
     Describe {
-        /// Topics (default: Parley's three).
+        /// Topics (default: Parley's own).
         names: Vec<String>,
     },
 }
@@ -93,6 +99,7 @@ async fn run(cli: Cli) -> Result<(), AdminError> {
         Command::Replay(args) => replay::run(&kafka, &args, format),
         Command::Dlq(DlqCommand::Inspect(args)) => dlq::inspect(&kafka, &args, format),
         Command::Dlq(DlqCommand::Replay(args)) => dlq::replay(&kafka, &args).await,
+        Command::Moderate(args) => moderate::run(&kafka, &args, format).await,
         Command::Config { address } => worker_config::run(&address, format),
     }
 }

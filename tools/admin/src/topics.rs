@@ -32,6 +32,10 @@ pub struct SetupArgs {
     /// Alerts topic.
     #[arg(long, default_value = topics::MODERATION_ALERTS)]
     pub alerts_topic: String,
+    /// Moderation actions topic (kept forever by default: every
+    /// websocket-sender rebuilds mutes and bans from it at start).
+    #[arg(long, default_value = topics::MODERATION_ACTIONS)]
+    pub actions_topic: String,
     /// anomaly-detector's internal topic of cross-room sightings (keyed by
     /// game; as many partitions as the messages topic).
     #[arg(long, default_value = topics::ANOMALY_BY_GAME)]
@@ -54,6 +58,10 @@ pub struct SetupArgs {
     /// How long alerts stay (new topic: 30d).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub alerts_retention: Option<Duration>,
+    /// How long moderation actions stay (new topic: forever; a ban "until
+    /// lifted" older than this would be forgotten).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub actions_retention: Option<Duration>,
     /// How long sightings stay (new topic: 1d; the detector re-reads at
     /// most its longest cross-room window, 1h at most).
     #[arg(long, value_parser = humantime::parse_duration)]
@@ -121,6 +129,7 @@ pub async fn setup(kafka: &Kafka, args: &SetupArgs, format: Format) -> Result<()
         (args.topic.as_str(), args.partitions, args.retention),
         (args.dlq_topic.as_str(), small, args.dlq_retention),
         (args.alerts_topic.as_str(), small, args.alerts_retention),
+        (args.actions_topic.as_str(), small, args.actions_retention),
         (
             args.by_game_topic.as_str(),
             args.partitions,
@@ -134,11 +143,19 @@ pub async fn setup(kafka: &Kafka, args: &SetupArgs, format: Format) -> Result<()
         Some(topics::DLQ_MAX_MESSAGE_BYTES),
         None,
         None,
+        None,
     ];
     let admin = admin(kafka)?;
     let existing = partition_counts(kafka, wanted.iter().map(|w| w.0))?;
     let mut rows = Vec::new();
-    let defaults = [7 * DAY, 30 * DAY, 30 * DAY, DAY].map(Duration::from_secs);
+    // Duration::MAX stands for "forever" (retention.ms = -1).
+    let defaults = [
+        Duration::from_secs(7 * DAY),
+        Duration::from_secs(30 * DAY),
+        Duration::from_secs(30 * DAY),
+        Duration::MAX,
+        Duration::from_secs(DAY),
+    ];
     for (((topic, partitions, asked), default), max_bytes) in
         wanted.into_iter().zip(defaults).zip(max_bytes)
     {
@@ -148,7 +165,10 @@ pub async fn setup(kafka: &Kafka, args: &SetupArgs, format: Format) -> Result<()
         } else {
             Some(asked.unwrap_or(default))
         };
-        let retention_ms = retention.map(|r| r.as_millis().to_string());
+        let retention_ms = retention.map(|r| match r {
+            Duration::MAX => "-1".to_owned(),
+            r => r.as_millis().to_string(),
+        });
         let action = match existing.get(topic) {
             None => {
                 let ms = retention_ms.clone().unwrap_or_default();
@@ -209,9 +229,9 @@ pub async fn setup(kafka: &Kafka, args: &SetupArgs, format: Format) -> Result<()
         for r in &rows {
             let retention = r.retention_ms.map_or_else(
                 || "unchanged".to_owned(),
-                |ms| {
-                    let ms = u64::try_from(ms).unwrap_or(u64::MAX);
-                    humantime::format_duration(Duration::from_millis(ms)).to_string()
+                |ms| match u64::try_from(ms) {
+                    Ok(ms) => humantime::format_duration(Duration::from_millis(ms)).to_string(),
+                    Err(_) => "forever".to_owned(),
                 },
             );
             t.add_row(vec![
@@ -366,6 +386,7 @@ pub async fn describe(kafka: &Kafka, names: &[String], format: Format) -> Result
             topics::GAME_MESSAGES,
             topics::GAME_MESSAGES_DLQ,
             topics::MODERATION_ALERTS,
+            topics::MODERATION_ACTIONS,
             topics::ANOMALY_BY_GAME,
         ]
         .map(str::to_owned)

@@ -58,6 +58,11 @@ pub struct SenderConfig {
     #[arg(long, env = "PARLEY_ALERTS_TOPIC", default_value = topics::MODERATION_ALERTS)]
     pub alerts_topic: String,
 
+    /// Topic of moderation actions (deletions, mutes, bans; every instance
+    /// reads it whole at start and enforces it).
+    #[arg(long, env = "PARLEY_ACTIONS_TOPIC", default_value = topics::MODERATION_ACTIONS)]
+    pub actions_topic: String,
+
     /// Recovery buffer: messages kept per room.
     #[arg(long, env = "PARLEY_ROOM_BUFFER", default_value_t = 1024)]
     pub room_buffer: usize,
@@ -237,6 +242,9 @@ pub struct SenderSettings {
     pub messages: ConsumerSettings,
     /// Consumer of `moderation-alerts` (same group, one consumer).
     pub alerts: ConsumerSettings,
+    /// Consumer of `moderation-actions` (same group, one consumer, read
+    /// from the start at every start).
+    pub actions: ConsumerSettings,
     /// WebSocket and HTTP listener.
     pub listen: SocketAddr,
     /// Token verification keys.
@@ -326,6 +334,9 @@ impl SenderConfig {
         let mut alerts = messages.clone();
         alerts.topic = self.alerts_topic.clone();
         alerts.concurrency = NonZeroUsize::MIN;
+        let mut actions = alerts.clone();
+        actions.topic = self.actions_topic.clone();
+        actions.start_from = StartFrom::Earliest;
         let keys = TokenKeys::from_config(
             self.hs256_secret()?.as_ref(),
             self.jwt_public_key_file.as_deref(),
@@ -342,6 +353,7 @@ impl SenderConfig {
         Ok(SenderSettings {
             messages,
             alerts,
+            actions,
             listen: self.listen,
             keys,
             limits: Limits {
@@ -427,6 +439,8 @@ mod tests {
         assert_eq!(s.messages.group, "websocket-sender-ws-0");
         assert_eq!(s.alerts.group, "websocket-sender-ws-0");
         assert_eq!(s.alerts.topic, "moderation-alerts");
+        assert_eq!(s.actions.topic, "moderation-actions");
+        assert_eq!(s.actions.group, "websocket-sender-ws-0");
         assert_eq!(s.messages.start_from, StartFrom::Latest);
         assert!(
             s.messages.dlq_topic.is_none(),

@@ -3,7 +3,9 @@
 //!
 //! - Consumer group: `websocket-sender-<instance id>`, one per deployment
 //!   slot, so every instance sees every record (broadcast). It also reads
-//!   `moderation-alerts` in the same group for moderators. Bad records are
+//!   `moderation-alerts` in the same group for moderators, and
+//!   `moderation-actions` (from its start, at every start) to enforce
+//!   deletions, mutes and bans. Bad records are
 //!   skipped and counted, never dead-lettered (every instance would).
 //! - Delivery: live reads start at the end of each partition. Each record is
 //!   encoded once as a frame and queued for every subscriber of its room
@@ -18,8 +20,9 @@
 //! - Layout, by flow: [`fanout`] (records into rooms and outboxes),
 //!   [`alerts`] (alerts to moderators), [`edge`] (the listener and each
 //!   socket), [`history`] (Kafka recovery, ClickHouse history); the wire
-//!   format in [`protocol`], tokens in [`auth`]. Both consumer groups run
-//!   as one `GroupSet` of the shared runtime.
+//!   format in [`protocol`], tokens in [`auth`], mutes, bans and deletions
+//!   in [`moderation`]. The three consumers (messages, alerts, actions)
+//!   run as one `GroupSet` of the shared runtime.
 
 pub mod alerts;
 pub mod auth;
@@ -28,6 +31,7 @@ pub mod edge;
 pub mod fanout;
 pub mod history;
 pub mod metrics;
+pub mod moderation;
 pub mod protocol;
 
 use std::future::Future;
@@ -43,6 +47,7 @@ use edge::AppState;
 use fanout::{PartitionTable, RoomFanout, RoomRegistry};
 use history::KafkaReplay;
 use metrics::SenderMetrics;
+use moderation::{Acting, ActionFanout, Moderation};
 
 /// Why websocket-sender stopped.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +88,7 @@ pub async fn run(
     let messages = settings.messages.clone();
     let partitions = runtime::check_topic(&messages).await?;
     runtime::check_topic(&settings.alerts).await?;
+    runtime::check_topic(&settings.actions).await?;
     let history = history::HistoryStore::new(&settings.history);
     let url = settings.history.url.clone();
     history
@@ -100,18 +106,29 @@ pub async fn run(
         limits.buffer_bytes,
     ));
     let hub = Arc::new(AlertHub::default());
+    let moderation = Arc::new(Moderation::default());
+    let moderation_metrics = metrics::ModerationMetrics::register(&metrics)?;
     let replay = KafkaReplay::new(
         messages.client_properties.clone(),
         messages.topic.clone(),
         limits.recovery_concurrency.get(),
         limits.recovery_timeout,
+        Arc::clone(&moderation),
     );
+    let acting = Arc::new(Acting::new(
+        &messages.client_properties,
+        &settings.actions.topic,
+        &format!("{}-moderate", messages.group),
+        settings.publish.delivery_timeout,
+        moderation_metrics.clone(),
+    )?);
     let publishing = Arc::new(edge::publishing::Publishing::new(
         &publish_properties(&messages.client_properties, settings.partitioner),
         &messages.topic,
         &format!("{}-publish", messages.group),
         settings.publish,
         metrics::PublishMetrics::register(&metrics)?,
+        Arc::clone(&moderation),
     )?);
     // Sockets close when the consumer groups begin stopping.
     let consumers = GroupSet::new(metrics.clone(), messages.stall_timeout);
@@ -126,6 +143,8 @@ pub async fn run(
         sender_metrics.clone(),
         sockets_closing.clone(),
         Arc::clone(&publishing),
+        Arc::clone(&moderation),
+        Arc::clone(&acting),
     ));
 
     let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -160,6 +179,9 @@ pub async fn run(
     let kafka = messages.client_properties.clone();
     let topic = messages.topic.clone();
     let fanout_metrics = metrics.clone();
+    let (actions_topic, actions_kafka) = (settings.actions.topic.clone(), kafka.clone());
+    let (actions_registry, actions_moderation) = (Arc::clone(&registry), Arc::clone(&moderation));
+    let fanout_moderation = Arc::clone(&moderation);
     let result = consumers
         .group(messages, metrics.clone(), move |_| {
             RoomFanout::new(
@@ -168,16 +190,27 @@ pub async fn run(
                 fanout_metrics.clone(),
                 sender_metrics.clone(),
                 &kafka,
+                Arc::clone(&fanout_moderation),
             )
         })
-        .group(settings.alerts, metrics, move |_| {
+        .group(settings.alerts, metrics.clone(), move |_| {
             AlertFanout::new(Arc::clone(&hub))
+        })
+        .group(settings.actions, metrics, move |_| {
+            ActionFanout::new(
+                actions_topic.clone(),
+                Arc::clone(&actions_moderation),
+                Arc::clone(&actions_registry),
+                moderation_metrics.clone(),
+                &actions_kafka,
+            )
         })
         .run(shutdown)
         .await;
     // Give connections a moment to send their close frames.
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     publishing.flush(Duration::from_secs(5));
+    acting.flush(Duration::from_secs(5));
     gauges.abort();
     Ok(result?)
 }

@@ -201,3 +201,68 @@ impl PublishMetrics {
         Ok(m)
     }
 }
+
+/// Moderation actions applied by this instance, by `action`.
+pub const ACTIONS_APPLIED: &str = "parley_ws_moderation_actions_applied_total";
+/// Moderation actions taken through this instance, by `action` and `result`.
+pub const ACTIONS_TAKEN: &str = "parley_ws_moderation_actions_total";
+/// An action's `created_at` to its retraction at this instance's rooms.
+pub const RETRACT_LATENCY: &str = "parley_ws_retract_latency_seconds";
+/// Whether the actions decided before this process started are all read (1).
+pub const MODERATION_READY: &str = "parley_ws_moderation_ready";
+
+/// Metrics of the moderation actions.
+#[derive(Clone)]
+pub struct ModerationMetrics {
+    /// Actions folded into the ledger, by action.
+    pub applied: IntCounterVec,
+    /// Actions taken here, by action and result (`ok` or a refusal label).
+    pub taken: IntCounterVec,
+    /// Action created → retracted here, seconds.
+    pub retract_latency: Histogram,
+    /// 1 once the start-up read of the actions is done.
+    pub ready: IntGauge,
+}
+
+impl ModerationMetrics {
+    /// Registers the moderation metrics, every action label at zero.
+    pub fn register(runtime: &RuntimeMetrics) -> Result<Self, MetricsError> {
+        let m = ModerationMetrics {
+            applied: IntCounterVec::new(
+                Opts::new(
+                    ACTIONS_APPLIED,
+                    "Moderation actions applied by this instance.",
+                ),
+                &["action"],
+            )?,
+            taken: IntCounterVec::new(
+                Opts::new(
+                    ACTIONS_TAKEN,
+                    "Moderation actions taken through this instance, by result.",
+                ),
+                &["action", "result"],
+            )?,
+            retract_latency: Histogram::with_opts(
+                HistogramOpts::new(
+                    RETRACT_LATENCY,
+                    "Moderation action created to the message retracted at this instance.",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+            )?,
+            ready: IntGauge::new(
+                MODERATION_READY,
+                "1 once the moderation actions decided before start are all read.",
+            )?,
+        };
+        let r = &runtime.registry;
+        r.register(Box::new(m.applied.clone()))?;
+        r.register(Box::new(m.taken.clone()))?;
+        r.register(Box::new(m.retract_latency.clone()))?;
+        r.register(Box::new(m.ready.clone()))?;
+        for kind in parley_shared::action::ActionKind::ALL {
+            m.applied.with_label_values(&[kind.as_str()]);
+            m.taken.with_label_values(&[kind.as_str(), "ok"]);
+        }
+        Ok(m)
+    }
+}

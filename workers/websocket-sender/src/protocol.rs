@@ -7,6 +7,7 @@
 //! string is opaque to clients.
 
 use axum::extract::ws::Utf8Bytes;
+use parley_shared::action::ActionRequest;
 use parley_shared::publish::{PublishRequest, Refusal};
 use serde::Deserialize;
 
@@ -107,6 +108,9 @@ pub enum ClientOp {
     /// parsed by [`ClientOp::parse`] itself.
     #[serde(skip)]
     Publish(Box<PublishRequest>),
+    /// `{"op":"moderate","action":…}` (moderators and admins).
+    #[serde(skip)]
+    Moderate(Box<ActionRequest>),
 }
 
 /// Longest refusal reason sent back for a frame, in bytes.
@@ -123,6 +127,11 @@ impl ClientOp {
         let op: Op<'_> = serde_json::from_str(text).map_err(|e| short_reason(&e))?;
         // `publish` is read straight into its struct: `meta` keeps its exact
         // text, which an internally tagged enum cannot do.
+        if op.op == "moderate" {
+            return crate::moderation::Acting::parse(text)
+                .map(|request| ClientOp::Moderate(Box::new(request)))
+                .map_err(|refusal| refusal.to_string());
+        }
         if op.op == "publish" {
             return serde_json::from_str::<PublishRequest>(text)
                 .map(|request| ClientOp::Publish(Box::new(request)))
@@ -242,6 +251,21 @@ pub fn publish_error_frame(
         frame["retry_after_ms"] = serde_json::Value::from(ms);
     }
     Utf8Bytes::from(frame.to_string())
+}
+
+/// `{"op":"retract","room_id","message_id"}`: a deleted message.
+pub fn retract_frame(room_id: &str, message_id: &str) -> Utf8Bytes {
+    let quote = |s: &str| serde_json::Value::from(s).to_string();
+    Utf8Bytes::from(format!(
+        r#"{{"op":"retract","room_id":{},"message_id":{}}}"#,
+        quote(room_id),
+        quote(message_id)
+    ))
+}
+
+/// `{"op":"moderated","action_id"}`: an action Kafka acknowledged.
+pub fn moderated_frame(action_id: &str) -> Utf8Bytes {
+    Utf8Bytes::from(serde_json::json!({"op": "moderated", "action_id": action_id}).to_string())
 }
 
 /// The `pong` frame.

@@ -10,6 +10,7 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
+use parley_shared::action::ActionRequest;
 use parley_shared::metrics::now_ms;
 use parley_shared::publish::{PublishRequest, Refusal};
 use tokio::task::JoinHandle;
@@ -22,8 +23,8 @@ use crate::fanout::outbox::{CloseReason, Outbox, Queued, ALERT};
 use crate::fanout::registry::{Subscribed, Subscriber};
 use crate::history::ReplayRange;
 use crate::protocol::{
-    code, error_frame, pong_frame, publish_error_frame, published_frame, subscribed_alerts_frame,
-    subscribed_frame, unsubscribed_frame, ClientOp, Pos,
+    code, error_frame, moderated_frame, pong_frame, publish_error_frame, published_frame,
+    subscribed_alerts_frame, subscribed_frame, unsubscribed_frame, ClientOp, Pos,
 };
 
 /// How long a closing connection may take to flush its close frame.
@@ -52,6 +53,7 @@ pub async fn serve(socket: WebSocket, grant: Grant, app: Arc<AppState>) {
             conn,
             outbox: Arc::clone(&outbox),
             sees_moderators: grant.sees_moderators(),
+            user: Arc::from(grant.user.as_str()),
         },
         rooms: HashMap::new(),
         budget: FrameBudget::new(
@@ -195,6 +197,7 @@ impl Session {
             }
             ClientOp::Ping => self.reply(pong_frame()),
             ClientOp::Publish(request) => self.publish(*request),
+            ClientOp::Moderate(request) => self.moderate(*request),
         }
     }
 
@@ -229,6 +232,21 @@ impl Session {
         });
     }
 
+    /// Takes a moderation action and answers `moderated` (or the refusal)
+    /// from a task once Kafka acknowledged it.
+    fn moderate(&mut self, request: ActionRequest) {
+        let (acting, grant) = (Arc::clone(&self.app.acting), Arc::clone(&self.grant));
+        let outbox = Arc::clone(&self.subscriber.outbox);
+        let room = request.room_id.clone();
+        tokio::spawn(async move {
+            let frame = match acting.act(&grant, request).await {
+                Ok(action_id) => moderated_frame(&action_id),
+                Err(refusal) => error_frame(refusal.code(), &refusal.to_string(), Some(&room)),
+            };
+            outbox.push_forced(frame, 0);
+        });
+    }
+
     fn subscribe(&mut self, room_id: String, since: Option<String>) {
         let room = Some(room_id.as_str());
         if room_id.is_empty() || room_id.chars().count() > MAX_ROOM_ID {
@@ -241,6 +259,13 @@ impl Session {
         }
         if !self.grant.allows_room(&room_id) {
             return self.refuse(code::FORBIDDEN, "room not allowed by token", room, "room");
+        }
+        if self
+            .app
+            .moderation
+            .banned(&room_id, &self.grant.user, now_ms())
+        {
+            return self.refuse(code::FORBIDDEN, "banned from this room", room, "banned");
         }
         let since = match since.as_deref().map(str::parse::<Pos>).transpose() {
             Ok(since) => since,

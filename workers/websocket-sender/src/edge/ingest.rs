@@ -1,5 +1,7 @@
 //! HTTP ingest: `POST /v1/rooms/{room_id}/messages` (docs/contracts.md,
-//! "Publishing"), the same publish path as the WebSocket `publish` op.
+//! "Publishing"), the same publish path as the WebSocket `publish` op, and
+//! `POST /v1/moderation/actions` ("Moderation actions"), the same action
+//! path as the `moderate` op.
 //! Answers 201 `{"message_id","pos"}` after Kafka's acknowledgement;
 //! errors are JSON `{"code","reason"}` with the contract's status.
 
@@ -58,6 +60,46 @@ pub async fn post_message(
                 "message_id": published.message_id,
                 "pos": published.pos.to_string(),
             })),
+        )
+            .into_response(),
+        Err(refusal) => refused(&refusal),
+    }
+}
+
+/// Handles `POST /v1/moderation/actions`: 201 `{"action_id"}` after
+/// Kafka's acknowledgement; refusals as for publishes (403 for a viewer).
+pub async fn post_action(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let grant = match app.authenticate(&headers, None) {
+        Ok(grant) => grant,
+        Err(e) => {
+            let mut response = error(StatusCode::UNAUTHORIZED, 4401, &e.to_string());
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        }
+    };
+    let request = body
+        .map_err(|rejection| {
+            Refusal::TooLarge(format!("request body refused ({})", rejection.body_text()))
+        })
+        .and_then(|body| {
+            std::str::from_utf8(&body)
+                .map_err(|_| Refusal::Invalid("the body is not UTF-8 JSON".into()))
+                .and_then(crate::moderation::Acting::parse)
+        });
+    let request = match request {
+        Ok(request) => request,
+        Err(refusal) => return refused(&refusal),
+    };
+    match app.acting.act(&grant, request).await {
+        Ok(action_id) => (
+            StatusCode::CREATED,
+            Json(serde_json::json!({ "action_id": action_id })),
         )
             .into_response(),
         Err(refusal) => refused(&refusal),

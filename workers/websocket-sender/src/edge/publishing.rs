@@ -2,13 +2,15 @@
 //! behind the WebSocket `publish` op and `POST /v1/rooms/{room}/messages`
 //! (docs/contracts.md, "Publishing").
 //!
-//! Steps: room allowed by the token → message built from the token
+//! Steps: room allowed by the token → the user not muted or banned there
+//! ([`Moderation`]) → message built from the token
 //! (`parley_shared::publish::build_message`, the decoder's validation) → a
 //! retry of a recent `client_msg_id` answered from [`RecentPublishes`] →
 //! the user's (and the room's) rate → produced with `acks=all` → answered
 //! with the record's `pos` only after the brokers acknowledged it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -23,6 +25,7 @@ use rdkafka::error::KafkaError;
 use crate::auth::{Grant, Role};
 use crate::config::PublishLimits;
 use crate::metrics::PublishMetrics;
+use crate::moderation::Moderation;
 use crate::protocol::Pos;
 
 /// A publish Kafka acknowledged.
@@ -75,6 +78,7 @@ pub struct Publishing {
     limits: PublishLimits,
     metrics: PublishMetrics,
     last_sweep: Mutex<Instant>,
+    moderation: Arc<Moderation>,
 }
 
 impl Publishing {
@@ -85,6 +89,7 @@ impl Publishing {
         client_id: &str,
         limits: PublishLimits,
         metrics: PublishMetrics,
+        moderation: Arc<Moderation>,
     ) -> Result<Self, KafkaError> {
         Ok(Publishing {
             producer: MessageProducer::new(properties, topic, client_id, limits.delivery_timeout)?,
@@ -94,6 +99,7 @@ impl Publishing {
             limits,
             metrics,
             last_sweep: Mutex::new(Instant::now()),
+            moderation,
         })
     }
 
@@ -125,6 +131,14 @@ impl Publishing {
         let now = Instant::now();
         if !grant.allows_room(room_id) {
             return Err(Refusal::Forbidden("room not allowed by token".to_owned()));
+        }
+        if !self.moderation.caught_up() {
+            return Err(Refusal::Unavailable(
+                "this instance is still reading the moderation actions; retry".to_owned(),
+            ));
+        }
+        if let Some(held) = self.moderation.held(room_id, &grant.user, now_ms()) {
+            return Err(Refusal::Muted(held.reason()));
         }
         let publisher = Publisher {
             sub: grant.user.clone(),
@@ -276,6 +290,16 @@ mod tests {
     /// A publish path whose producer points at a port nothing listens on:
     /// everything before Kafka is exercised, and Kafka never acknowledges.
     fn unreachable(limits: PublishLimits) -> Publishing {
+        with_moderation(limits, ready())
+    }
+
+    fn ready() -> Arc<Moderation> {
+        let moderation = Arc::new(Moderation::default());
+        moderation.set_caught_up();
+        moderation
+    }
+
+    fn with_moderation(limits: PublishLimits, moderation: Arc<Moderation>) -> Publishing {
         let metrics = RuntimeMetrics::new("websocket-sender", "test").expect("metrics");
         let properties =
             BTreeMap::from([("bootstrap.servers".to_owned(), "127.0.0.1:1".to_owned())]);
@@ -285,8 +309,54 @@ mod tests {
             "test",
             limits,
             PublishMetrics::register(&metrics).expect("publish metrics"),
+            moderation,
         )
         .expect("producer")
+    }
+
+    #[tokio::test]
+    async fn a_muted_or_banned_user_is_refused_4423_and_nothing_is_published_before_the_actions_are_read(
+    ) {
+        use parley_shared::action::{ActionKind, ModerationAction};
+        let moderation = Arc::new(Moderation::default());
+        let publishing = with_moderation(limits(), Arc::clone(&moderation));
+        let player = grant(Role::Viewer, &["*"], Some("g1"));
+        let code = |r: Result<Published, Refusal>| r.map_err(|e| e.code()).err();
+        assert_eq!(
+            code(publishing.publish(&player, "r1", request("a")).await),
+            Some(4503),
+            "still reading the actions"
+        );
+        moderation.set_caught_up();
+        let mute = ModerationAction {
+            v: 1,
+            action_id: "a1".into(),
+            action: ActionKind::Mute,
+            room_id: "r1".into(),
+            user_id: Some("p1".into()),
+            message_id: None,
+            until: None,
+            reason: String::new(),
+            actor: "mod".into(),
+            alert_id: None,
+            created_at: 1,
+        };
+        moderation.ledger().write().apply(&mute, now_ms());
+        let refused = publishing.publish(&player, "r1", request("b")).await;
+        assert_eq!(code(refused.clone()), Some(4423));
+        assert!(refused
+            .err()
+            .is_some_and(|r| r.to_string().contains("muted")));
+        let ban = ModerationAction {
+            action: ActionKind::Ban,
+            room_id: "r2".into(),
+            ..mute
+        };
+        moderation.ledger().write().apply(&ban, now_ms());
+        assert_eq!(
+            code(publishing.publish(&player, "r2", request("c")).await),
+            Some(4423)
+        );
     }
 
     fn limits() -> PublishLimits {

@@ -40,6 +40,12 @@ pub fn router(app: Arc<AppState>) -> Router {
             post(super::ingest::post_message)
                 .layer(DefaultBodyLimit::max(super::ingest::MAX_BODY_BYTES)),
         )
+        .route(
+            "/v1/moderation/actions",
+            post(super::ingest::post_action).layer(DefaultBodyLimit::max(
+                crate::moderation::acting::MAX_REQUEST_BYTES,
+            )),
+        )
         .with_state(app)
 }
 
@@ -116,6 +122,10 @@ async fn history(
             query.before_id.as_deref(),
             limit,
             grant.sees_moderators(),
+            |id| {
+                app.moderation
+                    .is_deleted(crate::fanout::registry::id_hash(id))
+            },
         )
         .await
     {

@@ -1,6 +1,6 @@
 //! What every handler and connection of the public listener shares: the
 //! token keys, the rooms, the alert listeners, recovery and history, the
-//! limits and metrics, the publish path, and the shutdown signal.
+//! limits and metrics, the publish path, moderation, and the shutdown signal.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use crate::config::Limits;
 use crate::fanout::RoomRegistry;
 use crate::history::{HistoryStore, KafkaReplay};
 use crate::metrics::SenderMetrics;
+use crate::moderation::{Acting, Moderation};
 
 use super::publishing::Publishing;
 
@@ -38,6 +39,10 @@ pub struct AppState {
     pub addresses: Arc<super::abuse::AddressLimits>,
     /// Players' and game servers' publishes.
     pub publishing: Arc<Publishing>,
+    /// Mutes, bans and deletions in force.
+    pub moderation: Arc<Moderation>,
+    /// Moderators' actions.
+    pub acting: Arc<Acting>,
     next_conn: AtomicU64,
 }
 
@@ -54,6 +59,8 @@ impl AppState {
         metrics: SenderMetrics,
         shutdown: tokio::sync::watch::Receiver<bool>,
         publishing: Arc<Publishing>,
+        moderation: Arc<Moderation>,
+        acting: Arc<Acting>,
     ) -> Self {
         AppState {
             keys,
@@ -66,6 +73,8 @@ impl AppState {
             shutdown,
             addresses: super::abuse::AddressLimits::new(limits.max_connections_per_ip),
             publishing,
+            moderation,
+            acting,
             next_conn: AtomicU64::new(1),
         }
     }

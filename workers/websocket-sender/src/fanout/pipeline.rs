@@ -18,6 +18,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use super::registry::{id_hash, Delivery, RoomRegistry};
 use super::ring::{Entry, Pushed};
 use crate::metrics::SenderMetrics;
+use crate::moderation::Moderation;
 use crate::protocol::{message_frame, Pos};
 
 /// A valid `game-messages` record, reduced to what fan-out needs; its
@@ -56,6 +57,7 @@ pub struct RoomFanout {
     sender_metrics: SenderMetrics,
     topic: String,
     watermarks: Option<BaseConsumer>,
+    moderation: Arc<Moderation>,
 }
 
 impl RoomFanout {
@@ -67,6 +69,7 @@ impl RoomFanout {
         metrics: RuntimeMetrics,
         sender_metrics: SenderMetrics,
         kafka: &BTreeMap<String, String>,
+        moderation: Arc<Moderation>,
     ) -> Self {
         let watermarks = parley_shared::config::client_config(kafka)
             .create()
@@ -78,6 +81,7 @@ impl RoomFanout {
             metrics,
             sender_metrics,
             watermarks,
+            moderation,
         }
     }
 }
@@ -92,6 +96,14 @@ impl Pipeline for RoomFanout {
             value,
             ..
         } = record;
+        if self.moderation.is_deleted(value.id_hash) {
+            // Deleted before it reached this instance (the action was read first).
+            self.sender_metrics
+                .skipped
+                .with_label_values(&["deleted"])
+                .inc();
+            return Ok(Progress::Done);
+        }
         let pos = Pos { partition, offset };
         let Some(frame) = message_frame(&value.room_id, pos, &value.json) else {
             return Ok(Progress::Done);

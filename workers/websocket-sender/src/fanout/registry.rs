@@ -13,7 +13,7 @@ use parking_lot::{Mutex, MutexGuard};
 use super::outbox::Outbox;
 use super::partitions::PartitionTable;
 use super::ring::{Entry, Pushed, RoomRing};
-use crate::protocol::{subscribed_frame, Pos};
+use crate::protocol::{code, error_frame, retract_frame, subscribed_frame, Pos};
 
 /// Shards of the room map (a power of two).
 const SHARDS: usize = 64;
@@ -38,6 +38,8 @@ pub struct Subscriber {
     pub outbox: Arc<Outbox>,
     /// Whether moderators-only records may reach it.
     pub sees_moderators: bool,
+    /// The token's user (a ban ends this user's subscriptions).
+    pub user: Arc<str>,
 }
 
 #[derive(Debug)]
@@ -350,6 +352,57 @@ impl RoomRegistry {
                 self.forget(shard, room_id);
             }
         }
+    }
+
+    /// Retracts a deleted message: drops it from the room's buffer (so no
+    /// recovery replays it) and queues a `retract` frame for the room's
+    /// subscribers (only moderators, if only they could have seen it).
+    /// Returns how many subscribers were told.
+    pub fn retract(&self, room_id: &str, message_id: &str) -> usize {
+        let hash = id_hash(message_id);
+        let mut shard = self.shard(room_id);
+        let shard = &mut *shard;
+        let Some(room) = shard.rooms.get_mut(room_id) else {
+            return 0;
+        };
+        let moderators_only = match room.ring.remove(hash) {
+            Some(removed) => {
+                shard.bytes -= removed.frame.len();
+                shard.entries -= 1;
+                removed.moderators_only
+            }
+            None => false,
+        };
+        let frame = retract_frame(room_id, message_id);
+        let mut told = 0;
+        for member in &room.members {
+            if !moderators_only || member.subscriber.sees_moderators {
+                member.subscriber.outbox.push_forced(frame.clone(), 0);
+                told += 1;
+            }
+        }
+        told
+    }
+
+    /// Ends `user_id`'s subscriptions to `room_id` (a ban): each gets an
+    /// `error` 4403 for the room and no more of its records. Returns how
+    /// many subscriptions ended.
+    pub fn evict(&self, room_id: &str, user_id: &str) -> usize {
+        let mut shard = self.shard(room_id);
+        let Some(room) = shard.rooms.get_mut(room_id) else {
+            return 0;
+        };
+        let frame = error_frame(code::FORBIDDEN, "banned from this room", Some(room_id));
+        let before = room.members.len();
+        room.members.retain(|m| {
+            if &*m.subscriber.user == user_id {
+                m.subscriber.outbox.push_forced(frame.clone(), 0);
+                false
+            } else {
+                true
+            }
+        });
+        before - room.members.len()
     }
 
     /// Rooms, records and bytes held now.

@@ -83,6 +83,15 @@ impl RoomRing {
         Some(entry)
     }
 
+    /// Removes the record whose `message_id` hashes to `id_hash` (a
+    /// deletion); the buffer stays complete (the record is gone for good).
+    pub fn remove(&mut self, id_hash: u64) -> Option<Entry> {
+        let index = self.entries.iter().rposition(|e| e.id_hash == id_hash)?;
+        let entry = self.entries.remove(index)?;
+        self.bytes -= entry.frame.len();
+        Some(entry)
+    }
+
     /// Offset of the oldest record held.
     pub fn oldest_offset(&self) -> Option<i64> {
         self.entries.front().map(|e| e.offset)

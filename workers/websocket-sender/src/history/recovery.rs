@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 
 use crate::fanout::outbox::Outbox;
 use crate::fanout::RoomRecord;
+use crate::moderation::Moderation;
 use crate::protocol::{message_frame, Pos};
 
 /// Why a replay did not finish.
@@ -53,6 +54,7 @@ pub struct KafkaReplay {
     topic: String,
     permits: Arc<Semaphore>,
     timeout: Duration,
+    moderation: Arc<Moderation>,
 }
 
 impl KafkaReplay {
@@ -63,12 +65,14 @@ impl KafkaReplay {
         topic: String,
         concurrency: usize,
         timeout: Duration,
+        moderation: Arc<Moderation>,
     ) -> Self {
         KafkaReplay {
             properties: Arc::new(properties),
             topic,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             timeout,
+            moderation,
         }
     }
 
@@ -116,10 +120,13 @@ impl KafkaReplay {
         let topic = self.topic.clone();
         let deadline = Instant::now() + self.timeout;
         let timeout = self.timeout;
+        let moderation = Arc::clone(&self.moderation);
         tokio::task::spawn_blocking(move || {
-            read_range(&properties, &topic, &range, &outbox, deadline).map_err(|e| match e {
-                ReplayError::Timeout(_) => ReplayError::Timeout(timeout),
-                other => other,
+            read_range(&properties, &topic, &range, &outbox, &moderation, deadline).map_err(|e| {
+                match e {
+                    ReplayError::Timeout(_) => ReplayError::Timeout(timeout),
+                    other => other,
+                }
             })
         })
         .await
@@ -133,6 +140,7 @@ fn read_range(
     topic: &str,
     range: &ReplayRange,
     outbox: &Outbox,
+    moderation: &Moderation,
     deadline: Instant,
 ) -> Result<usize, ReplayError> {
     let consumer = KafkaReplay::consumer(properties)?;
@@ -177,7 +185,8 @@ fn read_range(
         }
         if message.key() == Some(room_key) {
             if let Ok(record) = RoomRecord::decode(message.key(), message.payload()) {
-                if !record.moderators_only || range.sees_moderators {
+                let visible = !record.moderators_only || range.sees_moderators;
+                if visible && !moderation.is_deleted(record.id_hash) {
                     let pos = Pos {
                         partition: range.partition,
                         offset,

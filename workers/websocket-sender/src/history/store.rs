@@ -60,6 +60,9 @@ struct Message {
     visibility: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     meta: Option<Box<RawValue>>,
+    /// Deleted by a moderator (only moderators see such a message).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    deleted: bool,
 }
 
 /// The response body.
@@ -136,7 +139,9 @@ impl HistoryStore {
     }
 
     /// Up to `limit` messages of `room_id` sent before `before`, newest
-    /// first; moderators-only ones only when `moderators`.
+    /// first; moderators-only ones only when `moderators`. A message
+    /// `deleted` says was deleted is left out, or for moderators marked
+    /// `"deleted": true` (a page may then hold fewer than `limit`).
     pub async fn page(
         &self,
         room_id: &str,
@@ -144,6 +149,7 @@ impl HistoryStore {
         before_id: Option<&str>,
         limit: u32,
         moderators: bool,
+        deleted: impl Fn(&str) -> bool,
     ) -> Result<HistoryPage, HistoryError> {
         let visibility = if moderators {
             ""
@@ -168,15 +174,23 @@ impl HistoryStore {
             .fetch_bytes("JSONEachRow")?
             .collect()
             .await?;
-        let mut messages = Vec::new();
+        let (mut messages, mut rows) = (Vec::new(), 0u32);
         let mut oldest = None;
         for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let row: Row = serde_json::from_slice(line)?;
+            rows += 1;
             oldest = Some((row.sent_at, row.message_id.clone()));
-            messages.push(serde_json::value::to_raw_value(&Message::from(row))?);
+            let mut message = Message::from(row);
+            if deleted(&message.message_id) {
+                if !moderators {
+                    continue;
+                }
+                message.deleted = true;
+            }
+            messages.push(serde_json::value::to_raw_value(&message)?);
         }
         let (next_before, next_before_id) = match oldest {
-            Some((at, id)) if messages.len() as u32 == limit => (Some(at), Some(id)),
+            Some((at, id)) if rows == limit => (Some(at), Some(id)),
             _ => (None, None),
         };
         Ok(HistoryPage {
@@ -204,6 +218,7 @@ impl From<Row> for Message {
             meta: RawValue::from_string(row.meta)
                 .ok()
                 .filter(|m| m.get() != "" && m.get() != "null"),
+            deleted: false,
         }
     }
 }

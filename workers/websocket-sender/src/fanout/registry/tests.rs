@@ -18,6 +18,7 @@ fn subscriber(conn: u64, moderator: bool) -> Subscriber {
         conn,
         outbox: Arc::new(Outbox::new(1 << 20)),
         sees_moderators: moderator,
+        user: format!("user-{conn}").into(),
     }
 }
 
@@ -214,6 +215,7 @@ fn a_slow_subscriber_is_dropped_and_others_keep_receiving() {
         conn: 1,
         outbox: Arc::new(Outbox::new(5)),
         sees_moderators: false,
+        user: "slow".into(),
     };
     let fast = subscriber(2, false);
     r.subscribe("a", &slow, None, false);
@@ -308,4 +310,77 @@ proptest! {
             .collect();
         prop_assert_eq!(seen, want);
     }
+}
+
+/// Every frame queued for `s`, control frames included.
+fn frames(s: &Subscriber) -> Vec<String> {
+    let mut out = Vec::new();
+    s.outbox.drain_into(&mut out);
+    out.into_iter()
+        .map(|q| q.frame.as_str().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_retracted_message_leaves_the_buffer_and_its_subscribers_are_told() {
+    let r = registry(100, 1 << 20);
+    let viewer = subscriber(1, false);
+    r.subscribe("a", &viewer, None, false);
+    for offset in 1..=3 {
+        publish(&r, "a", offset, false);
+    }
+    let _ = frames(&viewer);
+    assert_eq!(r.retract("a", "a-2"), 1);
+    let told = frames(&viewer);
+    assert_eq!(
+        told,
+        [r#"{"op":"retract","room_id":"a","message_id":"a-2"}"#]
+    );
+    // A reconnect from before the deleted record replays the others only.
+    let late = subscriber(2, false);
+    r.subscribe(
+        "a",
+        &late,
+        Some(Pos {
+            partition: r.partitions().partition_of("a"),
+            offset: 0,
+        }),
+        false,
+    );
+    assert_eq!(received(&late).len(), 2);
+    assert_eq!(r.usage().entries, 2);
+    assert_eq!(r.retract("no-such-room", "x"), 0);
+}
+
+#[test]
+fn a_moderators_only_retraction_reaches_moderators_only() {
+    let r = registry(100, 1 << 20);
+    let (viewer, moderator) = (subscriber(1, false), subscriber(2, true));
+    r.subscribe("a", &viewer, None, false);
+    r.subscribe("a", &moderator, None, false);
+    publish(&r, "a", 1, true);
+    let _ = (frames(&viewer), frames(&moderator));
+    assert_eq!(r.retract("a", "a-1"), 1);
+    assert!(frames(&viewer).is_empty());
+    assert_eq!(frames(&moderator).len(), 1);
+}
+
+#[test]
+fn eviction_ends_only_the_banned_users_subscriptions() {
+    let r = registry(100, 1 << 20);
+    let (banned, other) = (subscriber(1, false), subscriber(2, false));
+    r.subscribe("a", &banned, None, false);
+    r.subscribe("a", &other, None, false);
+    assert_eq!(r.evict("a", "user-1"), 1);
+    let told = frames(&banned);
+    assert_eq!(told.len(), 1);
+    assert!(
+        told[0].contains("4403") && told[0].contains("banned"),
+        "{}",
+        told[0]
+    );
+    publish(&r, "a", 1, false);
+    assert!(received(&banned).is_empty());
+    assert_eq!(received(&other).len(), 1);
+    assert_eq!(r.evict("a", "user-1"), 0);
 }

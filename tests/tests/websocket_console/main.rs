@@ -4,7 +4,8 @@
 //! subscribe through the form, see live messages (moderators-only ones on the
 //! moderator's page only), a refused room, alerts on the moderator's page, a
 //! dropped connection resumed without gaps, and older messages from
-//! ClickHouse. Leaves screenshots in /tmp/console.png (moderator, wide) and
+//! ClickHouse, and a moderator deleting a line from it (the viewer's page
+//! loses it, the moderator's marks it). Leaves screenshots in /tmp/console.png (moderator, wide) and
 //! /tmp/console-viewer.png (viewer, narrow).
 //!
 //! Layout: `page` (JavaScript read on the page), `records` (messages,
@@ -67,6 +68,7 @@ async fn console_shows_live_messages_alerts_recovery_and_history() {
     shows_alerts_to_the_moderator(&stack, &mut people).await;
     resumes_after_a_dropped_connection(&stack, &mut people).await;
     loads_older_messages(&mut people).await;
+    a_moderator_deletes_a_line_and_viewers_lose_it(&mut people).await;
 
     let People {
         mut cdp,
@@ -330,4 +332,24 @@ async fn loads_older_messages(people: &mut People) {
         json!(["h-old-1", "h-old-2"])
     );
     assert!(!cdp.holds(&people.viewer, &shows_message("h-old-mod")).await);
+}
+
+/// The moderator's Delete on a line: retracted on the viewer's page,
+/// marked deleted on the moderator's; viewers get no moderation buttons.
+async fn a_moderator_deletes_a_line_and_viewers_lose_it(people: &mut People) {
+    let cdp = &mut people.cdp;
+    let no_buttons = "document.querySelectorAll('#messages .msg-actions').length === 0";
+    assert!(cdp.holds(&people.viewer, no_buttons).await);
+    assert!(cdp.holds(&people.viewer, &shows_message("m-chat")).await);
+    let click = format!(
+        "{}.querySelector('[data-moderate=delete_message]').click(); true",
+        message("m-chat")
+    );
+    assert_eq!(cdp.value(&people.moderator, &click).await, true);
+    let marked = format!("{}?.dataset.deleted === 'true'", message("m-chat"));
+    cdp.wait_for(&people.moderator, "m-chat marked deleted", &marked, SHORT)
+        .await;
+    let gone = format!("!{}", shows_message("m-chat"));
+    cdp.wait_for(&people.viewer, "m-chat retracted", &gone, SHORT)
+        .await;
 }

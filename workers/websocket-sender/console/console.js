@@ -481,6 +481,12 @@
       case 'published':
         onPublished(frame);
         break;
+      case 'retract':
+        onRetract(frame);
+        break;
+      case 'moderated':
+        notice('info', 'Moderation action taken (' + asText(frame.action_id) + ')');
+        break;
       case 'error':
         if (frame.client_msg_id !== undefined && frame.client_msg_id !== null) {
           onPublishError(frame);
@@ -502,6 +508,61 @@
     if (!room || room.state === 'refused') return;
     if (frame.pos !== undefined) room.pos = frame.pos;
     if (frame.message && typeof frame.message === 'object') addMessage(room, frame.message);
+  }
+
+  // A moderator deleted a message: viewers no longer see it; moderators
+  // see it marked.
+  function onRetract(frame) {
+    const room = state.rooms.get(asText(frame.room_id));
+    if (!room) return;
+    const id = asText(frame.message_id);
+    const line = [...room.list.children].find((li) => li.dataset.messageId === id);
+    if (!line) return;
+    if (isPrivileged()) {
+      markDeleted(line);
+    } else {
+      line.remove();
+    }
+  }
+
+  function markDeleted(line) {
+    if (line.dataset.deleted === 'true') return;
+    line.dataset.deleted = 'true';
+    line.classList.add('deleted');
+    const badge = el('span', 'badge deleted-badge', 'deleted');
+    badge.title = 'Deleted by a moderator: viewers no longer see it';
+    const head = line.querySelector('.msg-head');
+    if (head) head.append(badge);
+    line.querySelectorAll('[data-moderate="delete_message"]').forEach((b) => b.remove());
+  }
+
+  // Moderators act from a message line: delete it, mute or ban its author.
+  function moderate(roomId, action, fields) {
+    const frame = Object.assign({ op: 'moderate', action: action, room_id: roomId }, fields);
+    if (!send(frame)) notice('error', 'Not connected: the action was not sent');
+  }
+
+  function moderationButtons(m) {
+    const roomId = asText(m.room_id);
+    const userId = asText(m.user_id);
+    const bar = el('div', 'msg-actions');
+    const add = (label, action, title, fields) => {
+      const button = el('button', 'msg-action', label);
+      button.type = 'button';
+      button.dataset.moderate = action;
+      button.title = title;
+      button.addEventListener('click', () => moderate(roomId, action, fields()));
+      bar.append(button);
+    };
+    add('Delete', 'delete_message', 'Delete this message for everyone', () => ({
+      message_id: asText(m.message_id),
+    }));
+    add('Mute 10m', 'mute', 'Mute ' + userId + ' in this room for 10 minutes', () => ({
+      user_id: userId,
+      until: Date.now() + 10 * 60 * 1000,
+    }));
+    add('Ban', 'ban', 'Ban ' + userId + ' from this room until lifted', () => ({ user_id: userId }));
+    return bar;
   }
 
   function onSubscribed(frame) {
@@ -547,7 +608,8 @@
     }
     if (refusal && room) {
       setRoomState(room, 'refused');
-      room.stateLabel.textContent = code === 4403 ? 'not allowed for this token' : 'too many rooms at once';
+      room.stateLabel.textContent =
+        code === 4403 ? (/banned/.test(reason) ? 'banned from this room' : 'not allowed for this token') : 'too many rooms at once';
       notice('error', 'Room ' + room.id + ': ' + reason);
       return;
     }
@@ -777,6 +839,8 @@
     }
     const content = el('div', 'msg-content', asText(m.content));
     li.append(head, content);
+    if (isPrivileged() && kind === 'chat' && m.message_id) li.append(moderationButtons(m));
+    if (m.deleted === true) markDeleted(li);
     return li;
   }
 

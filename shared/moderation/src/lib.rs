@@ -10,11 +10,15 @@
 //!   state (floods, raids…) are compiled by that worker.
 //! - [`text`]: normalization (case, Unicode tricks, leetspeak, spacing) and
 //!   the content matcher (keywords, evasions, allow-lists, patterns).
+//! - [`blocklist`]: the enabled content rules with `action = "block"`,
+//!   checked on a message before it is published.
 //!
 //! Everything here is pure: no I/O but reading the rule file and its word
 //! lists.
 
+pub mod blocklist;
 pub mod rules;
 pub mod text;
 
+pub use blocklist::{Author, Blocked, Blocklist, CheckScratch};
 pub use rules::{RuleFile, RulesError};

@@ -227,3 +227,39 @@ fn a_bad_file_is_refused_as_every_worker_refuses_it() {
         .to_string();
     assert!(err.contains("\"flood\"") && err.contains("block"), "{err}");
 }
+
+#[test]
+fn the_shipped_block_rules_load_and_leave_game_chat_alone() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/anomaly-detector/rules.toml");
+    let list = Blocklist::load(&path).expect("shipped rules");
+    assert!(
+        (3..=5).contains(&list.len()),
+        "{:?}",
+        list.rule_names().collect::<Vec<_>>()
+    );
+    for text in [
+        "kys",
+        "k y s",
+        "kill yourself",
+        "go kill yourself",
+        "hope you die",
+    ] {
+        assert!(blocked_by(&list, text).is_some(), "{text:?}");
+    }
+    for text in [
+        "gg wp",
+        "nice kill streak",
+        "I killed him",
+        "kill the boss",
+        "die already boss",
+        "you idiot",
+        "ur trash",
+        "noob team lol",
+        "what the hell",
+        "skys the limit",
+        "that dies in one hit",
+    ] {
+        assert_eq!(blocked_by(&list, text), None, "{text:?}");
+    }
+}

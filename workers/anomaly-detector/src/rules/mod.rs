@@ -12,9 +12,7 @@ use std::time::Duration;
 use parley_moderation::rules::{self as shared_rules, CheckedRule, KindDef, RuleDef};
 use parley_moderation::text::content::ContentMatcher;
 
-pub use parley_moderation::rules::{
-    file, AutoAction, Category, Exempt, RulesError, Scope, Severity,
-};
+pub use parley_moderation::rules::{AutoAction, Category, Exempt, RulesError, Scope, Severity};
 
 pub use crate::detectors::state::MAX_WINDOW;
 use crate::detectors::{

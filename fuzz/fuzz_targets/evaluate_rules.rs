@@ -24,9 +24,9 @@ use anomaly_detector::detect::{
 };
 use anomaly_detector::incidents::{incident_key, Alert, Incidents};
 use anomaly_detector::sighting::Sighting;
-use anomaly_detector::text::normalize::normalize;
 use libfuzzer_sys::fuzz_target;
 use parley_fuzz::script::{self, Line, Script};
+use parley_moderation::text::normalize::normalize;
 
 /// Users (and rooms) per partition: small, so pruning runs.
 const MAX_USERS: usize = 16;

@@ -5,11 +5,13 @@
 //! `folded` and `squeezed`; NFKD grows text at most 18-fold; `squeezed` is
 //! no longer than `folded`; reused buffers give the same result; the ASCII
 //! fast path agrees with the general one; `matches` reports each rule once,
-//! ascending, and the same rules as `matched_terms`.
+//! ascending, and the same rules as `matched_terms`; the default rules'
+//! `Blocklist` refuses the text with the first block rule the matcher found.
 #![no_main]
 
-use anomaly_detector::text::normalize::{normalize, normalize_into, Normalized};
 use libfuzzer_sys::fuzz_target;
+use parley_moderation::blocklist::{Author, CheckScratch};
+use parley_moderation::text::normalize::{normalize, normalize_into, Normalized};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
@@ -48,4 +50,23 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     from_terms.dedup();
     assert_eq!(rules, from_terms, "matches and matched_terms disagree");
+
+    let rule_set = parley_fuzz::default_rules();
+    let blocklist = parley_fuzz::default_blocklist();
+    let expected = rules
+        .iter()
+        .filter_map(|&spec| rule_set.content_rules.get(spec))
+        .map(|&index| rule_set.rules[index].name.as_str())
+        .find(|name| blocklist.rule_names().any(|b| b == *name));
+    let author = Author {
+        user: "fuzz-user",
+        room: "fuzz-room",
+        role: None,
+    };
+    let blocked = blocklist.check(&text, author, &mut CheckScratch::default());
+    assert_eq!(
+        blocked.map(|b| b.rule),
+        expected,
+        "the blocklist and the detector's matcher disagree"
+    );
 });

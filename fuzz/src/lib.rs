@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use anomaly_detector::rules::RuleSet;
+use parley_moderation::Blocklist;
 
 /// The default rule file, as deployed.
 pub const DEFAULT_RULES: &str = include_str!("../../deploy/anomaly-detector/rules.toml");
@@ -22,6 +23,19 @@ pub fn default_rules() -> &'static RuleSet {
             Ok(rules) => rules,
             // A harness set-up error, not a finding: stop loudly.
             Err(e) => panic!("the default rules do not load: {e}"),
+        }
+    })
+}
+
+/// The default rules' block rules, compiled once per process.
+pub fn default_blocklist() -> &'static Blocklist {
+    static BLOCKLIST: OnceLock<Blocklist> = OnceLock::new();
+    BLOCKLIST.get_or_init(|| {
+        let path = Path::new(RULES_DIR).join("rules.toml");
+        match Blocklist::parse(DEFAULT_RULES, &path, Path::new(RULES_DIR)) {
+            Ok(blocklist) => blocklist,
+            // A harness set-up error, not a finding: stop loudly.
+            Err(e) => panic!("the default block rules do not load: {e}"),
         }
     })
 }

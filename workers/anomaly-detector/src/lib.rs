@@ -26,7 +26,9 @@
 //!   → ack.
 //! - Rules come from a TOML file, validated at start and on SIGHUP (a bad
 //!   reload is refused, logged and counted; the old rules stay).
-//! - Layout, by flow: [`rules`] (the file, compiled into typed rule kinds)
+//! - Layout, by flow: [`rules`] (the file, checked and its content rules
+//!   compiled by `parley_moderation`, the crate websocket-sender's
+//!   publish-path `Blocklist` shares; compiled here into typed rule kinds)
 //!   → [`detect`] (`evaluate`: the message's state, then each enabled
 //!   rule's detector from [`detectors`], one type per kind; `copies` counts
 //!   cross-room sightings) → [`incidents`] (hits folded into alerts) →
@@ -45,7 +47,6 @@ pub mod pipeline;
 pub mod rules;
 pub mod sighting;
 pub mod sinks;
-pub mod text;
 
 use std::future::Future;
 use std::path::Path;

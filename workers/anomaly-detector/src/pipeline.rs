@@ -30,7 +30,7 @@ use crate::metrics::DetectorMetrics;
 use crate::rules::RuleSet;
 use crate::sighting::{KafkaSightings, Sighting};
 use crate::sinks::{AmEvent, KafkaAlerts};
-use crate::text::normalize::{normalize_into, Normalized};
+use parley_moderation::text::normalize::{normalize_into, Normalized};
 
 /// The rules in force, swapped whole on reload.
 #[derive(Debug)]

@@ -10,8 +10,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anomaly_detector::rules::file::{KindDef, RuleFile};
-use anomaly_detector::text::normalize::normalize;
+use parley_moderation::text::normalize::normalize;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -38,39 +37,24 @@ fn run() -> Result<(), String> {
         .and_then(|n| n.parse().ok())
         .unwrap_or(usize::MAX);
 
-    let text = std::fs::read_to_string(&rules).map_err(|e| e.to_string())?;
-    let file: RuleFile = toml::from_str(&text).map_err(|e| e.to_string())?;
-    let base = rules.parent().map(PathBuf::from).unwrap_or_default();
+    let checked = parley_moderation::rules::load(&rules).map_err(|e| e.to_string())?;
     let mut regexes = Vec::new();
-    for rule in file.rules.iter().filter(|r| r.enabled) {
-        if let KindDef::Content {
-            keywords,
-            keyword_files,
-            patterns,
-            ..
-        } = &rule.kind
-        {
-            let mut words: Vec<String> = keywords.clone();
-            for f in keyword_files {
-                let t = std::fs::read_to_string(base.join(f)).map_err(|e| e.to_string())?;
-                words.extend(
-                    t.lines()
-                        .map(str::trim)
-                        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                        .map(str::to_owned),
-                );
-            }
-            let mut parts: Vec<String> = Vec::new();
-            if !words.is_empty() {
-                let alternation: Vec<String> = words
-                    .iter()
-                    .map(|w| regex::escape(&normalize(w).folded))
-                    .collect();
-                parts.push(format!(r"\b(?:{})\b", alternation.join("|")));
-            }
-            parts.extend(patterns.iter().cloned());
-            regexes.push(parts.join("|"));
+    for spec in checked
+        .into_iter()
+        .filter(|r| r.def.enabled)
+        .filter_map(|r| r.content)
+    {
+        let mut parts: Vec<String> = Vec::new();
+        if !spec.keywords.is_empty() {
+            let alternation: Vec<String> = spec
+                .keywords
+                .iter()
+                .map(|w| regex::escape(&normalize(w).folded))
+                .collect();
+            parts.push(format!(r"\b(?:{})\b", alternation.join("|")));
         }
+        parts.extend(spec.patterns);
+        regexes.push(parts.join("|"));
     }
     let set = regex::RegexSet::new(&regexes).map_err(|e| e.to_string())?;
 

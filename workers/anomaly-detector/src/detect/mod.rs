@@ -24,28 +24,12 @@ pub use copies::CopyState;
 use crate::detectors::state::Recent;
 use crate::detectors::{links, ContentRule, Detector, Observation, Scoped};
 use crate::rules::{Kind, RuleSet};
-use crate::text::normalize::Normalized;
+use parley_moderation::rules::role_of;
+use parley_moderation::text::normalize::Normalized;
 
 /// A stable hash of normalized text (identity of "the same line").
 pub fn text_hash(squeezed: &str) -> u64 {
     foldhash::fast::FixedState::with_seed(0x5041_524c).hash_one(squeezed)
-}
-
-/// The message author's role for exemptions: `system` for system messages,
-/// else `meta.role` when present.
-pub fn role_of(message: &GameMessage) -> Option<String> {
-    if message.kind == MessageKind::System {
-        return Some("system".into());
-    }
-    let meta = message.meta.as_ref()?.as_json();
-    if !meta.contains("\"role\"") {
-        return None;
-    }
-    #[derive(serde::Deserialize)]
-    struct RoleMeta {
-        role: Option<String>,
-    }
-    serde_json::from_str::<RoleMeta>(meta).ok()?.role
 }
 
 /// Evaluates every rule on one message; hits are appended to `hits`, and

@@ -8,7 +8,7 @@ use parley_shared::GameMessage;
 use super::*;
 use crate::rules::RuleSet;
 use crate::sighting::Sighting;
-use crate::text::normalize::normalize;
+use parley_moderation::text::normalize::normalize;
 
 /// The rules of a test file.
 pub(crate) fn rules(toml: &str) -> RuleSet {

@@ -50,7 +50,7 @@ impl Signals {
     pub fn new(words: &[String]) -> Result<Signals, String> {
         let folded: Vec<String> = words
             .iter()
-            .map(|w| crate::text::normalize::normalize(w).folded)
+            .map(|w| parley_moderation::text::normalize::normalize(w).folded)
             .filter(|w| !w.is_empty())
             .collect();
         if folded.is_empty() {

@@ -37,7 +37,7 @@ pub use rate_spike::RateSpikeRule;
 pub use repetition::RepetitionRule;
 pub use state::{RoomState, UserState};
 
-use crate::text::normalize::Normalized;
+use parley_moderation::text::normalize::Normalized;
 
 /// Evidence kept per alert (Alert v1: at most 50).
 pub const MAX_EVIDENCE: usize = 50;

@@ -45,6 +45,32 @@ pub struct ContentSpec {
     pub allow: Vec<String>,
 }
 
+impl ContentSpec {
+    /// Checks what the matcher would refuse of this rule alone: a pattern
+    /// that does not compile, a keyword or allowed word that is nothing
+    /// once normalized.
+    pub fn validate(&self) -> Result<(), ContentError> {
+        let words = self.keywords.iter().map(|w| ("keyword", w));
+        for (what, word) in words.chain(self.allow.iter().map(|w| ("allowed word", w))) {
+            if normalize(word).folded.is_empty() {
+                return Err(ContentError::EmptyWord {
+                    rule: self.name.clone(),
+                    what,
+                    word: word.clone(),
+                });
+            }
+        }
+        for pattern in &self.patterns {
+            Regex::new(pattern).map_err(|e| ContentError::InvalidPattern {
+                rule: self.name.clone(),
+                pattern: pattern.clone(),
+                message: e.to_string().replace('\n', " "),
+            })?;
+        }
+        Ok(())
+    }
+}
+
 /// Why a set of content rules cannot be compiled (none of these can be retried).
 #[derive(Debug, thiserror::Error)]
 pub enum ContentError {
@@ -175,16 +201,9 @@ impl ContentMatcher {
 
         for (rule, spec) in specs.iter().enumerate() {
             let id = rule as u32;
-            let empty = |what, word: &String| ContentError::EmptyWord {
-                rule: spec.name.clone(),
-                what,
-                word: word.clone(),
-            };
+            spec.validate()?;
             for word in &spec.keywords {
                 let folded = normalize(word).folded;
-                if folded.is_empty() {
-                    return Err(empty("keyword", word));
-                }
                 let index = *by_folded.entry(folded.clone()).or_insert_with(|| {
                     keywords.push(Keyword::new(folded));
                     keywords.len() - 1
@@ -198,9 +217,6 @@ impl ContentMatcher {
             }
             for word in &spec.allow {
                 let folded = normalize(word).folded;
-                if folded.is_empty() {
-                    return Err(empty("allowed word", word));
-                }
                 let index = *allow_index.entry(folded.clone()).or_insert_with(|| {
                     allow_words.push(folded);
                     allow_rules.push(Vec::new());
@@ -211,13 +227,6 @@ impl ContentMatcher {
                 }
             }
             if !spec.patterns.is_empty() {
-                for pattern in &spec.patterns {
-                    Regex::new(pattern).map_err(|e| ContentError::InvalidPattern {
-                        rule: spec.name.clone(),
-                        pattern: pattern.clone(),
-                        message: e.to_string().replace('\n', " "),
-                    })?;
-                }
                 let joined: Vec<String> =
                     spec.patterns.iter().map(|p| format!("(?:{p})")).collect();
                 pattern_sources.push(joined.join("|"));

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::policy::{OnAlertDef, RuleAction};
+
 /// Alert v1 categories.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -125,6 +127,13 @@ pub struct RuleDef {
     /// Who the rule ignores.
     #[serde(default)]
     pub exempt: Exemptions,
+    /// `alert` (the default), or `block`: a content rule that also stops a
+    /// matching message before it is published.
+    #[serde(default)]
+    pub action: RuleAction,
+    /// What to do to the author or the evidence once the rule alerts.
+    #[serde(default)]
+    pub on_alert: Option<OnAlertDef>,
     /// Kind and parameters.
     #[serde(flatten)]
     pub kind: KindDef,
@@ -132,6 +141,13 @@ pub struct RuleDef {
 
 fn yes() -> bool {
     true
+}
+
+impl RuleDef {
+    /// The incident key: `scope` as written, else the kind's default.
+    pub fn scope(&self) -> Scope {
+        self.scope.unwrap_or_else(|| self.kind.default_scope())
+    }
 }
 
 /// Rule kinds and their parameters.
@@ -250,6 +266,33 @@ pub enum KindDef {
         #[serde(with = "humantime_serde")]
         window: Duration,
     },
+}
+
+impl KindDef {
+    /// The scope of a rule of this kind that names none: the room for
+    /// rate spikes and raids, the game for cross-room copies, else the user.
+    pub fn default_scope(&self) -> Scope {
+        match self {
+            KindDef::RateSpike { .. } | KindDef::Raid { .. } => Scope::Room,
+            KindDef::CrossRoom { .. } => Scope::Game,
+            _ => Scope::User,
+        }
+    }
+
+    /// The kind's name as written in the file (`kind = "…"`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            KindDef::Content { .. } => "content",
+            KindDef::Flood { .. } => "flood",
+            KindDef::Repetition { .. } => "repetition",
+            KindDef::CrossRoom { .. } => "cross_room",
+            KindDef::Caps { .. } => "caps",
+            KindDef::Links { .. } => "links",
+            KindDef::Length { .. } => "length",
+            KindDef::RateSpike { .. } => "rate_spike",
+            KindDef::Raid { .. } => "raid",
+        }
+    }
 }
 
 fn default_min_chars() -> usize {

@@ -59,7 +59,7 @@ export PARLEY_JWT_SECRET
 worker_args() {
   case $1 in
     parquet-exporter) echo "--out $STATE/export --file-age 1m" ;;
-    websocket-sender) echo "--instance-id local" ;;
+    websocket-sender) echo "--instance-id local --rules $REPO/deploy/anomaly-detector/rules.toml" ;;
     anomaly-detector) echo "--rules $REPO/deploy/anomaly-detector/rules.toml --alertmanager-url http://127.0.0.1:9093" ;;
   esac
 }

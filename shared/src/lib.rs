@@ -4,6 +4,7 @@
 //!   decode error whose kind names the DLQ `error.kind`.
 //! - [`action`]: the Action v1 schema of `moderation-actions` (what
 //!   moderators and the detector do), requests and validation.
+//! - [`alert`]: the Alert v1 schema of `moderation-alerts`.
 //! - [`topics`]: topic names and DLQ header names from docs/contracts.md.
 //! - [`config`]: the Kafka connection flags every binary shares.
 //! - [`cli`]: flag parsing with `--print-config` and `GET /config`.
@@ -19,6 +20,7 @@
 //!   and handles, `/healthz`, and the metrics server.
 
 pub mod action;
+pub mod alert;
 pub mod batcher;
 pub mod cli;
 pub mod config;

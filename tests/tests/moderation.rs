@@ -85,6 +85,10 @@ async fn a_deletion_is_retracted_everywhere_within_a_second_and_never_replayed()
         .await
         .expect("connect");
     assert_eq!(mod_a.subscribe("r1", None).await["op"], "subscribed");
+    let mut viewer_a = Client::connect(&a.addr, Some(&player))
+        .await
+        .expect("connect");
+    assert_eq!(viewer_a.subscribe("r1", None).await["op"], "subscribed");
     let subscribed = viewer_b.subscribe("r1", None).await;
     let since = subscribed["pos"].as_str().expect("pos").to_owned();
 
@@ -126,7 +130,8 @@ async fn a_deletion_is_retracted_everywhere_within_a_second_and_never_replayed()
     assert_eq!(retract["room_id"], "r1");
     assert_eq!(retract["message_id"], ids[1].as_str());
     assert!(took < Duration::from_secs(1), "retracted after {took:?}");
-    let on_a = frame(&mut mod_a, "retract for the moderator", |f| {
+    // (The moderator's own retract may arrive before its `moderated`.)
+    let on_a = frame(&mut viewer_a, "retract on the moderator's instance", |f| {
         f["op"] == "retract"
     })
     .await;
@@ -268,4 +273,67 @@ async fn wait_for_code(client: &mut Client, room: &str, key: &str, code: u64) ->
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_publish_reaches_nobody_and_alerts_moderators() {
+    let topic = fresh_topic("moderation-block", 3).await;
+    let alerts = fresh_topic("moderation-block-alerts", 1).await;
+    let rules = parley_tests::repo().join("deploy/anomaly-detector/rules.toml");
+    let rules = rules.to_str().expect("utf-8 path");
+    let a = start_sender(&topic, &alerts, 3, &["--rules", rules]);
+    let b = start_sender(&topic, &alerts, 3, &["--rules", rules]);
+    let player = publish_token("p-9", "viewer", &["r1"], "g1");
+    let moderator = publish_token("mod-1", "moderator", &["*"], "g1");
+    let mut publisher = Client::connect(&a.addr, Some(&player))
+        .await
+        .expect("connect");
+    let mut watcher = Client::connect(&b.addr, Some(&player))
+        .await
+        .expect("connect");
+    let mut mod_b = Client::connect(&b.addr, Some(&moderator))
+        .await
+        .expect("connect");
+    assert_eq!(watcher.subscribe("r1", None).await["op"], "subscribed");
+    mod_b.send(json!({"op": "subscribe_alerts"})).await;
+    frame(&mut mod_b, "subscribed_alerts", |f| {
+        f["op"] == "subscribed_alerts"
+    })
+    .await;
+
+    for (key, content) in [
+        ("b1", "just k.y.s already"),
+        ("b2", "go kill yourself noob"),
+    ] {
+        publisher
+            .send(
+                json!({"op": "publish", "room_id": "r1", "content": content, "client_msg_id": key}),
+            )
+            .await;
+        let refused = frame(&mut publisher, "publish answer", |f| {
+            f["client_msg_id"] == key
+        })
+        .await;
+        assert_eq!(refused["code"], 4422, "{content}: {refused}");
+        assert!(
+            refused["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("self-harm-baiting")),
+            "{refused}"
+        );
+    }
+    let alert = frame(&mut mod_b, "the alert about the block", |f| {
+        f["op"] == "alert"
+    })
+    .await;
+    assert_eq!(alert["alert"]["rule"], "self-harm-baiting", "{alert}");
+    assert_eq!(alert["alert"]["user_id"], "p-9");
+    assert_eq!(alert["alert"]["room_id"], "r1");
+    // An ordinary line still goes through, and it is the only one delivered.
+    assert_eq!(publish(&mut publisher, "r1", "ok").await["op"], "published");
+    let delivered = watcher.messages(3, Duration::from_secs(3)).await;
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert_eq!(delivered[0]["message"]["content"], "line ok");
+    let records = parley_tests::read_all(&topic, Duration::from_secs(3));
+    assert_eq!(records.len(), 1, "nothing blocked was produced");
 }

@@ -12,7 +12,9 @@ use std::path::Path;
 
 use parley_shared::{GameMessage, MessageKind};
 
-use crate::rules::{self, role_of, Category, CheckedRule, Exempt, RuleAction, RulesError};
+use crate::rules::{
+    self, role_of, Category, CheckedRule, Exempt, RuleAction, RulesError, Severity,
+};
 use crate::text::content::{ContentMatcher, ContentSpec};
 use crate::text::normalize::{normalize_into, Normalized};
 
@@ -29,6 +31,7 @@ pub struct Blocklist {
 struct BlockRule {
     name: String,
     category: Category,
+    severity: Severity,
     exempt: Exempt,
 }
 
@@ -39,6 +42,8 @@ pub struct Blocked<'a> {
     pub rule: &'a str,
     /// The rule's category.
     pub category: Category,
+    /// The rule's severity (of the alert about the refusal).
+    pub severity: Severity,
 }
 
 /// Who wrote a message, as the exemptions see it.
@@ -84,6 +89,7 @@ impl Blocklist {
             blocking.push(BlockRule {
                 name: def.name.clone(),
                 category: def.category,
+                severity: def.severity,
                 exempt: rule.exempt.clone(),
             });
         }
@@ -133,6 +139,7 @@ impl Blocklist {
             Some(Blocked {
                 rule: &rule.name,
                 category: rule.category,
+                severity: rule.severity,
             })
         })
     }

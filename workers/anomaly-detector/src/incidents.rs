@@ -16,7 +16,6 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use parley_shared::GameMessage;
-use serde::Serialize;
 
 use crate::detectors::{Hit, MAX_EVIDENCE};
 use crate::rules::{Kind, Rule, RuleSet, Scope};
@@ -70,43 +69,7 @@ impl<'a> From<&'a Sighting> for Origin<'a> {
     }
 }
 
-/// Alert v1 (docs/contracts.md).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Alert {
-    /// Schema version.
-    pub v: u32,
-    /// Stable id of the incident.
-    pub alert_id: String,
-    /// Rule name.
-    pub rule: String,
-    /// Category.
-    pub category: &'static str,
-    /// Severity.
-    pub severity: &'static str,
-    /// Game.
-    pub game_id: String,
-    /// Room (of the message that opened the incident).
-    pub room_id: String,
-    /// User, absent for room-wide alerts.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
-    /// Evidence, at most 50.
-    pub message_ids: Vec<String>,
-    /// Earliest evidence time (ms).
-    pub window_start: i64,
-    /// Latest evidence time (ms).
-    pub window_end: i64,
-    /// When detected (ms).
-    pub detected_at: i64,
-    /// How far past the threshold.
-    pub score: f64,
-    /// One human sentence.
-    pub summary: String,
-    /// The incident's key (rule, scope, subject): sent as a Kafka header,
-    /// not in the JSON.
-    #[serde(skip)]
-    pub key: String,
-}
+pub use parley_shared::alert::Alert;
 
 /// An incident alerted before, as the alert topic tells.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,6 +25,18 @@ pub enum Role {
     Service,
 }
 
+impl Role {
+    /// The claim's value (`viewer`, `moderator`, `admin`, `service`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Moderator => "moderator",
+            Role::Admin => "admin",
+            Role::Service => "service",
+        }
+    }
+}
+
 /// The claims Parley reads.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {

@@ -58,6 +58,12 @@ pub struct SenderConfig {
     #[arg(long, env = "PARLEY_ALERTS_TOPIC", default_value = topics::MODERATION_ALERTS)]
     pub alerts_topic: String,
 
+    /// Rule file (anomaly-detector's TOML): its content rules with
+    /// `action = "block"` refuse matching publishes (4422). Without it
+    /// nothing is blocked. SIGHUP reloads it.
+    #[arg(long, env = "PARLEY_RULES")]
+    pub rules: Option<PathBuf>,
+
     /// Topic of moderation actions (deletions, mutes, bans; every instance
     /// reads it whole at start and enforces it).
     #[arg(long, env = "PARLEY_ACTIONS_TOPIC", default_value = topics::MODERATION_ACTIONS)]
@@ -257,6 +263,8 @@ pub struct SenderSettings {
     pub history: ClickHouseConnection,
     /// Publishing limits.
     pub publish: PublishLimits,
+    /// Rule file of the block rules, if any.
+    pub rules: Option<PathBuf>,
 }
 
 /// Publishing limits and the producer's delivery timeout.
@@ -354,6 +362,7 @@ impl SenderConfig {
             messages,
             alerts,
             actions,
+            rules: self.rules.clone(),
             listen: self.listen,
             keys,
             limits: Limits {

@@ -66,6 +66,9 @@ pub enum SenderError {
     /// Metrics could not be registered.
     #[error("metrics: {0}")]
     Metrics(#[from] MetricsError),
+    /// The rule file of the block rules is wrong.
+    #[error(transparent)]
+    Rules(#[from] parley_moderation::RulesError),
     /// The publish producer could not be created.
     #[error("Kafka producer for publishes: {0}")]
     Producer(#[from] rdkafka::error::KafkaError),
@@ -122,6 +125,17 @@ pub async fn run(
         settings.publish.delivery_timeout,
         moderation_metrics.clone(),
     )?);
+    let alerts_producer = parley_shared::publish::MessageProducer::new(
+        &messages.client_properties,
+        &settings.alerts.topic,
+        &format!("{}-blocked", messages.group),
+        settings.publish.delivery_timeout,
+    )?;
+    let blocking = Arc::new(edge::blocking::Blocking::load(
+        settings.rules.clone(),
+        Some(alerts_producer),
+    )?);
+    let reloads = tokio::spawn(reload_on_sighup(Arc::clone(&blocking)));
     let publishing = Arc::new(edge::publishing::Publishing::new(
         &publish_properties(&messages.client_properties, settings.partitioner),
         &messages.topic,
@@ -129,6 +143,7 @@ pub async fn run(
         settings.publish,
         metrics::PublishMetrics::register(&metrics)?,
         Arc::clone(&moderation),
+        blocking,
     )?);
     // Sockets close when the consumer groups begin stopping.
     let consumers = GroupSet::new(metrics.clone(), messages.stall_timeout);
@@ -212,7 +227,20 @@ pub async fn run(
     publishing.flush(Duration::from_secs(5));
     acting.flush(Duration::from_secs(5));
     gauges.abort();
+    reloads.abort();
     Ok(result?)
+}
+
+/// Reloads the block rules on every SIGHUP.
+async fn reload_on_sighup(blocking: Arc<edge::blocking::Blocking>) {
+    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    else {
+        tracing::warn!("cannot listen for SIGHUP; block rules will not reload");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        blocking.reload();
+    }
 }
 
 /// The publish producer's client properties: the shared ones, and the

@@ -131,6 +131,7 @@ fn the_first_rule_in_file_order_is_named() {
         Some(Blocked {
             rule: "self-harm-baiting",
             category: Category::Toxicity,
+            severity: Severity::Critical,
         })
     );
 }

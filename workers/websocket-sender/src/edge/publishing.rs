@@ -6,7 +6,8 @@
 //! ([`Moderation`]) → message built from the token
 //! (`parley_shared::publish::build_message`, the decoder's validation) → a
 //! retry of a recent `client_msg_id` answered from [`RecentPublishes`] →
-//! the user's (and the room's) rate → produced with `acks=all` → answered
+//! the user's (and the room's) rate → the block rules ([`Blocking`]) →
+//! produced with `acks=all` → answered
 //! with the record's `pos` only after the brokers acknowledged it.
 
 use std::collections::BTreeMap;
@@ -26,6 +27,8 @@ use crate::auth::{Grant, Role};
 use crate::config::PublishLimits;
 use crate::metrics::PublishMetrics;
 use crate::moderation::Moderation;
+
+use super::blocking::Blocking;
 use crate::protocol::Pos;
 
 /// A publish Kafka acknowledged.
@@ -79,6 +82,7 @@ pub struct Publishing {
     metrics: PublishMetrics,
     last_sweep: Mutex<Instant>,
     moderation: Arc<Moderation>,
+    blocking: Arc<Blocking>,
 }
 
 impl Publishing {
@@ -90,6 +94,7 @@ impl Publishing {
         limits: PublishLimits,
         metrics: PublishMetrics,
         moderation: Arc<Moderation>,
+        blocking: Arc<Blocking>,
     ) -> Result<Self, KafkaError> {
         Ok(Publishing {
             producer: MessageProducer::new(properties, topic, client_id, limits.delivery_timeout)?,
@@ -100,6 +105,7 @@ impl Publishing {
             metrics,
             last_sweep: Mutex::new(Instant::now()),
             moderation,
+            blocking,
         })
     }
 
@@ -158,6 +164,10 @@ impl Publishing {
             Claim::New(ticket) => ticket,
         };
         if let Err(refusal) = self.take_rate(&publisher, room_id, now) {
+            ticket.finish(Err(refusal.clone()));
+            return Err(refusal);
+        }
+        if let Some(refusal) = self.blocking.check(&message, grant.role.as_str()) {
             ticket.finish(Err(refusal.clone()));
             return Err(refusal);
         }
@@ -310,6 +320,7 @@ mod tests {
             limits,
             PublishMetrics::register(&metrics).expect("publish metrics"),
             moderation,
+            Arc::new(Blocking::load(None, None).expect("no block rules")),
         )
         .expect("producer")
     }

@@ -337,3 +337,107 @@ async fn a_blocked_publish_reaches_nobody_and_alerts_moderators() {
     let records = parley_tests::read_all(&topic, Duration::from_secs(3));
     assert_eq!(records.len(), 1, "nothing blocked was produced");
 }
+
+/// A flood rule whose policy mutes the author for 10 minutes.
+const AUTO_MUTE_RULES: &str = r#"
+[[rule]]
+name = "flood-auto-mute"
+kind = "flood"
+category = "flood"
+severity = "warning"
+threshold = 5
+window = "10s"
+on_alert = { action = "mute", for = "10m" }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_alert_mutes_its_author_automatically() {
+    use parley_tests::process::{http_get, metric, worker_args, Worker};
+    use parley_tests::{free_port, wait_until};
+    let topic = fresh_topic("moderation-auto", 3).await;
+    let alerts = fresh_topic("moderation-auto-alerts", 1).await;
+    let actions = format!("{alerts}.actions");
+    let sender = start_sender(
+        &topic,
+        &alerts,
+        3,
+        &["--publish-rate", "100", "--publish-burst", "100"],
+    );
+    let rules =
+        std::env::temp_dir().join(format!("{}.toml", parley_tests::unique_name("auto-mute")));
+    std::fs::write(&rules, AUTO_MUTE_RULES).expect("rules");
+    let (dlq, by_game) = (
+        fresh_topic("moderation-auto-dlq", 1).await,
+        fresh_topic("moderation-auto-by-game", 3).await,
+    );
+    let port = free_port();
+    let rules_arg = rules.display().to_string();
+    let extra = [
+        "--rules",
+        rules_arg.as_str(),
+        "--alerts-topic",
+        alerts.as_str(),
+        "--actions-topic",
+        actions.as_str(),
+        "--by-game-topic",
+        by_game.as_str(),
+    ];
+    let group = parley_tests::unique_name("auto-mute");
+    let mut detector = Worker::start(
+        "anomaly-detector",
+        &worker_args(&topic, &group, &dlq, port, &extra),
+    );
+    let metrics = format!("127.0.0.1:{port}");
+    wait_until(Duration::from_secs(60), "detector assigned", || {
+        assert!(detector.is_running(), "{}", detector.log_text());
+        http_get(&metrics, "/metrics")
+            .is_some_and(|(_, t)| metric(&t, "parley_partitions_assigned") >= 3.0)
+    });
+
+    let flooder = publish_token("p-flood", "viewer", &["r1"], "g1");
+    let mut client = Client::connect(&sender.addr, Some(&flooder))
+        .await
+        .expect("connect");
+    for i in 0..6 {
+        assert_eq!(
+            publish(&mut client, "r1", &format!("f{i}")).await["op"],
+            "published"
+        );
+    }
+    // The detector alerts, mutes as itself, and the sender enforces it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let muted = loop {
+        let answer = publish(
+            &mut client,
+            "r1",
+            &format!("after-{}", deadline.elapsed().as_millis()),
+        )
+        .await;
+        if answer["code"] == 4423 {
+            break answer;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not muted: {answer}\n{}",
+            detector.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(
+        muted["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("muted")),
+        "{muted}"
+    );
+    let records = parley_tests::read_all(&actions, Duration::from_secs(3));
+    let taken: Vec<Value> = records
+        .iter()
+        .filter_map(|r| serde_json::from_slice(r.payload.as_deref()?).ok())
+        .collect();
+    assert_eq!(taken.len(), 1, "{taken:?}");
+    assert_eq!(taken[0]["actor"], "anomaly-detector");
+    assert_eq!(taken[0]["action"], "mute");
+    assert_eq!(taken[0]["user_id"], "p-flood");
+    assert!(taken[0]["alert_id"].is_string());
+    let _ = std::fs::remove_file(&rules);
+}

@@ -40,6 +40,11 @@ pub struct DetectorConfig {
     #[arg(long, env = "PARLEY_ALERTS_TOPIC", default_value = topics::MODERATION_ALERTS)]
     pub alerts_topic: String,
 
+    /// Topic of moderation actions: a rule's `on_alert` policy (mute, ban,
+    /// delete) is produced there with `actor = "anomaly-detector"`.
+    #[arg(long, env = "PARLEY_ACTIONS_TOPIC", default_value = topics::MODERATION_ACTIONS)]
+    pub actions_topic: String,
+
     /// Internal topic of cross-room sightings, keyed by `game_id` (12
     /// partitions; created with the other topics): every copy of a game's
     /// text is counted by the instance that owns the game's partition there.
@@ -86,6 +91,8 @@ pub struct DetectorSettings {
     pub rules: PathBuf,
     /// Alert topic.
     pub alerts_topic: String,
+    /// Topic the rules' auto-actions go to.
+    pub actions_topic: String,
     /// Consumer of the internal by-game topic (same process, own group,
     /// no DLQ: only this worker writes it).
     pub by_game: ConsumerSettings,
@@ -124,6 +131,7 @@ impl DetectorConfig {
             consumer,
             rules: self.rules.clone(),
             alerts_topic: self.alerts_topic.clone(),
+            actions_topic: self.actions_topic.clone(),
             by_game,
             alertmanager_url: self.alertmanager_url.clone(),
             alertmanager_resend: self.alertmanager_resend,

@@ -35,6 +35,7 @@
 //!   [`sinks`]. [`pipeline`] and [`by_game`] are the two groups' steps, run
 //!   together as one `GroupSet` of the shared runtime.
 
+pub mod auto_actions;
 pub mod by_game;
 pub mod config;
 pub mod detect;
@@ -120,6 +121,11 @@ pub async fn run(
     alerts_check.topic = settings.alerts_topic.clone();
     alerts_check.dlq_topic = None;
     runtime::check_topic(&alerts_check).await?;
+    if rules.rules.iter().any(|r| r.on_alert.is_some()) {
+        let mut actions_check = alerts_check.clone();
+        actions_check.topic = settings.actions_topic.clone();
+        runtime::check_topic(&actions_check).await?;
+    }
     match runtime::check_topic(&settings.by_game).await {
         Err(RuntimeError::UnknownTopic(topic)) => {
             return Err(DetectorError::ByGameTopicMissing(topic))
@@ -133,7 +139,11 @@ pub async fn run(
 
     let active = Arc::new(ActiveRules::new(rules));
     let producer = sinks::producer(&settings.consumer.client_properties)?;
-    let kafka = KafkaAlerts::new(producer.clone(), &settings.alerts_topic);
+    let kafka = KafkaAlerts::new(
+        producer.clone(),
+        &settings.alerts_topic,
+        &settings.actions_topic,
+    );
     let sightings = KafkaSightings::new(producer, &settings.by_game.topic);
     let alertmanager = settings.alertmanager_url.clone().map(|url| {
         tracing::info!(%url, "sending alerts to Alertmanager too");

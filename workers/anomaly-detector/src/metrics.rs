@@ -58,7 +58,10 @@ impl DetectorMetrics {
                 &["category", "severity", "game"],
             )?,
             sends: IntCounterVec::new(
-                Opts::new(ALERT_SENDS, "Alert deliveries by sink and result."),
+                Opts::new(
+                    ALERT_SENDS,
+                    "Alert deliveries (and auto-actions: sink `action`) by sink and result.",
+                ),
                 &["sink", "result"],
             )?,
             state: IntGaugeVec::new(
@@ -91,7 +94,7 @@ impl DetectorMetrics {
         r.register(Box::new(m.sightings.clone()))?;
         r.register(Box::new(m.reloads.clone()))?;
         r.register(Box::new(m.rules.clone()))?;
-        for sink in ["kafka", "alertmanager"] {
+        for sink in ["kafka", "alertmanager", "action"] {
             for result in ["ok", "error"] {
                 m.sends.with_label_values(&[sink, result]);
             }

@@ -126,6 +126,52 @@ impl Shared {
                 return false;
             }
             self.metrics.sends.with_label_values(&["kafka", "ok"]).inc();
+            if !self.take_actions(alert, stopping).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Produces the auto-actions of `alert`'s rule (`on_alert`), each
+    /// retried every second until the broker takes it; false if the worker
+    /// stopped first (the message stays uncommitted: a restart re-detects
+    /// the incident and repeats the same action ids).
+    async fn take_actions(&self, alert: &Alert, stopping: &AtomicBool) -> bool {
+        let rules = self.rules.current();
+        let Some(policy) = rules
+            .rules
+            .iter()
+            .find(|r| r.name == alert.rule)
+            .and_then(|r| r.on_alert)
+        else {
+            return true;
+        };
+        for action in
+            crate::auto_actions::actions_for(alert, policy, parley_shared::metrics::now_ms())
+        {
+            let sent = retry(
+                &mut Backoff::new(Duration::from_secs(1), Duration::from_secs(1)),
+                stopping,
+                || self.kafka.send_action(&action),
+                |e, _| {
+                    self.metrics
+                        .sends
+                        .with_label_values(&["action", "error"])
+                        .inc();
+                    tracing::warn!(error = %e, action_id = %action.action_id, "auto-action not delivered; retrying");
+                    Verdict::Retry
+                },
+            )
+            .await;
+            if sent.is_err() {
+                return false;
+            }
+            self.metrics
+                .sends
+                .with_label_values(&["action", "ok"])
+                .inc();
+            tracing::info!(action_id = %action.action_id, action = %action.action, room = %action.room_id, alert_id = %alert.alert_id, "auto-action taken");
         }
         true
     }

@@ -12,6 +12,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::json;
 use tokio::sync::mpsc;
 
+use parley_shared::action::ModerationAction;
+
 use crate::incidents::Alert;
 use crate::metrics::DetectorMetrics;
 
@@ -24,6 +26,7 @@ pub const INCIDENT_HEADER: &str = "parley-incident";
 pub struct KafkaAlerts {
     producer: FutureProducer,
     topic: String,
+    actions_topic: String,
 }
 
 /// The detector's one idempotent producer, shared by the alert topic and
@@ -40,12 +43,29 @@ pub fn producer(
 }
 
 impl KafkaAlerts {
-    /// Alerts to `topic` through `producer` (see [`producer`]).
-    pub fn new(producer: FutureProducer, topic: &str) -> Self {
+    /// Alerts to `topic` and auto-actions to `actions_topic` through
+    /// `producer` (see [`producer`]).
+    pub fn new(producer: FutureProducer, topic: &str, actions_topic: &str) -> Self {
         KafkaAlerts {
             producer,
             topic: topic.to_owned(),
+            actions_topic: actions_topic.to_owned(),
         }
+    }
+
+    /// Sends one auto-action (key = room), waiting for the broker's ack.
+    pub async fn send_action(&self, action: &ModerationAction) -> Result<(), String> {
+        let payload = action.to_json().map_err(|e| e.to_string())?;
+        self.producer
+            .send(
+                FutureRecord::to(&self.actions_topic)
+                    .key(&action.room_id)
+                    .payload(&payload),
+                Duration::from_secs(30),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|(e, _)| e.to_string())
     }
 
     /// Sends one alert (key = room; its incident key in the

@@ -1,41 +1,44 @@
 //! The sink driver: takes sealed batches from a worker's pipeline and
 //! writes them through its [`Sink`], at most `max_in_flight` at a time.
 //!
-//! - A retryable error ([`SinkError::Retryable`]: the store is down or
-//!   overloaded) retries the whole batch with [`Backoff::write`] until it
-//!   succeeds: nothing is dropped and nothing acknowledged meanwhile, so the
-//!   runtime's backpressure pauses the partitions once the buffer limit is
-//!   reached and `/healthz` reports the stalled work.
+//! - A retryable error ([`SinkError::Retryable`]: the store is down,
+//!   overloaded, full) begins a sink outage, reported on the consumer's
+//!   [`SinkStatus`]: the consumer loop pauses the partitions and `/healthz`
+//!   says why until a write succeeds again. What becomes of the batch is the
+//!   sink's [`Recovery`]: written again in place with [`Backoff::write`]
+//!   until it is in (nothing dropped, nothing acknowledged meanwhile), or
+//!   lost, in which case the loop drops what is not durable and the driver
+//!   probes the sink ([`Sink::probe`], 1 s doubling to 30 s) until it works
+//!   and the records are read again (`outage.rs`).
 //! - A permanent error ([`SinkError::Permanent`]: this data is refused)
 //!   splits the rows in halves until each refused record is alone; those go
 //!   to the DLQ with kind `sink` ([`DeadLetters`]) and the rest is written.
 //! - Then every record of the batch is acknowledged through [`Acks`], one
-//!   [`Completion`] per partition and epoch.
-//!
-//! The DLQ side (refused records read back and produced with kind `sink`)
-//! is `dead_letters.rs`.
+//!   [`Completion`] per partition and epoch (`write.rs`).
 //!
 //! Work per batch, none per record beyond the latency metric and the
-//! completion offsets: a batch is one task, two atomic counters and one
-//! map of offsets.
+//! completion offsets: a batch is one task, two atomic counters and the
+//! offsets of its completions.
 //!
 //! [`Acks`]: super::Acks
+//! [`Completion`]: super::Completion
+//! [`Backoff::write`]: crate::retry::Backoff::write
 
 mod dead_letters;
+mod outage;
+mod write;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::ops::Range;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
-use super::pipeline::Completion;
+use parking_lot::Mutex;
+
+pub use super::sink_status::{Recovery, SinkStatus};
 use super::PipelineContext;
-use crate::metrics::now_ms;
-use crate::retry::{retry, Backoff, Forever, Verdict};
-use dead_letters::dead_letter;
+use crate::retry::Backoff;
 pub use dead_letters::{
     DeadLetterError, DeadLetterFuture, DeadLetters, KafkaDeadLetters, Rejected,
 };
@@ -89,7 +92,7 @@ pub trait SinkBatch: Send + Sync + 'static {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// Bytes in the batch (for the batch size metric).
+    /// Bytes in the batch (for the batch size metric; read after the write).
     fn bytes(&self) -> usize;
     /// The record at `index` (in arrival order).
     fn record(&self, index: usize) -> RecordRef;
@@ -108,13 +111,25 @@ pub trait Sink: Send + Sync + 'static {
     fn verb(&self) -> &'static str {
         "write"
     }
+    /// How a failed write is tried again.
+    fn recovery(&self) -> Recovery {
+        Recovery::InPlace
+    }
     /// Writes the records `rows` of `batch` (all of them, or a part while a
-    /// permanent error is narrowed down).
+    /// permanent error is narrowed down). A [`Recovery::Rewind`] sink is
+    /// asked once per batch, for all of it, and its errors all begin an
+    /// outage.
     fn write<'a>(
         &'a self,
         batch: &'a Self::Batch,
         rows: Range<usize>,
     ) -> impl Future<Output = Result<(), SinkError>> + Send + 'a;
+    /// Whether the store takes writes again after a [`Recovery::Rewind`]
+    /// failure (a small write of its own). An in-place sink's retried
+    /// writes are its probes.
+    fn probe(&self) -> impl Future<Output = Result<(), SinkError>> + Send + '_ {
+        std::future::ready(Ok(()))
+    }
 }
 
 /// What every write task of one driver shares.
@@ -122,10 +137,15 @@ struct Shared<S> {
     sink: Arc<S>,
     context: PipelineContext,
     dead_letters: Option<Arc<dyn DeadLetters>>,
+    recovery: Recovery,
     /// Batches being written.
     in_flight: AtomicUsize,
     /// Records sealed and not yet acknowledged (waiting or in flight).
     queued: AtomicUsize,
+    /// Probe delays of a rewinding sink: 1 s doubling to 30 s, back to 1 s
+    /// only once a write succeeds, so a sink that fails again as soon as it
+    /// is used (a nearly full disk) is not probed every second.
+    probe_backoff: Mutex<Backoff>,
 }
 
 /// One consumer's sink driver.
@@ -138,20 +158,24 @@ pub struct SinkDriver<S: Sink> {
 
 impl<S: Sink> SinkDriver<S> {
     /// A driver writing through `sink`, at most `max_in_flight` batches at
-    /// once, refused records to `dead_letters` (skipped if `None`).
+    /// once, refused records to `dead_letters` (skipped if `None`); it
+    /// reports the sink's state on `context.sink`.
     pub fn new(
         sink: Arc<S>,
         context: PipelineContext,
         dead_letters: Option<Arc<dyn DeadLetters>>,
         max_in_flight: usize,
     ) -> Self {
+        let recovery = sink.recovery();
         SinkDriver {
             shared: Arc::new(Shared {
                 sink,
                 context,
                 dead_letters,
+                recovery,
                 in_flight: AtomicUsize::new(0),
                 queued: AtomicUsize::new(0),
+                probe_backoff: Mutex::new(Backoff::sink_outage()),
             }),
             max_in_flight: max_in_flight.max(1),
             waiting: VecDeque::new(),
@@ -182,7 +206,7 @@ impl<S: Sink> SinkDriver<S> {
             self.shared
                 .context
                 .runtime
-                .spawn(async move { write_batch(shared, tag, batch).await });
+                .spawn(async move { write::write_batch(shared, tag, batch).await });
         }
     }
 
@@ -212,126 +236,22 @@ impl<S: Sink> SinkDriver<S> {
         self.shared.queued.fetch_sub(dropped, Ordering::Relaxed);
         dropped
     }
-}
 
-/// Writes one batch until it is in (retrying), dead-letters refused
-/// records, then acknowledges every record of the batch.
-async fn write_batch<S: Sink>(shared: Arc<Shared<S>>, tag: u64, batch: S::Batch) {
-    let (sink, metrics) = (&*shared.sink, &shared.context.metrics);
-    let (label, verb) = (sink.label(), sink.verb());
-    let n = batch.len();
-    if n == 0 {
-        shared.in_flight.fetch_sub(1, Ordering::Relaxed);
-        return;
+    /// Probe delays other than 1 s doubling to 30 s (tests).
+    #[cfg(test)]
+    fn with_probe_backoff(self, backoff: Backoff) -> Self {
+        *self.shared.probe_backoff.lock() = backoff;
+        self
     }
-    let (first, last) = (batch.record(0), batch.record(n - 1));
-    let mut failures = 0u32;
-    let written = retry(
-        &mut Backoff::write(),
-        Forever,
-        || async {
-            let started = Instant::now();
-            let result = isolate(sink, &batch, 0..n).await;
-            let outcome = if result.is_ok() { "ok" } else { "error" };
-            metrics
-                .flush_duration
-                .with_label_values(&[label, outcome])
-                .observe(started.elapsed().as_secs_f64());
-            result
-        },
-        |error, attempt| {
-            failures = attempt.number;
-            metrics
-                .sink_errors
-                .with_label_values(&[label, error.class()])
-                .inc();
-            if attempt.worth_warning() {
-                tracing::warn!(sink = label, partition = first.partition, first = first.offset, last = last.offset, attempt = attempt.number, %error, retry_in = ?attempt.retry_in, "{verb} failed; retrying");
-            }
-            Verdict::Retry
-        },
-    )
-    .await;
-    let rejected = match written {
-        Ok(rejected) => rejected,
-        // Forever never stops and the hook never gives up.
-        Err(_) => return,
-    };
-    if failures > 0 {
-        tracing::info!(
-            sink = label,
-            partition = first.partition,
-            first = first.offset,
-            last = last.offset,
-            attempt = failures + 1,
-            "{verb} succeeded after retries"
-        );
-    }
-    for r in &rejected {
-        metrics
-            .sink_errors
-            .with_label_values(&[label, "permanent"])
-            .inc();
-        if let Some(dead_letters) = &shared.dead_letters {
-            dead_letter(&shared.context, &**dead_letters, label, r).await;
-        }
-    }
-    metrics.batch_rows.observe(n as f64);
-    metrics.batch_bytes.observe(batch.bytes() as f64);
-    let now = now_ms();
-    let mut by_partition: BTreeMap<(i32, u64), Vec<i64>> = BTreeMap::new();
-    for i in 0..n {
-        let record = batch.record(i);
-        metrics.observe_latency(record.sent_at, now);
-        by_partition
-            .entry((record.partition, record.epoch))
-            .or_default()
-            .push(record.offset);
-    }
-    // Slots free before the acks arrive: the tick they trigger starts the next write.
-    shared.in_flight.fetch_sub(1, Ordering::Relaxed);
-    shared.queued.fetch_sub(n, Ordering::Relaxed);
-    for ((partition, epoch), offsets) in by_partition {
-        shared.context.acks.done(Completion {
-            tag,
-            partition,
-            epoch,
-            offsets,
-        });
-    }
-}
 
-/// Writes `rows`; on a permanent error splits them in halves until the
-/// refused records are alone, writing the rest. A retryable error returns
-/// at once (the caller retries the whole batch).
-fn isolate<'a, S: Sink>(
-    sink: &'a S,
-    batch: &'a S::Batch,
-    rows: Range<usize>,
-) -> Pin<Box<dyn Future<Output = Result<Vec<Rejected>, SinkError>> + Send + 'a>> {
-    Box::pin(async move {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        match sink.write(batch, rows.clone()).await {
-            Ok(()) => Ok(Vec::new()),
-            Err(SinkError::Permanent(reason)) if rows.len() == 1 => {
-                let record = batch.record(rows.start);
-                Ok(vec![Rejected {
-                    partition: record.partition,
-                    offset: record.offset,
-                    reason,
-                }])
-            }
-            Err(SinkError::Permanent(_)) => {
-                let mid = rows.start + rows.len() / 2;
-                let mut rejected = isolate(sink, batch, rows.start..mid).await?;
-                rejected.extend(isolate(sink, batch, mid..rows.end).await?);
-                Ok(rejected)
-            }
-            Err(retryable) => Err(retryable),
-        }
-    })
+    /// The sink failed outside a write, in a step it takes on its own
+    /// (parquet-exporter's encoder creating a part, a listing of the
+    /// output): counted and reported like a failed write. `epoch` is the
+    /// assignment epoch of the work that failed, if it belongs to records
+    /// (a failure of work a rewind already dropped is ignored).
+    pub fn failed(&self, error: SinkError, epoch: Option<u64>) {
+        outage::report(&self.shared, &error, epoch);
+    }
 }
 
 #[cfg(test)]

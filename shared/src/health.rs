@@ -1,6 +1,7 @@
 //! Liveness as a worker knows it: each consumer loop reports when it last
 //! polled and when its work last became durable, and whether its sink is
-//! failing. `/healthz` turns that into 200 or 503 with the reasons.
+//! failing (why, and since when). `/healthz` turns that into 200 or 503
+//! with the reasons.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,8 +27,9 @@ pub struct ConsumerHealth {
     last_progress_ms: AtomicI64,
     pending: AtomicU64,
     running: AtomicBool,
-    /// Why the sink fails, while the consumer waits for it to recover.
-    sink_fault: Mutex<Option<String>>,
+    /// Why the sink fails and since when (ms), while the consumer waits for
+    /// it to recover.
+    sink_fault: Mutex<Option<(String, i64)>>,
 }
 
 /// The `/healthz` answer.
@@ -74,9 +76,11 @@ impl Health {
                 problems.push(format!("consumer {i} has stopped"));
                 continue;
             }
-            if let Some(reason) = c.sink_fault() {
+            let sink_fault = c.sink_fault();
+            if let Some((reason, since)) = &sink_fault {
                 problems.push(format!(
-                    "consumer {i}: sink failing, partitions paused until it recovers: {reason}"
+                    "consumer {i}: sink failing, partitions paused until it recovers: {reason} (sink down for {}s)",
+                    (now - since).max(0) / 1000
                 ));
             }
             let since_poll = now - c.last_poll_ms.load(Ordering::Relaxed);
@@ -88,7 +92,8 @@ impl Health {
             }
             let pending = c.pending.load(Ordering::Relaxed);
             let since_progress = now - c.last_progress_ms.load(Ordering::Relaxed);
-            if pending > 0 && since_progress > limit {
+            // A failing sink explains the stall; it is reported once, above.
+            if pending > 0 && since_progress > limit && sink_fault.is_none() {
                 problems.push(format!(
                     "consumer {i}: {pending} records waiting, nothing made durable for {}s (sink down?)",
                     since_progress / 1000
@@ -125,12 +130,17 @@ impl ConsumerHealth {
         self.running.store(false, Ordering::Relaxed);
     }
 
-    /// The sink fails (`Some(reason)`) or recovered (`None`).
+    /// The sink fails (`Some(reason)`, a new reason keeps the start of the
+    /// outage) or recovered (`None`).
     pub fn set_sink_fault(&self, reason: Option<&str>) {
-        *self.sink_fault.lock() = reason.map(str::to_owned);
+        let mut fault = self.sink_fault.lock();
+        *fault = reason.map(|reason| {
+            let since = fault.as_ref().map_or_else(now_ms, |(_, since)| *since);
+            (reason.to_owned(), since)
+        });
     }
 
-    fn sink_fault(&self) -> Option<String> {
+    fn sink_fault(&self) -> Option<(String, i64)> {
         self.sink_fault.lock().clone()
     }
 }
@@ -157,6 +167,19 @@ mod tests {
             report.problems[0].contains("10 records waiting"),
             "{report:?}"
         );
+        c.set_sink_fault(Some("ClickHouse: connection refused"));
+        let report = health.report();
+        assert!(
+            report
+                .problems
+                .iter()
+                .all(|p| !p.contains("records waiting")),
+            "{report:?}"
+        );
+        assert!(
+            report.problems.iter().any(|p| p.contains("sink down for")),
+            "{report:?}"
+        );
     }
 
     #[test]
@@ -164,15 +187,20 @@ mod tests {
         let health = Health::new(2, Duration::from_secs(60));
         let c = health.consumer(1).expect("consumer 1");
         c.set_sink_fault(Some("output /x: No space left on device"));
+        c.update(500, false);
         let report = health.report();
         assert_eq!(report.status, "unhealthy");
         assert_eq!(
             report.problems,
             vec![
-                "consumer 1: sink failing, partitions paused until it recovers: output /x: No space left on device"
-            ]
+                "consumer 1: sink failing, partitions paused until it recovers: output /x: No space left on device (sink down for 0s)"
+            ],
+            "the stalled records are the outage's, not a second problem"
         );
+        c.set_sink_fault(Some("output /x: Read-only file system"));
+        assert!(health.report().problems[0].ends_with("Read-only file system (sink down for 0s)"));
         c.set_sink_fault(None);
+        c.update(0, true);
         assert_eq!(health.report().status, "ok");
     }
 }

@@ -2,8 +2,8 @@
 //! async loop ([`retry`]) that stops when its stop signal says so or when
 //! the caller's error hook gives up (a permanent error).
 //!
-//! Every retry loop of the workers (sink writes, DLQ and alert produces,
-//! the runtime's sink recovery) uses these, so the backoff shape and the
+//! Every retry loop of the workers (sink writes and probes, DLQ and alert
+//! produces) uses these, so the backoff shape and the
 //! logging cadence are the same everywhere.
 
 use std::future::Future;
@@ -175,7 +175,7 @@ where
 }
 
 /// Sleeps `delay`, waking every 100 ms to look at `stop`; false if stopped.
-async fn sleep_unless_stopped(delay: Duration, stop: &impl StopSignal) -> bool {
+pub async fn sleep_unless_stopped(delay: Duration, stop: &impl StopSignal) -> bool {
     const STEP: Duration = Duration::from_millis(100);
     let mut left = delay;
     while !left.is_zero() {

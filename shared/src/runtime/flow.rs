@@ -1,14 +1,15 @@
 //! The consumer loop's flow decisions, without Kafka: when to pause and
-//! resume the partitions (backpressure, sink outage), and the outage
-//! itself — why, since when, when to try the sink again.
+//! resume the partitions (backpressure, sink outage), and what a change of
+//! the sink's status asks of the loop ([`Flow::follow_sink`]): apply a
+//! rewind, begin the outage, report a new reason, recover.
 //!
-//! Retries back off from 1 s, doubling to 30 s ([`Backoff::sink_outage`]);
-//! the delay drops back to 1 s only once work is durable again, so a sink
-//! that fails again as soon as it is used (a nearly full disk) is not
-//! retried every second. The loop applies the decisions to the consumer.
+//! The sink driver owns the retries and the probes; the loop's own retry is
+//! the seek back to the durable position after a rewinding outage, tried
+//! again with [`Backoff::sink_outage`] if the broker refuses it.
 
 use std::time::{Duration, Instant};
 
+use super::sink_status::SinkSnapshot;
 use crate::retry::Backoff;
 
 /// A pipeline refusing records for this long gets its partitions paused;
@@ -33,8 +34,24 @@ pub(crate) struct Outage {
     pub reason: String,
     /// When it began.
     pub since: Instant,
-    /// When to try the sink again.
-    pub retry_at: Instant,
+    /// Whether unfinished work was dropped: reading resumes from the
+    /// durable position when it ends.
+    pub rewind: bool,
+    /// After a failed seek back: when to try the recovery again.
+    pub retry_at: Option<Instant>,
+}
+
+/// What the loop must do after the sink's status changed, in this order.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SinkSteps {
+    /// Drop what is not durable and remember where to read again.
+    pub rewind: bool,
+    /// The outage begins: pause, report unhealthy, log once.
+    pub begin: bool,
+    /// The sink still fails, for another reason: report it.
+    pub reason_changed: bool,
+    /// The sink works again: (seek back and) resume, report healthy.
+    pub recover: bool,
 }
 
 /// Pause state, backpressure and outage of one consumer.
@@ -43,7 +60,12 @@ pub(crate) struct Flow {
     paused: bool,
     blocked_since: Option<Instant>,
     outage: Option<Outage>,
+    /// Delays between tries of a refused seek back.
     backoff: Backoff,
+    /// The sink status version last followed.
+    sink_version: u64,
+    /// Rewinds of the sink applied so far.
+    rewinds: u64,
 }
 
 impl Default for Flow {
@@ -53,6 +75,8 @@ impl Default for Flow {
             blocked_since: None,
             outage: None,
             backoff: Backoff::sink_outage(),
+            sink_version: 0,
+            rewinds: 0,
         }
     }
 }
@@ -103,35 +127,63 @@ impl Flow {
         }
     }
 
-    /// Work became durable: a later outage backs off from the start again.
-    pub fn progressed(&mut self) {
-        if self.outage.is_none() {
-            self.backoff.reset();
+    /// Whether the sink status moved past `version` since last followed.
+    pub fn sink_changed(&mut self, version: u64) -> bool {
+        let changed = version != self.sink_version;
+        self.sink_version = version;
+        changed
+    }
+
+    /// What a new sink status asks of the loop.
+    pub fn follow_sink(&mut self, now: Instant, sink: &SinkSnapshot) -> SinkSteps {
+        let rewind = sink.rewinds > self.rewinds;
+        self.rewinds = self.rewinds.max(sink.rewinds);
+        let mut steps = SinkSteps {
+            rewind,
+            ..SinkSteps::default()
+        };
+        match &mut self.outage {
+            None if sink.failing || rewind => {
+                // A rewind that recovered before the loop looked still needs
+                // its seek back: begin, then recover at once.
+                self.outage = Some(Outage {
+                    reason: sink.reason.clone(),
+                    since: now,
+                    rewind,
+                    retry_at: None,
+                });
+                steps.begin = true;
+            }
+            None => {}
+            Some(outage) => {
+                outage.rewind |= rewind;
+                if sink.failing {
+                    outage.retry_at = None;
+                    if outage.reason != sink.reason {
+                        outage.reason.clone_from(&sink.reason);
+                        steps.reason_changed = true;
+                    }
+                }
+            }
         }
+        steps.recover = !sink.failing && self.outage.is_some();
+        steps
     }
 
-    /// The sink began to fail; returns the delay before the first retry.
-    pub fn sink_failed(&mut self, now: Instant, reason: String) -> Duration {
-        let retry_in = self.backoff.next_delay();
-        self.outage = Some(Outage {
-            reason,
-            since: now,
-            retry_at: now + retry_in,
-        });
-        retry_in
+    /// Whether a recovery whose seek back failed is due again.
+    pub fn recovery_due(&self, now: Instant) -> bool {
+        self.outage
+            .as_ref()
+            .and_then(|o| o.retry_at)
+            .is_some_and(|at| now >= at)
     }
 
-    /// Whether a retry of the failed sink is due.
-    pub fn retry_due(&self, now: Instant) -> bool {
-        self.outage.as_ref().is_some_and(|o| now >= o.retry_at)
-    }
-
-    /// The retry failed again: schedules the next. Returns the delay and
+    /// The seek back failed: schedules the next try. Returns the delay and
     /// whether the reason changed (worth a log line and a health update).
-    pub fn still_failing(&mut self, now: Instant, reason: String) -> Option<(Duration, bool)> {
+    pub fn recovery_failed(&mut self, now: Instant, reason: String) -> Option<(Duration, bool)> {
         let retry_in = self.backoff.next_delay();
         let outage = self.outage.as_mut()?;
-        outage.retry_at = now + retry_in;
+        outage.retry_at = Some(now + retry_in);
         let changed = reason != outage.reason;
         if changed {
             outage.reason = reason;
@@ -139,8 +191,9 @@ impl Flow {
         Some((retry_in, changed))
     }
 
-    /// The sink works again; returns how long it was down.
+    /// The sink works again and reading resumed; returns how long it was down.
     pub fn recovered(&mut self) -> Duration {
+        self.backoff.reset();
         self.outage
             .take()
             .map(|o| o.since.elapsed())
@@ -186,40 +239,88 @@ mod tests {
         );
     }
 
+    fn status(failing: bool, reason: &str, rewinds: u64) -> SinkSnapshot {
+        SinkSnapshot {
+            failing,
+            reason: reason.into(),
+            rewind: failing && rewinds > 0,
+            rewinds,
+        }
+    }
+
     #[test]
-    fn an_outage_pauses_retries_with_backoff_and_resumes() {
+    fn an_in_place_outage_pauses_reports_and_resumes() {
         let t = Instant::now();
         let mut f = Flow::default();
-        assert_eq!(f.sink_failed(t, "disk full".into()), ms(1000));
+        assert!(f.sink_changed(1));
+        assert!(!f.sink_changed(1), "nothing new");
+        let steps = f.follow_sink(t, &status(true, "connection refused", 0));
+        assert_eq!(
+            steps,
+            SinkSteps {
+                begin: true,
+                ..SinkSteps::default()
+            }
+        );
         assert_eq!(f.decide(t, false, false), PauseAction::Pause);
         f.set_paused(true);
-        assert_eq!(f.decide(t, false, false), PauseAction::Keep);
-        assert_eq!(f.decide(t, false, true), PauseAction::Pause);
-        assert!(!f.retry_due(t + ms(999)));
-        assert!(f.retry_due(t + ms(1000)));
         assert_eq!(
-            f.still_failing(t + ms(1000), "disk full".into()),
-            Some((ms(2000), false))
+            f.decide(t, true, true),
+            PauseAction::Pause,
+            "new partitions too"
         );
-        assert!(!f.retry_due(t + ms(2999)));
-        assert_eq!(
-            f.still_failing(t + ms(3000), "read-only".into()),
-            Some((ms(4000), true))
-        );
-        assert_eq!(f.outage().map(|o| o.reason.as_str()), Some("read-only"));
-        f.progressed();
-        assert_eq!(
-            f.still_failing(t + ms(7000), "read-only".into()),
-            Some((ms(8000), false)),
-            "no reset while the sink is down"
-        );
+        let steps = f.follow_sink(t, &status(true, "timed out", 0));
+        assert!(steps.reason_changed && !steps.begin && !steps.recover);
+        assert_eq!(f.outage().map(|o| o.reason.as_str()), Some("timed out"));
+        let steps = f.follow_sink(t, &status(false, "timed out", 0));
+        assert!(steps.recover && !steps.rewind);
+        assert!(f.outage().is_some_and(|o| !o.rewind), "no seek back");
         f.recovered();
         assert!(f.outage().is_none());
-        assert_eq!(f.decide(t + ms(9000), false, false), PauseAction::Resume);
-        // Failing again at once is not retried every second.
-        assert_eq!(f.sink_failed(t + ms(9000), "disk full".into()), ms(16000));
+        assert_eq!(f.decide(t, false, false), PauseAction::Resume);
+    }
+
+    #[test]
+    fn a_rewind_is_applied_once_even_when_the_sink_recovered_first() {
+        let t = Instant::now();
+        let mut f = Flow::default();
+        let steps = f.follow_sink(t, &status(true, "disk full", 1));
+        assert!(steps.rewind && steps.begin && !steps.recover);
+        assert!(f.outage().is_some_and(|o| o.rewind));
+        let steps = f.follow_sink(t, &status(true, "disk full", 1));
+        assert_eq!(steps, SinkSteps::default(), "applied already");
         f.recovered();
-        f.progressed();
-        assert_eq!(f.sink_failed(t + ms(9000), "disk full".into()), ms(1000));
+        // Failed, asked for a rewind and recovered before the loop looked.
+        let steps = f.follow_sink(t, &status(false, "read-only", 2));
+        assert!(steps.rewind && steps.begin && steps.recover);
+        assert!(f.outage().is_some_and(|o| o.rewind));
+    }
+
+    #[test]
+    fn a_refused_seek_back_is_tried_again_with_backoff() {
+        let t = Instant::now();
+        let mut f = Flow::default();
+        f.follow_sink(t, &status(true, "disk full", 1));
+        assert!(!f.recovery_due(t));
+        assert_eq!(
+            f.recovery_failed(t, "cannot seek".into()),
+            Some((ms(1000), true))
+        );
+        assert!(!f.recovery_due(t + ms(999)));
+        assert!(f.recovery_due(t + ms(1000)));
+        assert_eq!(
+            f.recovery_failed(t + ms(1000), "cannot seek".into()),
+            Some((ms(2000), false))
+        );
+        // The sink failing again waits for its own recovery.
+        f.follow_sink(t, &status(true, "disk full", 1));
+        assert!(!f.recovery_due(t + ms(9000)));
+        f.recovered();
+        assert!(f.follow_sink(t, &status(true, "disk full", 2)).begin);
+        assert_eq!(
+            f.recovery_failed(t, "cannot seek".into()),
+            Some((ms(1000), true)),
+            "the backoff starts afresh after a recovery"
+        );
     }
 }

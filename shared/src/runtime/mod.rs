@@ -16,8 +16,9 @@
 //! 4. **batch keeper**: [`batch_keeper::BatchKeeper`], the worker's open
 //!    batches by key, sealed by rows, bytes or age, dropped on revoke.
 //! 5. **sink driver**: [`sink_driver::SinkDriver`] writes sealed batches
-//!    through the worker's [`sink_driver::Sink`]: in-flight cap, retry with
-//!    backoff on retryable errors, permanent errors bisected into the DLQ.
+//!    through the worker's [`sink_driver::Sink`]: in-flight cap, retryable
+//!    errors reported as a sink outage and retried (in place, or by reading
+//!    the records again), permanent errors bisected into the DLQ.
 //! 6. **acks**: a [`Completion`] per partition and epoch through [`Acks`].
 //! 7. **tracker**: [`tracker::OffsetTracker`] finds the durable prefix of
 //!    each partition (`state.rs` applies completions to it).
@@ -35,13 +36,12 @@
 //! committed; the next owner re-reads the rest. On SIGTERM: stop taking
 //! records, flush, wait up to `--drain-timeout`, commit, exit.
 //!
-//! A failing sink: through the sink driver, a write is retried in place
-//! (nothing dropped, nothing committed; the buffer fills, the partitions
-//! pause and `/healthz` reports the stalled work). A pipeline that cannot
-//! retry in place reports a [`Pipeline::sink_fault`] instead: the consumer
-//! pauses its partitions, drops what is not durable, reports unhealthy, and
-//! tries [`Pipeline::recover`] with backoff; once it works, reading resumes
-//! from the durable position (`consumer/outage.rs`).
+//! A failing sink, one model for every worker: the sink driver reports the
+//! outage on the consumer's [`SinkStatus`] (`sink_status.rs`); the consumer
+//! pauses its partitions and `/healthz` says why until a write succeeds
+//! again, then it resumes (`consumer/outage.rs`). A sink whose failed write
+//! lost unfinished work ([`Recovery::Rewind`]) has everything not durable
+//! dropped meanwhile and read again from the durable position.
 
 pub mod batch_keeper;
 mod consumer;
@@ -51,6 +51,7 @@ mod groups;
 pub mod pipeline;
 pub mod settings;
 pub mod sink_driver;
+pub mod sink_status;
 mod state;
 pub mod testing;
 pub mod tracker;
@@ -66,6 +67,7 @@ use rdkafka::error::KafkaError;
 pub use groups::GroupSet;
 pub use pipeline::{Acks, Completion, Envelope, Pipeline, PipelineError, Progress};
 pub use settings::{ConsumerArgs, ConsumerSettings, StartFrom, WorkerIdentity};
+pub use sink_status::{Recovery, SinkStatus};
 
 use crate::dlq::DeadLetterQueue;
 use crate::health::Health;
@@ -125,6 +127,9 @@ pub struct PipelineContext {
     pub topic: String,
     /// Set when shutdown begins (retry loops give up and leave records uncommitted).
     pub stopping: Arc<AtomicBool>,
+    /// The sink's state, reported by the pipeline's sink driver and acted on
+    /// by the consumer (pause, `/healthz`, resume).
+    pub sink: SinkStatus,
 }
 
 /// Why the runtime could not run.
@@ -280,11 +285,14 @@ where
             runtime: tokio::runtime::Handle::current(),
             topic: settings.topic.clone(),
             stopping: Arc::clone(&stop),
+            sink: SinkStatus::new(),
         };
+        let sink = context.sink.clone();
         let consumer_loop = consumer::ConsumerLoop {
             index,
             settings: settings.clone(),
             pipeline: make_pipeline(context),
+            sink,
             acks,
             completions,
             dlq: dlq.clone(),

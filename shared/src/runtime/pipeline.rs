@@ -6,13 +6,14 @@
 //! through [`Acks`] ([`Progress::Pending`]), or cannot be taken now (it hands
 //! the envelope back; the runtime pauses the partitions and offers it again).
 //! Offsets are committed only up to the first record not yet durable. A sink
-//! that fails for a while ([`Pipeline::sink_fault`]) has its partitions
-//! paused and rewound to the durable position until it recovers.
+//! that fails for a while is the sink driver's to report
+//! ([`super::SinkStatus`]): the runtime pauses the partitions until it works
+//! again, and if the failure lost unfinished work it revokes and assigns
+//! every partition locally ([`Pipeline::revoked`], [`Pipeline::assigned`])
+//! around the outage, so the records are read again.
 
 use std::sync::mpsc;
 use std::time::Instant;
-
-use super::sink_driver::SinkError;
 
 /// Why a pipeline cannot go on in place. Retrying in place cannot help;
 /// the consumer commits what is durable and stops, and a restart re-reads
@@ -105,13 +106,19 @@ pub trait Pipeline: Send + 'static {
     fn tick(&mut self, _now: Instant) {}
 
     /// Partitions were assigned. Return a start offset for any partition
-    /// that must not resume from the committed offset.
+    /// that must not resume from the committed offset. Also called for every
+    /// partition when a sink outage that lost unfinished work ends (reading
+    /// resumes from the durable position otherwise); a sink failure the
+    /// pipeline reports meanwhile keeps the outage on.
     fn assigned(&mut self, _partitions: &[i32]) -> Vec<(i32, i64)> {
         Vec::new()
     }
 
     /// Partitions are being revoked: drop their buffered work. Work already
-    /// in flight may finish; its completion is ignored by epoch.
+    /// in flight may finish; its completion is ignored by epoch. Also called
+    /// for every partition when a sink failure lost unfinished work
+    /// ([`super::sink_driver::Recovery::Rewind`]): nothing half-written may
+    /// stay.
     fn revoked(&mut self, _partitions: &[i32]) {}
 
     /// Shutdown: start flushing everything buffered, ignoring in-flight
@@ -134,31 +141,10 @@ pub trait Pipeline: Send + 'static {
         false
     }
 
-    /// A failure the pipeline cannot recover from in place (its buffered
-    /// work is lost). The consumer then commits what is durable and stops
-    /// with an error, so a restart re-reads the rest.
+    /// A failure the pipeline cannot recover from in place, not a sink
+    /// outage (a thread it needs has died). The consumer then commits what
+    /// is durable and stops with an error, so a restart re-reads the rest.
     fn failure(&self) -> Option<PipelineError> {
         None
-    }
-
-    /// The sink fails in a way that may pass (disk full, output unwritable,
-    /// store unreachable): a [`SinkError::Retryable`]. The consumer then
-    /// pauses its partitions, reports unhealthy with its reason, calls
-    /// [`Self::reset`], and calls [`Self::recover`] with backoff until it
-    /// succeeds.
-    fn sink_fault(&self) -> Option<SinkError> {
-        None
-    }
-
-    /// After a sink fault: drop every record not yet durable, buffered or in
-    /// flight (nothing half-written may stay). Completions reported after
-    /// this returns are ignored; the records are read again after recovery.
-    fn reset(&mut self) {}
-
-    /// After a sink fault: whether the sink takes writes again. `Ok` with
-    /// start offsets as [`Self::assigned`] gives them (reading resumes from
-    /// the durable position otherwise); `Err` with why not.
-    fn recover(&mut self, _partitions: &[i32]) -> Result<Vec<(i32, i64)>, SinkError> {
-        Ok(Vec::new())
     }
 }

@@ -1,9 +1,9 @@
 //! What one consumer's loop and its rebalance callbacks share, and every
 //! decision on it that needs no broker: track and offer a record (holding
 //! it back when the pipeline refuses it), apply completions, find the
-//! durable prefix to commit, assign and revoke partitions, and the sink
-//! outage's reset and rewind. The Kafka calls around these live in
-//! `consumer.rs` and `context.rs`.
+//! durable prefix to commit, assign and revoke partitions, and a sink
+//! outage's rewind (drop what is not durable, read it again after). The
+//! Kafka calls around these live in `consumer/` and `context.rs`.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
@@ -149,21 +149,35 @@ impl<P: Pipeline> LoopState<P> {
             .saturating_sub(self.pipeline.retained())
     }
 
-    /// The sink fails: the pipeline drops what is not durable (after the
-    /// completions that arrived before, which count), held records go, and
-    /// each partition remembers where to read again. Returns the records
-    /// made durable and every partition's durable position to commit.
-    pub fn sink_failed(
+    /// The sink lost unfinished work: every partition is revoked locally
+    /// (the pipeline drops what is not durable, buffered or in flight), held
+    /// records go, the completions that arrived before count, and each
+    /// partition remembers where to read again; tracked partitions get new
+    /// epochs, so late completions of the dropped work are ignored. Returns
+    /// the records made durable, every partition's durable position to
+    /// commit, and the lowest epoch still current (older work was dropped).
+    pub fn rewind_for_sink(
         &mut self,
         completions: impl IntoIterator<Item = Completion>,
-    ) -> (usize, Vec<(i32, i64)>) {
-        self.pipeline.reset();
+    ) -> (usize, Vec<(i32, i64)>, u64) {
+        let partitions = self.tracker.partitions();
+        self.pipeline.revoked(&partitions);
         self.held.clear();
         let processed = self.apply(completions);
+        let floor = self.tracker.last_epoch() + 1;
         for (partition, offset) in self.tracker.rewind() {
             self.skip(partition, offset);
         }
-        (processed, self.tracker.all_committable())
+        (processed, self.tracker.all_committable(), floor)
+    }
+
+    /// The sink works again after a rewind: the pipeline is told of its
+    /// partitions again, as on assign. Returns where each partition must be
+    /// read again, the pipeline's start offsets winning over the rewind
+    /// positions.
+    pub fn reassign_after_sink(&mut self, assigned: &[i32]) -> HashMap<i32, i64> {
+        let starts = self.pipeline.assigned(assigned);
+        self.seeks(starts, assigned)
     }
 
     /// During an outage a record read is not taken: its partition is read

@@ -1,6 +1,7 @@
 //! The loop's decisions on in-memory input: backpressure (held records
 //! offered again in order), the durable prefix committed, rebalances, and
-//! the sink outage's reset and rewind.
+//! a sink outage's rewind (every partition revoked locally, read again
+//! from the durable position after).
 
 use super::*;
 
@@ -11,7 +12,7 @@ struct FakePipeline {
     room: usize,
     taken: Vec<(i32, i64, u64)>,
     revoked: Vec<i32>,
-    resets: usize,
+    assigns: usize,
     starts: Vec<(i32, i64)>,
     ticks: usize,
 }
@@ -40,17 +41,13 @@ impl Pipeline for FakePipeline {
     }
 
     fn assigned(&mut self, _partitions: &[i32]) -> Vec<(i32, i64)> {
+        self.assigns += 1;
         self.starts.clone()
     }
 
     fn revoked(&mut self, partitions: &[i32]) {
         self.revoked.extend_from_slice(partitions);
         self.taken.retain(|(p, _, _)| !partitions.contains(p));
-    }
-
-    fn reset(&mut self) {
-        self.resets += 1;
-        self.taken.clear();
     }
 }
 
@@ -156,7 +153,7 @@ fn an_assign_passes_the_pipeline_start_offsets_on() {
 }
 
 #[test]
-fn a_sink_outage_resets_rewinds_and_seeks_back_to_the_durable_position() {
+fn a_sink_outage_that_lost_work_rewinds_and_seeks_back_to_the_durable_position() {
     let mut s = state(10);
     for offset in 0..4 {
         s.offer(0, offset, 1, "m");
@@ -164,17 +161,29 @@ fn a_sink_outage_resets_rewinds_and_seeks_back_to_the_durable_position() {
     s.offer(1, 20, 1, "m");
     let epoch = s.pipeline.taken[0].2;
     // 0 became durable just before the fault: it counts.
-    let (processed, commits) = s.sink_failed([done(0, epoch, &[0])]);
+    let (processed, commits, floor) = s.rewind_for_sink([done(0, epoch, &[0])]);
     assert_eq!(processed, 1);
-    assert_eq!(s.pipeline.resets, 1);
+    let mut revoked = s.pipeline.revoked.clone();
+    revoked.sort_unstable();
+    assert_eq!(revoked, vec![0, 1], "every partition revoked locally");
+    assert!(s.pipeline.taken.is_empty(), "the pipeline dropped its work");
     let mut commits = commits;
     commits.sort_unstable();
     assert_eq!(commits, vec![(0, 1)]);
     assert_eq!(s.pending(), 0, "unfinished records forgotten");
+    assert!(floor > epoch, "the dropped work's epoch is below the floor");
+    assert!(s.tracker.epoch(0).is_some_and(|e| e >= floor));
     // Read during the outage: not taken, but read again later.
     s.skip(1, 25);
     s.skip(2, 9);
-    let seeks = s.seeks(vec![(0, 2)], &[0, 1]);
+    s.pipeline.starts = vec![(0, 2)];
+    let assigns = s.pipeline.assigns;
+    let seeks = s.reassign_after_sink(&[0, 1]);
+    assert_eq!(
+        s.pipeline.assigns,
+        assigns + 1,
+        "told of its partitions again"
+    );
     assert_eq!(seeks.get(&0), Some(&2), "the pipeline's start wins");
     assert_eq!(seeks.get(&1), Some(&20), "the earliest unfinished record");
     assert_eq!(seeks.get(&2), None, "not assigned any more");

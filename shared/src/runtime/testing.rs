@@ -2,15 +2,19 @@
 //! sinks: build a [`PipelineContext`], feed [`Envelope`]s in memory, read
 //! back the completions the pipeline reported and the records it refused
 //! for good ([`CollectedDeadLetters`]), or run it inside the runtime's own
-//! loop decisions ([`TestLoop`]) to see what would be committed.
+//! loop decisions ([`TestLoop`]) to see what would be committed, and what a
+//! sink outage does (pause, rewind, where reading starts again).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::flow::Flow;
 use super::pipeline::{Acks, Completion, Envelope, Pipeline};
 use super::sink_driver::{DeadLetterFuture, DeadLetters, Rejected};
+use super::sink_status::SinkStatus;
 use super::state::LoopState;
 use super::PipelineContext;
 use crate::metrics::RuntimeMetrics;
@@ -27,7 +31,8 @@ pub struct TestContext {
 
 impl TestContext {
     /// A context on the current tokio runtime (call from `#[tokio::test]`),
-    /// with fresh metrics, no DLQ and topic [`TEST_TOPIC`].
+    /// with fresh metrics, no DLQ, topic [`TEST_TOPIC`] and a sink status
+    /// of its own (`context.sink`, followed by [`TestLoop::with_sink`]).
     pub fn new() -> Self {
         Self::on(tokio::runtime::Handle::current())
     }
@@ -48,6 +53,7 @@ impl TestContext {
                 runtime,
                 topic: TEST_TOPIC.to_owned(),
                 stopping: Arc::new(AtomicBool::new(false)),
+                sink: SinkStatus::new(),
             },
             completions,
         }
@@ -127,9 +133,24 @@ impl DeadLetters for CollectedDeadLetters {
 
 /// The runtime's loop decisions around a pipeline, without Kafka: records
 /// read are offered (and held back while the pipeline refuses them),
-/// completions applied, and the offsets the runtime would commit returned.
+/// completions applied, and the offsets the runtime would commit returned;
+/// with [`Self::with_sink`], the sink's status is followed as the loop does.
 pub struct TestLoop<P: Pipeline> {
     state: LoopState<P>,
+    assigned: Vec<i32>,
+    flow: Flow,
+    sink: SinkStatus,
+}
+
+/// What following the sink's status did, as [`TestLoop::follow_sink`] says.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SinkTurn {
+    /// Whether the outage is on (the loop keeps the partitions paused).
+    pub paused: bool,
+    /// Durable positions stored for commit because the sink lost work.
+    pub commits: Vec<(i32, i64)>,
+    /// After a rewinding outage ended: where each partition is read again.
+    pub seeks: Option<HashMap<i32, i64>>,
 }
 
 impl<P: Pipeline> TestLoop<P> {
@@ -137,12 +158,62 @@ impl<P: Pipeline> TestLoop<P> {
     pub fn new(pipeline: P, partitions: &[i32]) -> Self {
         let mut state = LoopState::new(pipeline);
         state.assign(partitions);
-        TestLoop { state }
+        TestLoop {
+            state,
+            assigned: partitions.to_vec(),
+            flow: Flow::default(),
+            sink: SinkStatus::new(),
+        }
     }
 
-    /// A record was read and decoded (epochs are the loop's own).
+    /// Follows `sink` (the pipeline context's `sink`) in [`Self::follow_sink`].
+    pub fn with_sink(mut self, sink: SinkStatus) -> Self {
+        self.sink = sink;
+        self
+    }
+
+    /// A record was read and decoded (epochs are the loop's own). During
+    /// an outage that lost work it is not taken but read again later.
     pub fn read(&mut self, partition: i32, offset: i64, bytes: usize, value: P::Item) {
+        if self.flow.outage().is_some_and(|o| o.rewind) {
+            self.state.skip(partition, offset);
+            return;
+        }
         self.state.offer(partition, offset, bytes, value);
+    }
+
+    /// Follows the sink's status as the loop does after each turn: the
+    /// outage begins or ends, lost work is dropped and, at recovery, the
+    /// pipeline is told of its partitions again.
+    pub fn follow_sink(&mut self) -> SinkTurn {
+        let mut turn = SinkTurn::default();
+        if self.flow.sink_changed(self.sink.version()) {
+            let status = self.sink.snapshot();
+            let steps = self.flow.follow_sink(Instant::now(), &status);
+            if steps.rewind {
+                let (_, commits, floor) = self.state.rewind_for_sink(Vec::new());
+                self.sink.rewound(status.rewinds, floor);
+                turn.commits = commits;
+                turn.commits.sort_unstable();
+            }
+            if steps.recover {
+                self.recover(&mut turn);
+            }
+        }
+        turn.paused = self.flow.outage().is_some();
+        turn
+    }
+
+    fn recover(&mut self, turn: &mut SinkTurn) {
+        if self.flow.outage().is_some_and(|o| o.rewind) {
+            let seeks = self.state.reassign_after_sink(&self.assigned);
+            if self.sink.is_failing() {
+                return;
+            }
+            self.state.rewind.clear();
+            turn.seeks = Some(seeks);
+        }
+        self.flow.recovered();
     }
 
     /// One bookkeeping pass with these completions: returns the offsets to
@@ -165,6 +236,7 @@ impl<P: Pipeline> TestLoop<P> {
 
     /// Revokes `partitions`: returns their durable offsets to commit.
     pub fn revoke(&mut self, partitions: &[i32]) -> Vec<(i32, i64)> {
+        self.assigned.retain(|p| !partitions.contains(p));
         self.state.release(partitions)
     }
 

@@ -176,6 +176,11 @@ impl OffsetTracker {
         self.undone
     }
 
+    /// The latest epoch handed out (every later assign or rewind is above).
+    pub fn last_epoch(&self) -> u64 {
+        self.next_epoch
+    }
+
     /// The current epoch of a partition, if tracked.
     pub fn epoch(&self, partition: i32) -> Option<u64> {
         self.partitions.get(&partition).map(|p| p.epoch)

@@ -9,9 +9,9 @@
 //! - Steps: decode (shared runtime; bad records → DLQ) → per-partition
 //!   batch in the shared batch keeper (rows, bytes, age; [`batch`],
 //!   [`pipeline`]) → RowBinary insert through the shared sink driver
-//!   ([`sink`]: retry with backoff while ClickHouse is down, partitions
-//!   paused past the buffer limit; refused rows isolated to the DLQ) →
-//!   ack → commit.
+//!   ([`sink`]: ClickHouse down is a sink outage of the shared model, the
+//!   partitions paused and `/healthz` 503 while each batch is retried in
+//!   place with backoff; refused rows isolated to the DLQ) → ack → commit.
 
 pub mod batch;
 pub mod config;

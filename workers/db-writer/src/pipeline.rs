@@ -10,10 +10,13 @@
 //! larger inserts, duplicates collapsed by the ReplacingMergeTree.
 //!
 //! Sealed batches go to the shared sink driver: `max_in_flight` inserts at
-//! once, retryable errors retried with backoff (nothing dropped, nothing
-//! committed meanwhile), permanent errors narrowed down to the refused rows,
-//! which go to the DLQ with kind `sink`. Past `max_buffered_rows` the
-//! pipeline refuses records (the runtime waits, then pauses the partitions).
+//! once; a retryable error is a sink outage of the shared model (the
+//! runtime pauses the partitions and `/healthz` says why until an insert
+//! succeeds) while the batch is retried in place with backoff (nothing
+//! dropped, nothing committed meanwhile); permanent errors are narrowed down
+//! to the refused rows, which go to the DLQ with kind `sink`. Past
+//! `max_buffered_rows` the pipeline refuses records (the runtime waits, then
+//! pauses the partitions).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

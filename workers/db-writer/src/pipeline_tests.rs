@@ -235,10 +235,21 @@ async fn while_the_sink_is_down_records_are_refused_then_taken_again() {
         panic!("a full pipeline hands the record back");
     };
     assert!(wait_briefly(&s).is_empty(), "nothing acked while down");
+    let status = s.test.context.sink.clone();
+    assert_eq!(
+        status.reason().as_deref(),
+        Some("connection refused"),
+        "the outage reported, for the runtime to pause"
+    );
+    assert!(
+        !status.rewind_pending(),
+        "kept in place: nothing to read again"
+    );
     s.sink
         .down
         .store(false, std::sync::atomic::Ordering::Relaxed);
     let mut done = wait(&s, 2);
+    assert!(!status.is_failing(), "working again once inserted");
     // The first insert frees its slot; a tick starts the next.
     s.pipeline.tick(Instant::now());
     done.extend(wait(&s, 2));

@@ -1,7 +1,7 @@
 //! The ClickHouse side: one RowBinary insert per batch (or part of one,
 //! while the shared sink driver narrows a permanent failure down to its
-//! rows), errors classified as retryable (server down, overloaded) or
-//! permanent (this data is refused).
+//! rows), errors classified as retryable (server down, overloaded: a sink
+//! outage, the batch retried in place) or permanent (this data is refused).
 
 use std::ops::Range;
 
@@ -200,9 +200,15 @@ impl Sink for ClickHouseSink {
         } else {
             None
         };
-        self.insert(batch.slice(rows), token)
-            .await
-            .map_err(Into::into)
+        // The driver's error names the server: it is the `/healthz` reason.
+        self.insert(batch.slice(rows), token).await.map_err(|e| {
+            let error = sink_driver::SinkError::from(e);
+            let reason = format!("ClickHouse at {}: {}", self.settings.url, error.reason());
+            match error {
+                sink_driver::SinkError::Retryable(_) => sink_driver::SinkError::Retryable(reason),
+                sink_driver::SinkError::Permanent(_) => sink_driver::SinkError::Permanent(reason),
+            }
+        })
     }
 }
 

@@ -1,15 +1,20 @@
 //! The encoder thread of one consumer: Arrow → Parquet encoding, zstd,
-//! fsync, publish and ack, off the consumer thread, so reading and decoding
-//! the next records overlaps with encoding and syncing the previous ones.
+//! fsync and publish, off the consumer thread, so reading and decoding the
+//! next records overlaps with encoding and syncing the previous ones.
 //!
 //! Jobs run in order on one thread, so a partition's parts are published in
 //! offset order. The queue is bounded: when the encoder falls behind, the
 //! consumer thread waits (backpressure) rather than buffering without end.
+//! Each closed part's verdict (published, or why not) goes back to the sink
+//! driver, which acknowledges its records.
 //!
-//! The first failed job (disk full, output unwritable, store unreachable)
-//! makes the encoder skip every later job until a reset, which deletes the
-//! temp files of every open part: nothing after the failure is published or
-//! acknowledged, and the runtime rewinds to what was.
+//! A failed job (disk full, output unwritable, store unreachable) is
+//! reported once to the consumer thread ([`Encoder::take_failure`]), which
+//! reports it to the sink driver. From then on every part of the epochs
+//! seen so far is lost: its jobs are skipped, its temp file deleted, its
+//! verdict a failure. Nothing after the failure is published, so no
+//! partition's files can skip a range; the runtime drops that work and
+//! reads it again under new epochs, which the encoder takes as before.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -18,21 +23,20 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use std::thread::JoinHandle;
-use std::time::Instant;
 
 use arrow_array::RecordBatch;
-use parley_shared::metrics::now_ms;
-use parley_shared::runtime::{Completion, PipelineContext};
 use parquet::file::properties::WriterProperties;
+use tokio::sync::oneshot;
 
 use crate::output::Output;
 use crate::part_file::{PartError, PartMeta, PartWriter};
+use crate::sink::Published;
 
 /// Sink label of the exporter's metrics.
 pub const SINK: &str = "parquet";
 
 /// Jobs queued before the consumer thread waits (each at most one batch).
-const QUEUE: usize = 8;
+pub const QUEUE: usize = 8;
 
 /// One step for the encoder.
 enum Job {
@@ -40,50 +44,44 @@ enum Job {
     Open {
         partition: i32,
         first: i64,
+        epoch: u64,
         encoded: Arc<AtomicUsize>,
     },
     /// Encode a batch into the partition's open part.
     Write { partition: i32, batch: RecordBatch },
-    /// Finish, fsync, publish and ack the partition's part.
+    /// Finish, fsync and publish the partition's part; say how it went.
     Seal {
         meta: PartMeta,
-        sent_at: Vec<i64>,
         epoch: u64,
+        verdict: oneshot::Sender<Published>,
     },
-    /// Delete the partition's part (revoked).
+    /// Delete the partition's part (revoked, or dropped after a failure).
     Abandon { partition: i32 },
-    /// Delete every open part and clear the failure, then reply.
-    Reset(mpsc::Sender<()>),
     /// Reply once every earlier job is done.
     Barrier(mpsc::Sender<()>),
 }
 
-/// The first failure since the last reset, readable without a lock on the
-/// hot path.
+/// A failure not yet taken by the consumer thread, readable without a lock
+/// on the hot path: the reason and the epoch of the part that failed.
 #[derive(Default)]
 struct Failure {
-    failed: AtomicBool,
-    reason: Mutex<Option<String>>,
+    set: AtomicBool,
+    slot: Mutex<Option<(String, u64)>>,
 }
 
 impl Failure {
-    fn set(&self, reason: String) {
-        let mut slot = self.reason.lock();
-        slot.get_or_insert(reason);
-        self.failed.store(true, Ordering::Release);
+    fn set(&self, reason: String, epoch: u64) {
+        self.slot.lock().get_or_insert((reason, epoch));
+        self.set.store(true, Ordering::Release);
     }
 
-    fn clear(&self) {
-        let mut slot = self.reason.lock();
-        *slot = None;
-        self.failed.store(false, Ordering::Release);
-    }
-
-    fn get(&self) -> Option<String> {
-        if !self.failed.load(Ordering::Acquire) {
+    fn take(&self) -> Option<(String, u64)> {
+        if !self.set.load(Ordering::Acquire) {
             return None;
         }
-        self.reason.lock().clone()
+        let mut slot = self.slot.lock();
+        self.set.store(false, Ordering::Release);
+        slot.take()
     }
 }
 
@@ -98,19 +96,16 @@ pub struct Encoder {
 
 impl Encoder {
     /// Starts the thread.
-    pub fn start(
-        output: Output,
-        properties: WriterProperties,
-        context: PipelineContext,
-    ) -> std::io::Result<Self> {
+    pub fn start(output: Output, properties: WriterProperties) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::sync_channel(QUEUE);
         let failure = Arc::new(Failure::default());
         let worker = Worker {
             output,
             properties,
-            context,
             open: HashMap::new(),
             failure: Arc::clone(&failure),
+            newest_epoch: 0,
+            lost: None,
         };
         let thread = std::thread::Builder::new()
             .name("parquet-encoder".into())
@@ -123,9 +118,10 @@ impl Encoder {
         })
     }
 
-    /// Why encoding or publishing failed since the last reset, if it did.
-    pub fn fault(&self) -> Option<String> {
-        self.failure.get()
+    /// A failure since the last call, with the epoch of the part it hit:
+    /// each is reported once.
+    pub fn take_failure(&self) -> Option<(String, u64)> {
+        self.failure.take()
     }
 
     /// True when the thread is gone (a bug, not an output problem).
@@ -140,12 +136,13 @@ impl Encoder {
         }
     }
 
-    /// Starts a part of `partition` at `first`; the encoder reports its
-    /// encoded size in `encoded`.
-    pub fn open(&self, partition: i32, first: i64, encoded: Arc<AtomicUsize>) {
+    /// Starts a part of `partition` at `first`, read under `epoch`; the
+    /// encoder reports its encoded size in `encoded`.
+    pub fn open(&self, partition: i32, first: i64, epoch: u64, encoded: Arc<AtomicUsize>) {
         self.send(Job::Open {
             partition,
             first,
+            epoch,
             encoded,
         });
     }
@@ -155,13 +152,16 @@ impl Encoder {
         self.send(Job::Write { partition, batch });
     }
 
-    /// Queues the seal, publish and ack of the partition's part.
-    pub fn seal(&self, meta: PartMeta, sent_at: Vec<i64>, epoch: u64) {
+    /// Queues the seal and publish of the partition's part; its verdict
+    /// comes on the returned receiver.
+    pub fn seal(&self, meta: PartMeta, epoch: u64) -> oneshot::Receiver<Published> {
+        let (verdict, published) = oneshot::channel();
         self.send(Job::Seal {
             meta,
-            sent_at,
             epoch,
+            verdict,
         });
+        published
     }
 
     /// Queues the deletion of the partition's part.
@@ -176,14 +176,6 @@ impl Encoder {
         self.send(Job::Barrier(done));
         let _ = finished.recv();
     }
-
-    /// Waits for every job queued so far, deletes every open part and
-    /// clears the failure: the encoder starts afresh.
-    pub fn reset(&self) {
-        let (done, finished) = mpsc::channel();
-        self.send(Job::Reset(done));
-        let _ = finished.recv();
-    }
 }
 
 impl Drop for Encoder {
@@ -195,117 +187,156 @@ impl Drop for Encoder {
     }
 }
 
+/// The open part of a partition on the encoder side.
+struct OpenWriter {
+    writer: PartWriter,
+    epoch: u64,
+    encoded: Arc<AtomicUsize>,
+}
+
 /// The thread's state.
 struct Worker {
     output: Output,
     properties: WriterProperties,
-    context: PipelineContext,
-    open: HashMap<i32, (PartWriter, Arc<AtomicUsize>)>,
+    open: HashMap<i32, OpenWriter>,
     failure: Arc<Failure>,
+    /// The newest epoch of any part opened.
+    newest_epoch: u64,
+    /// After a failure: parts of this epoch and older are lost, and why.
+    lost: Option<(u64, String)>,
 }
 
 impl Worker {
     fn run(mut self, queue: Receiver<Job>) {
         for job in queue {
             match job {
+                Job::Open {
+                    partition,
+                    first,
+                    epoch,
+                    encoded,
+                } => self.open(partition, first, epoch, encoded),
+                Job::Write { partition, batch } => self.write(partition, &batch),
+                Job::Seal {
+                    meta,
+                    epoch,
+                    verdict,
+                } => {
+                    let _ = verdict.send(self.seal(meta, epoch));
+                }
+                Job::Abandon { partition } => {
+                    if let Some(open) = self.open.remove(&partition) {
+                        open.writer.abandon();
+                    }
+                }
                 Job::Barrier(done) => {
                     let _ = done.send(());
-                    continue;
                 }
-                Job::Reset(done) => {
-                    for (_, (writer, _)) in self.open.drain() {
-                        writer.abandon();
-                    }
-                    self.failure.clear();
-                    let _ = done.send(());
-                    continue;
-                }
-                _ => {}
-            }
-            if self.failure.failed.load(Ordering::Acquire) {
-                continue; // dropped until the reset; nothing more is acked
-            }
-            if let Err(error) = self.handle(job) {
-                self.context
-                    .metrics
-                    .sink_errors
-                    .with_label_values(&[SINK, "retryable"])
-                    .inc();
-                // The runtime logs the outage once; this is per failed job.
-                tracing::debug!(%error, "cannot write Parquet");
-                self.failure
-                    .set(format!("output {}: {error}", self.output.name()));
             }
         }
-        for (_, (writer, _)) in self.open.drain() {
-            writer.abandon();
+        for (_, open) in self.open.drain() {
+            open.writer.abandon();
         }
     }
 
-    fn handle(&mut self, job: Job) -> Result<(), PartError> {
-        match job {
-            Job::Open {
-                partition,
-                first,
-                encoded,
-            } => {
-                let writer =
-                    PartWriter::create(self.output.layout(), &self.properties, partition, first)?;
-                if let Some((old, _)) = self.open.insert(partition, (writer, encoded)) {
-                    old.abandon();
-                }
-            }
-            Job::Write { partition, batch } => {
-                if let Some((writer, encoded)) = self.open.get_mut(&partition) {
-                    writer.write(&batch)?;
-                    encoded.store(writer.bytes(), Ordering::Relaxed);
-                }
-            }
-            Job::Seal {
-                meta,
-                sent_at,
-                epoch,
-            } => self.seal(meta, &sent_at, epoch)?,
-            Job::Abandon { partition } => {
-                if let Some((writer, _)) = self.open.remove(&partition) {
-                    writer.abandon();
-                }
-            }
-            Job::Barrier(_) | Job::Reset(_) => {}
+    /// Why parts of `epoch` are lost, if they are.
+    fn lost(&self, epoch: u64) -> Option<&str> {
+        match &self.lost {
+            Some((through, reason)) if epoch <= *through => Some(reason),
+            _ => None,
         }
-        Ok(())
     }
 
-    fn seal(&mut self, meta: PartMeta, sent_at: &[i64], epoch: u64) -> Result<(), PartError> {
-        let Some((writer, _)) = self.open.remove(&meta.partition) else {
-            return Ok(());
+    /// A job of the part of `partition` (read under `epoch`) failed: the
+    /// part is deleted, every part of the epochs seen so far is lost.
+    fn fail(&mut self, partition: i32, epoch: u64, error: &PartError) -> String {
+        if let Some(open) = self.open.remove(&partition) {
+            open.writer.abandon();
+        }
+        let reason = format!("output {}: {error}", self.output.name());
+        // The runtime logs the outage once; this is per failed job.
+        tracing::debug!(partition, %error, "cannot write Parquet");
+        self.lost = Some((self.newest_epoch.max(epoch), reason.clone()));
+        self.failure.set(reason.clone(), epoch);
+        reason
+    }
+
+    fn open(&mut self, partition: i32, first: i64, epoch: u64, encoded: Arc<AtomicUsize>) {
+        self.newest_epoch = self.newest_epoch.max(epoch);
+        if let Some(old) = self.open.remove(&partition) {
+            old.writer.abandon();
+        }
+        if self.lost(epoch).is_some() {
+            return;
+        }
+        match PartWriter::create(self.output.layout(), &self.properties, partition, first) {
+            Ok(writer) => {
+                self.open.insert(
+                    partition,
+                    OpenWriter {
+                        writer,
+                        epoch,
+                        encoded,
+                    },
+                );
+            }
+            Err(error) => {
+                self.fail(partition, epoch, &error);
+            }
+        }
+    }
+
+    fn write(&mut self, partition: i32, batch: &RecordBatch) {
+        let Some(open) = self.open.get_mut(&partition) else {
+            return; // lost, or revoked
         };
-        let started = Instant::now();
-        let (partition, rows) = (meta.partition, meta.offsets.len());
-        let bytes = writer.bytes();
-        let part = writer.seal(meta)?;
-        let path = self.output.publish(&part).inspect_err(|_| {
-            // Nothing half-written stays (an S3 upload is aborted).
-            let _ = std::fs::remove_file(&part.tmp_path);
-        })?;
-        let metrics = &self.context.metrics;
-        metrics
-            .flush_duration
-            .with_label_values(&[SINK, "ok"])
-            .observe(started.elapsed().as_secs_f64());
-        metrics.batch_rows.observe(rows as f64);
-        metrics.batch_bytes.observe(bytes as f64);
-        let now = now_ms();
-        for &s in sent_at {
-            metrics.observe_latency(s, now);
+        let epoch = open.epoch;
+        if self
+            .lost
+            .as_ref()
+            .is_some_and(|(through, _)| epoch <= *through)
+        {
+            if let Some(open) = self.open.remove(&partition) {
+                open.writer.abandon();
+            }
+            return;
         }
-        tracing::debug!(%path, rows, "part published");
-        self.context.acks.done(Completion {
-            tag: 0,
-            partition,
-            epoch,
-            offsets: part.offsets,
+        match open.writer.write(batch) {
+            Ok(()) => open.encoded.store(open.writer.bytes(), Ordering::Relaxed),
+            Err(error) => {
+                self.fail(partition, epoch, &error);
+            }
+        }
+    }
+
+    fn seal(&mut self, meta: PartMeta, epoch: u64) -> Published {
+        let partition = meta.partition;
+        let open = self.open.remove(&partition);
+        if let Some(reason) = self.lost(epoch) {
+            let reason = reason.to_owned();
+            if let Some(open) = open {
+                open.writer.abandon();
+            }
+            return Err(reason);
+        }
+        let Some(open) = open else {
+            // Not lost, yet no file: never acknowledge rows not written.
+            let error = PartError::Missing { partition };
+            return Err(self.fail(partition, epoch, &error));
+        };
+        open.encoded.store(open.writer.bytes(), Ordering::Relaxed);
+        let published = open.writer.seal(meta).and_then(|part| {
+            self.output.publish(&part).inspect_err(|_| {
+                // Nothing half-written stays (an S3 upload is aborted).
+                let _ = std::fs::remove_file(&part.tmp_path);
+            })
         });
-        Ok(())
+        match published {
+            Ok(path) => {
+                tracing::debug!(%path, "part published");
+                Ok(())
+            }
+            Err(error) => Err(self.fail(partition, epoch, &error)),
+        }
     }
 }

@@ -7,12 +7,14 @@
 //!   then their offsets are committed. On assign, reading resumes after the
 //!   highest `<last>` in the file names, and leftover temp files are deleted:
 //!   no message lost, none in two files.
-//! - Output full or unwritable: a sink fault, not an exit. The runtime pauses,
-//!   unpublished parts are deleted, `/healthz` is 503 with the reason, and a
-//!   probe write is retried with backoff; then reading resumes after the files.
+//! - Output full or unwritable: a sink outage of the shared model, not an
+//!   exit. The sink driver reports it, the runtime pauses, unpublished parts
+//!   are deleted, `/healthz` is 503 with the reason, and the driver probes
+//!   the output with backoff; then reading resumes after the files.
 //! - Steps: decode (shared runtime; bad records → DLQ) → append to the
 //!   partition's part (Arrow → Parquet, zstd, dictionaries, page statistics)
-//!   → rotate on hour of `sent_at`, rows, bytes or age → finish + rename → ack.
+//!   → rotate on hour of `sent_at`, rows, bytes or age → finish + rename on
+//!   the encoder thread → ack by the shared sink driver ([`sink`]).
 
 pub mod columns;
 pub mod config;
@@ -21,6 +23,7 @@ pub mod layout;
 pub mod output;
 pub mod part_file;
 pub mod pipeline;
+pub mod sink;
 
 use std::future::Future;
 

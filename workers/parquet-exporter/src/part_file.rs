@@ -39,6 +39,13 @@ pub enum PartError {
     /// The object store refused or was unreachable.
     #[error("object store: {0}")]
     Remote(String),
+    /// A part was closed that has no file (a bug): its rows are not
+    /// acknowledged, and are read again.
+    #[error("the part of partition {partition} has no file")]
+    Missing {
+        /// Kafka partition.
+        partition: i32,
+    },
 }
 
 /// Writer settings.
@@ -81,8 +88,6 @@ pub struct SealedPart {
     pub first: i64,
     /// Last offset.
     pub last: i64,
-    /// Every offset in the part.
-    pub offsets: Vec<i64>,
 }
 
 /// What a part holds, known to the consumer thread when it closes the part.
@@ -96,8 +101,22 @@ pub struct PartMeta {
     pub first: i64,
     /// Last offset.
     pub last: i64,
-    /// Every offset in the part.
+}
+
+/// The records of a closed part, acknowledged once its file is in place
+/// (the sink driver's side of it).
+#[derive(Debug)]
+pub struct PartRecords {
+    /// Kafka partition.
+    pub partition: i32,
+    /// Assignment epoch of the partition.
+    pub epoch: u64,
+    /// Every offset in the part, ascending.
     pub offsets: Vec<i64>,
+    /// `sent_at` of every row, for the latency histogram.
+    pub sent_at: Vec<i64>,
+    /// Encoded bytes, as the encoder last reported them (final once published).
+    pub encoded: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The encoding side of one part: its temp file and Parquet writer.
@@ -165,7 +184,6 @@ impl PartWriter {
             partition: meta.partition,
             first: meta.first,
             last: meta.last,
-            offsets: meta.offsets,
         })
     }
 
@@ -259,16 +277,23 @@ impl OpenPart {
         self.encoded.load(std::sync::atomic::Ordering::Relaxed) + self.buffered_bytes
     }
 
-    /// What the encoder needs to seal and publish the part.
-    pub fn into_meta(self) -> (PartMeta, Vec<i64>, u64) {
+    /// What the encoder needs to seal and publish the part, and the records
+    /// the sink driver acknowledges once it is.
+    pub fn into_parts(self) -> (PartMeta, PartRecords) {
         let meta = PartMeta {
             partition: self.partition,
             hour: self.hour,
             first: self.first,
             last: self.last,
-            offsets: self.offsets,
         };
-        (meta, self.sent_at, self.epoch)
+        let records = PartRecords {
+            partition: self.partition,
+            epoch: self.epoch,
+            offsets: self.offsets,
+            sent_at: self.sent_at,
+            encoded: self.encoded,
+        };
+        (meta, records)
     }
 }
 

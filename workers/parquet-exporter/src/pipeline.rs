@@ -1,5 +1,6 @@
 //! parquet-exporter's steps after decode: one open part per partition (in
-//! the shared batch keeper) → rotate → finish + rename → ack.
+//! the shared batch keeper) → rotate → finish + rename on the encoder
+//! thread → ack through the shared sink driver.
 //!
 //! A partition has at most one open part, so its parts hold consecutive
 //! offset ranges and the highest last offset in the file names is exactly
@@ -9,34 +10,39 @@
 //! (abandoned: the next owner rewrites it) and on shutdown (finished).
 //!
 //! An output that cannot be written (full, unwritable, unreachable) is a
-//! sink fault: the runtime pauses, every open part is deleted, and once a
-//! probe write succeeds reading resumes after the files again, as on assign.
+//! sink outage of the shared model, reported through the sink driver: the
+//! runtime pauses, revokes every partition locally (every open part is
+//! deleted), the driver probes the output, and once it works the runtime
+//! assigns them again: reading resumes after the files, as on assign.
 
 use std::time::Instant;
 
 use parley_shared::batcher::BatchLimits;
-use parley_shared::metrics::{now_ms, RuntimeMetrics};
+use parley_shared::metrics::now_ms;
 use parley_shared::runtime::batch_keeper::BatchKeeper;
-use parley_shared::runtime::sink_driver::SinkError;
-use parley_shared::runtime::{Envelope, Pipeline, PipelineContext, PipelineError, Progress};
+use parley_shared::runtime::sink_driver::{SinkDriver, SinkError};
+use parley_shared::runtime::{
+    Envelope, Pipeline, PipelineContext, PipelineError, Progress, SinkStatus,
+};
 use parley_shared::GameMessage;
 use parquet::file::properties::WriterProperties;
 
-use crate::encoder::{Encoder, SINK};
+use crate::encoder::{Encoder, QUEUE};
 use crate::layout::hour_of;
 use crate::output::Output;
 use crate::part_file::{OpenPart, PartError};
+use crate::sink::{ParquetSink, PartBatch};
 
 /// One consumer's Parquet pipeline: rows gathered here, encoded and
-/// published by its [`Encoder`] thread.
+/// published by its [`Encoder`] thread, acknowledged by its sink driver.
 pub struct ParquetPipeline {
     output: Output,
     /// The encoder, or why it could not start (fatal).
     encoder: Result<Encoder, PipelineError>,
-    /// An output fault seen on this thread (the encoder reports its own).
-    fault: Option<String>,
-    consumer: usize,
-    metrics: RuntimeMetrics,
+    /// Awaits each part's publication and acknowledges its records.
+    driver: SinkDriver<ParquetSink>,
+    /// Whether the sink fails now (records are refused meanwhile).
+    sink: SinkStatus,
     /// The open part of each partition, sealed by rows, bytes and age.
     open: BatchKeeper<i32, OpenPart>,
     /// Milliseconds since the epoch, refreshed every tick, for `ingested_at`.
@@ -51,25 +57,28 @@ impl ParquetPipeline {
         limits: BatchLimits,
         context: PipelineContext,
     ) -> Self {
-        let (consumer, metrics) = (context.consumer, context.metrics.clone());
         let encoder =
-            Encoder::start(output.clone(), properties, context).map_err(|e| PipelineError::Start {
+            Encoder::start(output.clone(), properties).map_err(|e| PipelineError::Start {
                 what: "the encoder thread",
                 reason: e.to_string(),
             });
+        let sink = context.sink.clone();
+        let parts = std::sync::Arc::new(ParquetSink::new(output.clone(), context.consumer));
+        // Every closed part is already queued on the encoder: the cap only
+        // bounds the parts whose verdict the driver awaits at once.
+        let driver = SinkDriver::new(parts, context, None, QUEUE);
         ParquetPipeline {
             output,
             encoder,
-            fault: None,
-            consumer,
-            metrics,
+            driver,
+            sink,
             open: BatchKeeper::new(limits),
             ingested_at: now_ms(),
         }
     }
 
-    /// Hands the open part of `partition` to the encoder to finish,
-    /// publish and ack.
+    /// Hands the open part of `partition` to the encoder to finish and
+    /// publish, and to the driver to acknowledge.
     fn close(&mut self, partition: i32) -> Result<(), PartError> {
         match self.open.seal(&partition) {
             Some(part) => self.publish(partition, part),
@@ -77,16 +86,17 @@ impl ParquetPipeline {
         }
     }
 
-    /// Hands a sealed part to the encoder to finish, publish and ack.
-    fn publish(&self, partition: i32, mut part: OpenPart) -> Result<(), PartError> {
+    /// Hands a sealed part to the encoder and the driver.
+    fn publish(&mut self, partition: i32, mut part: OpenPart) -> Result<(), PartError> {
         let Ok(encoder) = &self.encoder else {
             return Ok(());
         };
         if part.has_rows_buffered() {
             encoder.write(partition, part.take_batch()?);
         }
-        let (meta, sent_at, epoch) = part.into_meta();
-        encoder.seal(meta, sent_at, epoch);
+        let (meta, records) = part.into_parts();
+        let verdict = encoder.seal(meta, records.epoch);
+        self.driver.push(PartBatch::new(records, verdict));
         Ok(())
     }
 
@@ -97,7 +107,7 @@ impl ParquetPipeline {
         let partition = record.partition;
         let part = self.open.open_or(partition, || {
             let part = OpenPart::new(partition, hour, record.offset, record.epoch);
-            encoder.open(partition, record.offset, part.encoded.clone());
+            encoder.open(partition, record.offset, record.epoch, part.encoded.clone());
             part
         });
         if let Some(batch) = part.push(&record.value, record.offset, self.ingested_at)? {
@@ -112,14 +122,21 @@ impl ParquetPipeline {
         }
     }
 
-    /// Records an output fault seen on the consumer thread.
-    fn fail(&mut self, what: &str, error: impl std::fmt::Display) {
-        self.metrics
-            .sink_errors
-            .with_label_values(&[SINK, "retryable"])
-            .inc();
-        self.fault
-            .get_or_insert_with(|| format!("output {}: {what}: {error}", self.output.name()));
+    /// Reports an output fault to the sink driver (work of `epoch`, if it
+    /// belongs to records).
+    fn fail(&self, what: &str, error: impl std::fmt::Display, epoch: Option<u64>) {
+        let reason = format!("output {}: {what}: {error}", self.output.name());
+        self.driver.failed(SinkError::Retryable(reason), epoch);
+    }
+
+    /// Passes a failure the encoder hit on to the sink driver.
+    fn report_encoder_failure(&self) {
+        if let Ok(encoder) = &self.encoder {
+            if let Some((reason, epoch)) = encoder.take_failure() {
+                self.driver
+                    .failed(SinkError::Retryable(reason), Some(epoch));
+            }
+        }
     }
 }
 
@@ -127,7 +144,7 @@ impl Pipeline for ParquetPipeline {
     type Item = GameMessage;
 
     fn submit(&mut self, record: Envelope<GameMessage>) -> Result<Progress, Envelope<GameMessage>> {
-        if self.failure().is_some() || self.sink_fault().is_some() {
+        if self.failure().is_some() || self.sink.is_failing() {
             return Err(record);
         }
         let partition = record.partition;
@@ -143,24 +160,28 @@ impl Pipeline for ParquetPipeline {
         })
         .and_then(|()| self.append(&record, hour));
         if let Err(error) = appended {
-            self.fail("cannot build a Parquet batch", error);
+            self.fail("cannot build a Parquet batch", error, Some(record.epoch));
             return Err(record);
         }
         if self.open.is_full(&partition) {
             if let Err(error) = self.close(partition) {
-                self.fail("cannot build a Parquet batch", error);
+                self.fail("cannot build a Parquet batch", error, Some(record.epoch));
             }
         }
         Ok(Progress::Pending)
     }
 
     fn tick(&mut self, now: Instant) {
+        self.report_encoder_failure();
         self.ingested_at = now_ms();
         for (partition, part) in self.open.seal_due(now) {
+            let epoch = part.epoch;
             if let Err(error) = self.publish(partition, part) {
-                self.fail("cannot build a Parquet batch", error);
+                self.fail("cannot build a Parquet batch", error, Some(epoch));
             }
         }
+        // Slots freed by parts published.
+        self.driver.start(false);
     }
 
     fn assigned(&mut self, partitions: &[i32]) -> Vec<(i32, i64)> {
@@ -181,9 +202,9 @@ impl Pipeline for ParquetPipeline {
                 starts
             }
             Err(error) => {
-                // The sink fault makes the runtime pause and seek these
-                // partitions after the files once the listing works.
-                self.fail("cannot list the parts already written", error);
+                // The sink outage makes the runtime pause and assign these
+                // partitions again, after the files, once the listing works.
+                self.fail("cannot list the parts already written", error, None);
                 Vec::new()
             }
         }
@@ -195,6 +216,7 @@ impl Pipeline for ParquetPipeline {
                 encoder.abandon(p);
             }
         }
+        self.driver.revoke(partitions);
         // Parts of these partitions already sealing are published before
         // the partitions move: the next owner resumes after them.
         self.wait_for_encoder();
@@ -202,11 +224,14 @@ impl Pipeline for ParquetPipeline {
 
     fn flush_all(&mut self) {
         for (p, part) in self.open.seal_all() {
+            let epoch = part.epoch;
             if let Err(error) = self.publish(p, part) {
-                self.fail("cannot build a Parquet batch", error);
+                self.fail("cannot build a Parquet batch", error, Some(epoch));
             }
         }
+        self.driver.flush();
         self.wait_for_encoder();
+        self.report_encoder_failure();
     }
 
     fn failure(&self) -> Option<PipelineError> {
@@ -217,53 +242,6 @@ impl Pipeline for ParquetPipeline {
             Ok(_) => None,
             Err(error) => Some(error.clone()),
         }
-    }
-
-    fn sink_fault(&self) -> Option<SinkError> {
-        match (&self.fault, &self.encoder) {
-            (Some(reason), _) => Some(SinkError::Retryable(reason.clone())),
-            (None, Ok(encoder)) => encoder.fault().map(SinkError::Retryable),
-            (None, Err(_)) => None,
-        }
-    }
-
-    fn reset(&mut self) {
-        self.open.clear();
-        if let Ok(encoder) = &self.encoder {
-            encoder.reset();
-        }
-    }
-
-    fn recover(&mut self, partitions: &[i32]) -> Result<Vec<(i32, i64)>, SinkError> {
-        let name = self.output.name().to_owned();
-        let checked = self
-            .output
-            .probe(self.consumer)
-            .map_err(|e| format!("output {name}: {e}"))
-            .and_then(|()| {
-                // Temp files a failed delete left behind (read-only output).
-                self.output
-                    .layout()
-                    .remove_tmp(partitions)
-                    .map_err(|e| format!("output {name}: cannot delete temporary files: {e}"))
-            })
-            .and_then(|_| {
-                self.output.scan().map_err(|e| {
-                    format!("output {name}: cannot list the parts already written: {e}")
-                })
-            });
-        let highest = checked.map_err(|reason| {
-            self.metrics
-                .sink_errors
-                .with_label_values(&[SINK, "retryable"])
-                .inc();
-            SinkError::Retryable(reason)
-        })?;
-        self.fault = None;
-        Ok(partitions
-            .iter()
-            .filter_map(|p| highest.get(p).map(|&last| (*p, last + 1)))
-            .collect())
     }
 }
 

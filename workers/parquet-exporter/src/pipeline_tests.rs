@@ -1,11 +1,12 @@
 //! The exporter's pipeline with in-memory input and a temp folder as the
-//! output: parts sealed by rows, hour and age, a revoke mid-part, and an
-//! output fault reported, reset and recovered from.
+//! output: parts sealed by rows, hour and age, a revoke mid-part, and, in
+//! the runtime's own loop decisions, an unwritable output as a sink outage:
+//! paused, unfinished work dropped, probed, read again after the files.
 
 use super::*;
 use std::time::Duration;
 
-use parley_shared::runtime::testing::{envelope, offsets_of, TestContext};
+use parley_shared::runtime::testing::{envelope, offsets_of, SinkTurn, TestContext, TestLoop};
 
 use crate::output::OutputTarget;
 use crate::part_file::{writer_properties, PartSettings};
@@ -69,8 +70,8 @@ fn submit(s: &mut Setup, partition: i32, offset: i64, sent_at: i64) {
     assert_eq!(taken.ok(), Some(Progress::Pending), "offset {offset}");
 }
 
-fn published(s: &Setup) -> std::collections::HashMap<i32, i64> {
-    match s.output.scan() {
+fn published(output: &Output) -> std::collections::HashMap<i32, i64> {
+    match output.scan() {
         Ok(highest) => highest,
         Err(e) => panic!("scan: {e}"),
     }
@@ -84,8 +85,8 @@ async fn a_part_is_published_at_the_row_limit_and_acked() {
     }
     let done = s.test.wait_for(3, Duration::from_secs(10));
     assert_eq!(offsets_of(&done, 0), vec![0, 1, 2]);
-    assert_eq!(published(&s).get(&0), Some(&2), "part-0-0-2");
-    assert!(s.pipeline.sink_fault().is_none());
+    assert_eq!(published(&s.output).get(&0), Some(&2), "part-0-0-2");
+    assert!(!s.test.context.sink.is_failing());
     assert!(s.pipeline.failure().is_none());
     let _ = &s.dir;
 }
@@ -106,7 +107,7 @@ async fn a_new_hour_rotates_the_part_and_age_seals_on_tick() {
     s.pipeline.tick(Instant::now() + Duration::from_millis(250));
     let done = s.test.wait_for(1, Duration::from_secs(10));
     assert_eq!(offsets_of(&done, 1), vec![12]);
-    assert_eq!(published(&s).get(&1), Some(&12));
+    assert_eq!(published(&s.output).get(&1), Some(&12));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,7 +122,7 @@ async fn a_revoke_mid_part_abandons_only_that_partition() {
     let done = s.test.wait_for(2, Duration::from_secs(10));
     assert_eq!(offsets_of(&done, 0), vec![0, 1]);
     assert!(offsets_of(&done, 1).is_empty());
-    let highest = published(&s);
+    let highest = published(&s.output);
     assert_eq!(highest.get(&0), Some(&1));
     assert_eq!(highest.get(&1), None, "the next owner rewrites it");
     let tmp = std::fs::read_dir(s.output.layout().tmp_dir())
@@ -130,44 +131,71 @@ async fn a_revoke_mid_part_abandons_only_that_partition() {
     assert_eq!(tmp, 0, "no temporary file left");
 }
 
+/// Turns of the loop (completions applied, the sink followed) until
+/// `until` holds of the sink turn and the commits so far, or 10 s.
+fn turns_until(
+    lp: &mut TestLoop<ParquetPipeline>,
+    test: &TestContext,
+    mut until: impl FnMut(&SinkTurn, &[(i32, i64)]) -> bool,
+) -> (SinkTurn, Vec<(i32, i64)>) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut commits = Vec::new();
+    loop {
+        commits.extend(lp.turn(test.completions(), Instant::now()));
+        let turn = lp.follow_sink();
+        if until(&turn, &commits) || Instant::now() > deadline {
+            return (turn, commits);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unwritable_output_is_a_sink_fault_until_it_recovers() {
-    let mut s = setup(2);
-    submit(&mut s, 0, 0, HOUR_MS);
-    submit(&mut s, 0, 1, HOUR_MS);
-    assert_eq!(
-        offsets_of(&s.test.wait_for(2, Duration::from_secs(10)), 0),
-        vec![0, 1]
-    );
+async fn an_unwritable_output_is_a_sink_outage_until_it_recovers() {
+    let s = setup(2);
+    let sink = s.test.context.sink.clone();
+    let mut lp = TestLoop::new(s.pipeline, &[0]).with_sink(sink.clone());
+    lp.read(0, 0, 100, message(0, HOUR_MS));
+    lp.read(0, 1, 100, message(1, HOUR_MS));
+    let (_, commits) = turns_until(&mut lp, &s.test, |_, c| c.last() == Some(&(0, 2)));
+    assert_eq!(commits.last(), Some(&(0, 2)), "part-0-0-1 acknowledged");
+    assert_eq!(published(&s.output).get(&0), Some(&1));
     // The temp folder becomes a file: no part can be created.
     let tmp = s.output.layout().tmp_dir();
     let _ = std::fs::remove_dir_all(&tmp);
     let _ = std::fs::write(&tmp, b"not a folder");
-    submit(&mut s, 0, 2, HOUR_MS);
-    submit(&mut s, 0, 3, HOUR_MS);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while s.pipeline.sink_fault().is_none() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let fault = s.pipeline.sink_fault();
+    lp.read(0, 2, 100, message(2, HOUR_MS));
+    lp.read(0, 3, 100, message(3, HOUR_MS));
+    let (turn, _) = turns_until(&mut lp, &s.test, |t, _| t.paused);
+    assert!(turn.paused, "the outage is on");
+    assert_eq!(turn.commits, vec![(0, 2)], "what is durable is committed");
+    let reason = sink.reason().unwrap_or_default();
+    assert!(reason.starts_with("output "), "{reason}");
     assert!(
-        matches!(&fault, Some(SinkError::Retryable(reason)) if reason.starts_with("output ")),
-        "{fault:?}"
-    );
-    assert!(
-        s.pipeline
+        lp.pipeline()
             .submit(envelope(0, 4, 100, message(4, HOUR_MS)))
             .is_err(),
         "records are handed back while the sink fails"
     );
-    s.pipeline.reset();
-    assert!(s.pipeline.recover(&[0]).is_err(), "still unwritable");
-    let _ = std::fs::remove_file(&tmp);
-    let starts = s.pipeline.recover(&[0]);
-    assert_eq!(starts, Ok(vec![(0, 2)]), "resume after the published part");
-    assert!(s.pipeline.sink_fault().is_none());
+    lp.read(0, 4, 100, message(4, HOUR_MS));
+    std::thread::sleep(Duration::from_millis(1300));
     assert!(
-        s.test.wait_for(1, Duration::from_millis(100)).is_empty(),
-        "2, 3 were dropped"
+        lp.follow_sink().paused,
+        "the first probe found it unwritable"
     );
+    let _ = std::fs::remove_file(&tmp);
+    let (turn, _) = turns_until(&mut lp, &s.test, |t, _| !t.paused);
+    let seeks = turn.seeks.unwrap_or_default();
+    assert_eq!(
+        seeks.get(&0),
+        Some(&2),
+        "read again after the published part"
+    );
+    // Read again, 2 and 3 make a part; nothing was lost or repeated.
+    lp.read(0, 2, 100, message(2, HOUR_MS));
+    lp.read(0, 3, 100, message(3, HOUR_MS));
+    let (_, commits) = turns_until(&mut lp, &s.test, |_, c| c.last() == Some(&(0, 4)));
+    assert_eq!(commits.last(), Some(&(0, 4)), "{commits:?}");
+    assert_eq!(published(&s.output).get(&0), Some(&3), "part-0-2-3");
+    assert!(!sink.is_failing());
 }

@@ -31,14 +31,13 @@ where
         }
         loop {
             self.bookkeeping();
-            let (pending, fault) = {
-                let state = lock(&self.state);
-                (state.pending(), state.pipeline.sink_fault())
-            };
-            if let Some(error) = fault {
+            let pending = lock(&self.state).pending();
+            let sink = self.sink.snapshot();
+            if sink.rewind {
+                // The failed write lost its work: nothing more will be durable.
                 tracing::warn!(
                     consumer = self.index,
-                    reason = error.reason(),
+                    reason = %sink.reason,
                     "sink failing while draining; unfinished records will be read again"
                 );
                 break;

@@ -4,9 +4,10 @@
 //! clear of `StreamConsumer` wake-up stalls (rust-rdkafka #638/#665).
 //!
 //! This is the Kafka layer only: what to do with a record, a completion or
-//! a rebalance is decided in [`super::state`] and when to pause, resume or
-//! retry the sink in [`super::flow`], both tested without a broker.
-//! `outage.rs` applies a sink outage, `drain.rs` the shutdown, and
+//! a rebalance is decided in [`super::state`] and when to pause or resume,
+//! and what a change of the sink's status asks, in [`super::flow`], both
+//! tested without a broker. `outage.rs` follows the sink's status (pause,
+//! rewind, seek back, resume), `drain.rs` the shutdown, and
 //! `dead_letter.rs` sends records that do not decode to the DLQ.
 
 mod dead_letter;
@@ -26,6 +27,7 @@ use rdkafka::message::{BorrowedMessage, Message};
 use super::context::{lock, offsets_list, ParleyContext};
 use super::flow::{Flow, PauseAction};
 use super::pipeline::{Acks, Completion, Pipeline};
+use super::sink_status::SinkStatus;
 use super::state::LoopState;
 use super::{Decode, PipelineError, RuntimeError};
 use crate::dlq::DeadLetterQueue;
@@ -48,6 +50,7 @@ pub(crate) struct ConsumerLoop<P: Pipeline> {
     pub index: usize,
     pub settings: ConsumerSettings,
     pub pipeline: P,
+    pub sink: SinkStatus,
     pub acks: Acks,
     pub completions: Receiver<Completion>,
     pub dlq: Option<DeadLetterQueue>,
@@ -80,6 +83,7 @@ struct Running<P: Pipeline> {
     metrics: RuntimeMetrics,
     health: Arc<ConsumerHealthRef>,
     stop: Arc<AtomicBool>,
+    sink: SinkStatus,
     flow: Flow,
     next_bookkeeping: Instant,
     turns_since_clock: u32,
@@ -117,6 +121,7 @@ where
             metrics: self.metrics.clone(),
             health: self.health,
             stop: Arc::clone(&self.stop),
+            sink: self.sink,
             flow: Flow::default(),
             next_bookkeeping: Instant::now(),
             turns_since_clock: 0,
@@ -134,23 +139,13 @@ where
         };
         let mut failure: Option<PipelineError> = None;
         while !running.stop.load(Ordering::Relaxed) {
-            running.turn();
-            let fault = {
-                let state = lock(&running.state);
-                failure = state.pipeline.failure();
-                match running.flow.outage() {
-                    None => state.pipeline.sink_fault(),
-                    Some(_) => None,
+            if running.turn() {
+                failure = lock(&running.state).pipeline.failure();
+                if failure.is_some() {
+                    break;
                 }
-            };
-            if failure.is_some() {
-                break;
             }
-            match fault {
-                Some(error) => running.sink_failed(error),
-                None if running.flow.outage().is_some() => running.retry_sink(),
-                None => {}
-            }
+            running.follow_sink();
         }
         if let Some(error) = failure {
             tracing::error!(consumer = self.index, %error, "pipeline failed; committing what is durable and stopping");
@@ -174,19 +169,22 @@ impl<P: Pipeline> Running<P>
 where
     P::Item: Decode,
 {
-    /// One loop turn: bookkeeping, then one poll.
-    fn turn(&mut self) {
+    /// One loop turn: bookkeeping when due, then one poll. Returns whether
+    /// the bookkeeping ran.
+    fn turn(&mut self) -> bool {
         self.carried.extend(self.completions.try_iter());
         // Reading the clock on every record is measurable at 300k/s: while
         // records flow, look at it every 32 turns.
         self.turns_since_clock += 1;
         let blocked = self.flow.blocked();
         if !(blocked || !self.carried.is_empty() || self.idle || self.turns_since_clock >= 32) {
-            return self.poll_one();
+            self.poll_one();
+            return false;
         }
         self.turns_since_clock = 0;
         let now = Instant::now();
-        if blocked || !self.carried.is_empty() || now >= self.next_bookkeeping {
+        let due = blocked || !self.carried.is_empty() || now >= self.next_bookkeeping;
+        if due {
             self.next_bookkeeping = now + BOOKKEEPING_EVERY;
             if let Some(h) = self.health.get() {
                 h.polled();
@@ -197,8 +195,12 @@ where
                 PauseAction::Resume => self.set_paused(false),
                 PauseAction::Keep => {}
             }
+            if self.flow.recovery_due(now) {
+                self.retry_recovery();
+            }
         }
         self.poll_one();
+        due
     }
 
     /// Polls (or, under backpressure, waits for the sink) and handles what came.
@@ -222,7 +224,8 @@ where
         };
         self.idle = message.is_none();
         match message {
-            Some(Ok(message)) if self.flow.outage().is_some() => {
+            Some(Ok(message)) if self.flow.outage().is_some_and(|o| o.rewind) => {
+                // Read again from the durable position once the sink works.
                 lock(&self.state).skip(message.partition(), message.offset());
             }
             Some(Ok(message)) => self.handle(&message),
@@ -242,9 +245,6 @@ where
         self.metrics.processed.inc_by(done.processed as u64);
         if let Some(h) = self.health.get() {
             h.update(done.pending, !done.commits.is_empty());
-        }
-        if !done.commits.is_empty() {
-            self.flow.progressed();
         }
         self.store(&done.commits);
         (done.refused, done.changed)

@@ -1,10 +1,13 @@
 //! The sink driver against in-memory sinks: retry, bisection into the DLQ,
-//! the in-flight cap, revoke, and completions by partition and epoch.
+//! the in-flight cap, revoke, completions by partition and epoch, and the
+//! outage reported on the sink status (in place, and rewinding with a
+//! probe that waits for the loop's rewind).
 
 use super::*;
 use crate::runtime::testing::{offsets_of, CollectedDeadLetters, TestContext};
 use parking_lot::Mutex;
-use std::time::Duration;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
 
 /// A batch of bare records.
 struct Records(Vec<RecordRef>);
@@ -200,4 +203,114 @@ async fn the_in_flight_cap_holds_batches_back_and_revoke_drops_waiting_ones() {
     assert_eq!(offsets_of(&rest, 2), (0..5).collect::<Vec<_>>());
     assert_eq!(driver.queued(), 0);
     assert_eq!(driver.in_flight(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_place_outage_is_reported_until_a_write_succeeds() {
+    let test = TestContext::new();
+    let sink = ScriptedSink {
+        outages: Mutex::new(3),
+        gate: None,
+        ..Default::default()
+    };
+    let (mut driver, _, _) = driver(&test, sink, 1);
+    driver.push(records(0, 1, 0..4));
+    let status = test.context.sink.clone();
+    wait_until(|| status.is_failing(), "the outage reported");
+    assert_eq!(status.reason().as_deref(), Some("connection refused"));
+    assert!(!status.snapshot().rewind, "nothing is dropped");
+    let done = test.wait_for(4, Duration::from_secs(10));
+    assert_eq!(offsets_of(&done, 0), (0..4).collect::<Vec<_>>());
+    assert!(!status.is_failing(), "working again once written");
+}
+
+/// A store that loses what it was writing when it fails (a rewinding sink),
+/// down while `down` is set, probes counted.
+#[derive(Default)]
+struct LosingSink {
+    down: AtomicBool,
+    probes: Mutex<u32>,
+}
+
+impl Sink for LosingSink {
+    type Batch = Records;
+
+    fn label(&self) -> &'static str {
+        "losing"
+    }
+
+    fn recovery(&self) -> Recovery {
+        Recovery::Rewind
+    }
+
+    async fn write(&self, _batch: &Records, _rows: Range<usize>) -> Result<(), SinkError> {
+        if self.down.load(Ordering::Relaxed) {
+            return Err(SinkError::Retryable("disk full".into()));
+        }
+        Ok(())
+    }
+
+    async fn probe(&self) -> Result<(), SinkError> {
+        *self.probes.lock() += 1;
+        if self.down.load(Ordering::Relaxed) {
+            return Err(SinkError::Retryable("still full".into()));
+        }
+        Ok(())
+    }
+}
+
+fn wait_until(mut done: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rewinding_sink_drops_the_batch_and_probes_only_after_the_rewind() {
+    let test = TestContext::new();
+    let sink = Arc::new(LosingSink::default());
+    sink.down.store(true, Ordering::Relaxed);
+    let mut driver =
+        SinkDriver::new(Arc::clone(&sink), test.context.clone(), None, 2).with_probe_backoff(
+            Backoff::new(Duration::from_millis(20), Duration::from_millis(40)),
+        );
+    let status = test.context.sink.clone();
+    driver.push(records(0, 3, 0..5));
+    driver.push(records(1, 4, 0..5));
+    wait_until(|| driver.queued() == 0, "both batches given up");
+    assert!(
+        test.wait_for(1, Duration::from_millis(100)).is_empty(),
+        "a lost batch is not acknowledged"
+    );
+    let snap = status.snapshot();
+    assert!(snap.failing && snap.rewind);
+    assert_eq!(snap.rewinds, 1, "one rewind for the outage");
+    std::thread::sleep(Duration::from_millis(150));
+    assert_eq!(*sink.probes.lock(), 0, "no probe before the loop rewound");
+    // The loop drops the work: epochs 3 and 4 are gone.
+    status.rewound(snap.rewinds, 5);
+    wait_until(|| *sink.probes.lock() >= 2, "probes");
+    assert_eq!(status.reason().as_deref(), Some("still full"));
+    // A late failure of dropped work is not a new outage.
+    driver.failed(SinkError::Retryable("late".into()), Some(4));
+    assert_eq!(status.snapshot().rewinds, 1);
+    sink.down.store(false, Ordering::Relaxed);
+    wait_until(|| !status.is_failing(), "the probe to find it working");
+    driver.push(records(0, 5, 5..7));
+    let done = test.wait_for(2, Duration::from_secs(5));
+    assert_eq!(offsets_of(&done, 0), vec![5, 6]);
+    // A failure reported outside a write begins the next outage.
+    driver.failed(SinkError::Retryable("read-only".into()), None);
+    assert_eq!(status.snapshot().rewinds, 2);
+    assert_eq!(
+        test.context
+            .metrics
+            .sink_errors
+            .with_label_values(&["losing", "retryable"])
+            .get() as u32,
+        2 + *sink.probes.lock() - 1 + 2,
+        "each failed write, failed probe and report counted"
+    );
 }

@@ -1,13 +1,12 @@
 //! db-writer's flags: the shared consumer flags plus the actions topic,
 //! ClickHouse and batching.
 
-use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use clap::Parser;
 use parley_shared::batcher::BatchLimits;
 use parley_shared::config::{is_plain_identifier, ClickHouseArgs, Secret};
-use parley_shared::runtime::{ConsumerArgs, ConsumerSettings, WorkerIdentity};
+use parley_shared::runtime::{CompanionFlags, ConsumerArgs, ConsumerSettings, WorkerIdentity};
 use parley_shared::topics;
 
 /// Worker name and default group.
@@ -15,8 +14,12 @@ pub const WORKER: &str = "db-writer";
 /// Default metrics address (docs/contracts.md).
 pub const METRICS_ADDR: &str = "127.0.0.1:9102";
 
-/// Suffix of the actions group's default name (`db-writer.actions`).
-pub const ACTIONS_GROUP_SUFFIX: &str = ".actions";
+/// The actions group's flags; its default name is `db-writer.actions`.
+pub const ACTIONS_FLAGS: CompanionFlags = CompanionFlags {
+    topic: "--actions-topic",
+    group: "--actions-group",
+    group_suffix: ".actions",
+};
 
 /// Batches `game-messages` and `moderation-actions` into ClickHouse;
 /// commits after each insert.
@@ -180,7 +183,13 @@ impl DbWriterConfig {
         if self.max_buffered_rows < self.batch_rows {
             return Err("--max-buffered-rows must be at least --batch-rows".into());
         }
-        let actions = self.actions(&consumer)?;
+        let actions = consumer
+            .companion(
+                &self.actions_topic,
+                self.actions_group.as_deref(),
+                ACTIONS_FLAGS,
+            )
+            .map_err(|e| e.0)?;
         Ok(DbWriterSettings {
             consumer,
             actions,
@@ -193,42 +202,6 @@ impl DbWriterConfig {
             max_in_flight: self.max_in_flight,
             max_buffered_rows: self.max_buffered_rows,
         })
-    }
-}
-
-impl DbWriterConfig {
-    /// The actions consumer: the messages consumer's settings on the
-    /// actions topic and group, one consumer, dead-lettering to the same DLQ.
-    fn actions(&self, main: &ConsumerSettings) -> Result<ConsumerSettings, String> {
-        let topic = self.actions_topic.trim();
-        if topic.is_empty() {
-            return Err("--actions-topic must not be empty".into());
-        }
-        for (other, flag) in [
-            (main.topic.as_str(), "--topic"),
-            (main.dlq_topic.as_deref().unwrap_or_default(), "--dlq-topic"),
-        ] {
-            if topic == other {
-                return Err(format!("--actions-topic must differ from {flag} ({topic})"));
-            }
-        }
-        let group = self
-            .actions_group
-            .clone()
-            .unwrap_or_else(|| format!("{}{ACTIONS_GROUP_SUFFIX}", main.group));
-        if group.trim().is_empty() {
-            return Err("--actions-group must not be empty".into());
-        }
-        if group == main.group {
-            return Err(format!(
-                "--actions-group must differ from --group ({group})"
-            ));
-        }
-        let mut actions = main.clone();
-        actions.topic = topic.to_owned();
-        actions.group = group;
-        actions.concurrency = NonZeroUsize::MIN;
-        Ok(actions)
     }
 }
 

@@ -23,6 +23,51 @@ pub const MAX_ACTION_ID_CHARS: usize = 128;
 pub const MAX_ACTION_RECORD_BYTES: usize = 8 * 1024;
 /// The `actor` of actions the anomaly-detector takes by itself.
 pub const DETECTOR_ACTOR: &str = "anomaly-detector";
+/// The prefix of an operator's `actor` (`parley-admin moderate`:
+/// `operator:<login>`).
+pub const OPERATOR_ACTOR_PREFIX: &str = "operator:";
+
+/// Who took an action, as a small fixed set (a metric label; the `actor`
+/// itself is a user id and never labels a series).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActorClass {
+    /// A moderator or admin, through websocket-sender (`actor` = token `sub`).
+    Moderator,
+    /// The anomaly-detector's automatic actions ([`DETECTOR_ACTOR`]).
+    Detector,
+    /// An operator through `parley-admin moderate` ([`OPERATOR_ACTOR_PREFIX`]).
+    Operator,
+}
+
+impl ActorClass {
+    /// Every class, for metrics with a fixed label set.
+    pub const ALL: [ActorClass; 3] = [
+        ActorClass::Moderator,
+        ActorClass::Detector,
+        ActorClass::Operator,
+    ];
+
+    /// The class of an `actor`: `anomaly-detector` → detector,
+    /// `operator:…` → operator, anything else → moderator.
+    pub fn of(actor: &str) -> ActorClass {
+        if actor == DETECTOR_ACTOR {
+            ActorClass::Detector
+        } else if actor.starts_with(OPERATOR_ACTOR_PREFIX) {
+            ActorClass::Operator
+        } else {
+            ActorClass::Moderator
+        }
+    }
+
+    /// The label value (`moderator`, `detector`, `operator`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorClass::Moderator => "moderator",
+            ActorClass::Detector => "detector",
+            ActorClass::Operator => "operator",
+        }
+    }
+}
 
 /// What an action does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -206,6 +251,11 @@ impl ModerationAction {
     /// Serializes to the JSON a producer sends.
     pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
         serde_json::to_vec(self)
+    }
+
+    /// Who took it, as a [`ActorClass`].
+    pub fn actor_class(&self) -> ActorClass {
+        ActorClass::of(&self.actor)
     }
 
     /// Whether a mute or ban is still in force at `now_ms`.

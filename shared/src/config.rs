@@ -161,12 +161,7 @@ impl ClickHouseArgs {
             ));
         }
         for (flag, name) in [("database", &self.database), ("table", &self.table)] {
-            let valid = name
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !valid {
+            if !is_plain_identifier(name) {
                 return Err(format!("--clickhouse-{flag} must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*), got {name:?}"));
             }
         }
@@ -187,6 +182,14 @@ impl ClickHouseArgs {
             password,
         })
     }
+}
+
+/// True for a ClickHouse name that needs no quoting: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_plain_identifier(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// A librdkafka client configuration holding `properties` (bootstrap

@@ -22,13 +22,23 @@ impl Worker {
     }
 
     /// Starts `binary` with `args` and extra environment variables.
+    ///
+    /// A worker that reads moderation actions, started on a test's own
+    /// `--topic` without `--actions-topic`, gets that test's own actions
+    /// topic, `<topic>.actions` (created if missing; instances started on
+    /// the same topic share it), never the stack's `moderation-actions`.
     pub fn start_with_env(name: &str, args: &[String], env: &[(&str, &str)]) -> Worker {
+        let mut args = args.to_vec();
+        if let Some(actions) = own_actions_topic(name, &args) {
+            crate::create_topic_blocking(&actions, 3);
+            args.extend(["--actions-topic".to_owned(), actions]);
+        }
         let log =
             std::env::temp_dir().join(format!("{}-{}.log", name, uuid::Uuid::new_v4().simple()));
         let out = File::create(&log).expect("log file");
         let err = out.try_clone().expect("log file");
         let child = Command::new(binary(name))
-            .args(args)
+            .args(&args)
             .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdout(Stdio::from(out))
@@ -94,6 +104,19 @@ impl Worker {
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+}
+
+/// Workers that consume `moderation-actions` beside their `--topic`.
+const READS_ACTIONS: [&str; 2] = ["db-writer", "analytics"];
+
+/// `<topic>.actions` for a worker of [`READS_ACTIONS`] given `--topic` but
+/// no `--actions-topic`.
+fn own_actions_topic(name: &str, args: &[String]) -> Option<String> {
+    if !READS_ACTIONS.contains(&name) || args.iter().any(|a| a == "--actions-topic") {
+        return None;
+    }
+    let at = args.iter().position(|a| a == "--topic")?;
+    args.get(at + 1).map(|topic| format!("{topic}.actions"))
 }
 
 impl Drop for Worker {

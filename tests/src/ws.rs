@@ -1,6 +1,6 @@
 //! websocket-sender under test: starting instances, minting tokens,
-//! producing room messages and alerts, and a WebSocket client that reads
-//! frames the way a player's client would.
+//! producing room messages, alerts and moderation actions, and a WebSocket
+//! client that reads frames the way a player's client would.
 
 use std::time::{Duration, Instant};
 
@@ -128,6 +128,27 @@ pub fn message(room: &str, n: usize, moderators_only: bool) -> Value {
         m["visibility"] = json!("moderators");
     }
     m
+}
+
+/// An Action v1 (docs/contracts.md, "Moderation actions") of `kind` in
+/// `room` by `actor`, with a fresh `action_id`: `target` is the message of a
+/// `delete_message`, the user of any other kind. Produce it keyed by `room`.
+pub fn action(kind: &str, room: &str, target: &str, actor: &str) -> Value {
+    let mut a = json!({
+        "v": 1,
+        "action_id": uuid::Uuid::new_v4().to_string(),
+        "action": kind,
+        "room_id": room,
+        "actor": actor,
+        "created_at": crate::now_ms(),
+    });
+    let field = if kind == "delete_message" {
+        "message_id"
+    } else {
+        "user_id"
+    };
+    a[field] = json!(target);
+    a
 }
 
 /// Produces records (key = room) in order and waits for every ack.

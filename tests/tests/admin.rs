@@ -60,6 +60,8 @@ fn topics_setup_is_idempotent_sets_retention_and_grows_only_when_asked() {
         unique_name("adm-a"),
         unique_name("adm-b"),
     );
+    // The test's own actions topic: never the stack's `moderation-actions`.
+    let m = unique_name("adm-m");
     let setup = |extra: &[&str]| {
         let mut args = vec![
             "topics",
@@ -70,6 +72,8 @@ fn topics_setup_is_idempotent_sets_retention_and_grows_only_when_asked() {
             &d,
             "--alerts-topic",
             &a,
+            "--actions-topic",
+            &m,
             "--by-game-topic",
             &b,
         ];
@@ -77,7 +81,7 @@ fn topics_setup_is_idempotent_sets_retention_and_grows_only_when_asked() {
         admin_json(&args)
     };
     let first = setup(&["--partitions", "8"]);
-    assert_eq!(first.len(), 4, "{first:?}");
+    assert_eq!(first.len(), 5, "{first:?}");
     assert!(first.iter().all(|r| r["action"] == "created"), "{first:?}");
     let again = setup(&["--partitions", "8"]);
     assert!(again.iter().all(|r| r["action"] == "ok"), "{again:?}");
@@ -107,6 +111,8 @@ fn topics_setup_is_idempotent_sets_retention_and_grows_only_when_asked() {
             &d,
             "--alerts-topic",
             &a,
+            "--actions-topic",
+            &m,
             "--by-game-topic",
             &b,
             "--partitions",

@@ -7,7 +7,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use parley_tests::process::{http_get, loadgen, loadgen_args, metric, worker_args, Worker};
+use parley_tests::process::{
+    group_metric, http_get, loadgen, loadgen_args, metric, worker_args, Worker,
+};
 use parley_tests::{free_port, fresh_topic, read_all, unique_name, wait_until};
 
 /// Series of `name` from a `/metrics` text: labels → value.
@@ -231,9 +233,11 @@ fn a_second_instance_starts_clean(topic: &str, group: &str, dlq: &str, addr: &st
         "analytics",
         &worker_args(topic, group, dlq, port2, &["--refresh", "300ms"]),
     );
+    // The messages group's partitions (the actions group has its own).
+    let assigned = |t: &str| group_metric(t, "parley_partitions_assigned", group);
     wait_until(Duration::from_secs(60), "partitions split", || {
-        let a = http_get(addr, "/metrics").map(|(_, t)| metric(&t, "parley_partitions_assigned"));
-        let b = http_get(&addr2, "/metrics").map(|(_, t)| metric(&t, "parley_partitions_assigned"));
+        let a = http_get(addr, "/metrics").map(|(_, t)| assigned(&t));
+        let b = http_get(&addr2, "/metrics").map(|(_, t)| assigned(&t));
         matches!((a, b), (Some(a), Some(b)) if a >= 1.0 && b >= 1.0 && a + b == 4.0)
     });
     wait_until(Duration::from_secs(10), "warming reported", || {

@@ -178,6 +178,28 @@ fn every_bad_configuration_is_one_clear_line_and_a_failure_exit() {
             "\"it-no-such-dlq\" does not exist",
         ));
     }
+    for worker in ["db-writer", "analytics"] {
+        cases.push(case(
+            worker,
+            &["--actions-topic", "it-no-such-actions"],
+            "\"it-no-such-actions\" does not exist",
+        ));
+        cases.push(case(
+            worker,
+            &["--actions-topic", "game-messages"],
+            "--actions-topic must differ from --topic",
+        ));
+        cases.push(case(
+            worker,
+            &["--group", "g", "--actions-group", "g"],
+            "--actions-group must differ from --group",
+        ));
+    }
+    cases.push(case(
+        "db-writer",
+        &["--clickhouse-actions-table", "actions-v2"],
+        "--clickhouse-actions-table must be a plain identifier",
+    ));
     cases.extend(worker_cases(&scratch));
 
     let started = Instant::now();

@@ -1,7 +1,8 @@
 //! The dashboards, proven live: every worker binary that exists runs on a
 //! fresh topic under generated traffic (malformed records, incidents, a
-//! WebSocket client, a refused connection, a history page, and ClickHouse
-//! unreachable for a few seconds), a dedicated Prometheus scrapes them every
+//! WebSocket client, a refused connection, a history page, moderation
+//! actions by each class of actor, and ClickHouse unreachable for a few
+//! seconds), a dedicated Prometheus scrapes them every
 //! second with the repository's alerting rules loaded, and then every query
 //! of every panel of every dashboard, with Grafana's variables filled in as
 //! "All", must return series. Panels whose metrics come only from a worker
@@ -64,6 +65,7 @@ struct Topics {
     dlq: String,
     alerts: String,
     by_game: String,
+    actions: String,
 }
 
 /// The workers started, and those whose binary is not built.
@@ -85,6 +87,7 @@ async fn every_panel_query_returns_series_from_the_real_workers() {
         dlq: fresh_topic("dash-dlq", 3).await,
         alerts: fresh_topic("dash-alerts", 3).await,
         by_game: fresh_topic("dash-by-game", 3).await,
+        actions: fresh_topic("dash-actions", 3).await,
     };
     let cleanup = Cleanup {
         database: fresh_database(),
@@ -105,8 +108,16 @@ async fn every_panel_query_returns_series_from_the_real_workers() {
         workers.present
     );
 
-    let evaluated_at =
-        feed_traffic(&topics.topic, &cleanup.database, &sender, &proxy, started).await;
+    let analytics = workers.present.contains("analytics").then_some(&prometheus);
+    let evaluated_at = feed_traffic(
+        &topics,
+        &cleanup.database,
+        &sender,
+        &proxy,
+        analytics,
+        started,
+    )
+    .await;
     // Two scrapes after the end of the load, then query as of its end.
     tokio::time::sleep(Duration::from_secs(3)).await;
 
@@ -114,6 +125,9 @@ async fn every_panel_query_returns_series_from_the_real_workers() {
     let rows = panels::check_dashboards(&prometheus, &workers.missing, evaluated_at, &mut failures);
     panels::print_report(&rows, &workers.missing);
     check_alert_rules(&prometheus, &workers.present, &mut failures, started);
+    if workers.present.contains("analytics") {
+        check_actions_counted(&prometheus, evaluated_at, &mut failures);
+    }
 
     assert!(
         failures.is_empty(),
@@ -171,7 +185,12 @@ async fn start_workers(topics: &Topics, cleanup: &Cleanup, proxy: &ClickHousePro
                 &topics.topic,
                 &topics.alerts,
                 12,
-                &["--clickhouse-database", &cleanup.database],
+                &[
+                    "--clickhouse-database",
+                    &cleanup.database,
+                    "--actions-topic",
+                    &topics.actions,
+                ],
             );
             workers.targets.push((worker.clone(), s.metrics.clone()));
             workers.sender = Some(s);
@@ -200,6 +219,10 @@ async fn worker_flags(
     proxy: &ClickHouseProxy,
 ) -> Vec<String> {
     let mut extra: Vec<String> = Vec::new();
+    // Every worker reading (or writing) moderation actions uses the test's own.
+    if supports(path, "--actions-topic") {
+        extra.extend(["--actions-topic".into(), topics.actions.clone()]);
+    }
     match worker {
         "db-writer" => extra.extend([
             "--clickhouse-url".into(),
@@ -259,22 +282,25 @@ fn wait_assigned(running: &mut [(String, Worker, String)]) {
 }
 
 /// Traffic, with something for every panel to show: the load, a WebSocket
-/// client, refused connections, a history page, ClickHouse unreachable for
-/// 6 s. Returns the moment the load ended (Unix seconds), to query as of.
+/// client, refused connections, a history page, moderation actions,
+/// ClickHouse unreachable for 6 s. Returns the moment the load ended (Unix
+/// seconds), to query as of.
 async fn feed_traffic(
-    topic: &str,
+    topics: &Topics,
     database: &str,
     sender: &Sender,
     proxy: &ClickHouseProxy,
+    analytics: Option<&Prometheus>,
     started: Instant,
 ) -> f64 {
-    let loadgen = start_load(topic);
+    let loadgen = start_load(&topics.topic);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let room = busiest_room(database);
     let token = ws::token("dashboards", "moderator", &["*"], "1h");
     let reader = watch_room(sender, &room, &token).await;
     let publisher = players_publish(sender, &room);
     refused_connections_and_history(sender, &room, &token).await;
+    moderation_actions(&topics.actions, &room, analytics).await;
     // ClickHouse unreachable for 6 s: db-writer's inserts fail and retry.
     proxy.fail(true);
     tokio::time::sleep(Duration::from_secs(6)).await;
@@ -409,6 +435,73 @@ async fn refused_connections_and_history(sender: &Sender, room: &str, token: &st
         &format!("/rooms/{room}/messages?limit=10&token={token}"),
     );
     assert_eq!(history.map(|(s, _)| s), Some(200), "history page");
+}
+
+/// Moderation actions in `room` by each class of actor (the Moderation
+/// actions panels), as websocket-sender, the anomaly-detector and
+/// `parley-admin moderate` write them. With analytics running, only once
+/// Prometheus holds the counters at zero, so their increase shows.
+async fn moderation_actions(topic: &str, room: &str, analytics: Option<&Prometheus>) {
+    if let Some(prometheus) = analytics {
+        wait_until(
+            Duration::from_secs(30),
+            "Prometheus scraping the moderation action counters",
+            || {
+                prometheus
+                    .query(
+                        "parley_analytics_moderation_actions_total",
+                        now_ms() as f64 / 1000.0,
+                    )
+                    .is_ok_and(|series| !series.is_empty())
+            },
+        );
+    }
+    let records: Vec<(String, Value)> = [
+        ("mute", "u1", "dashboards"),
+        ("unmute", "u1", "dashboards"),
+        ("delete_message", "m-dashboards", "anomaly-detector"),
+        ("ban", "u2", "operator:dashboards"),
+    ]
+    .into_iter()
+    .map(|(kind, target, actor)| (room.to_owned(), ws::action(kind, room, target, actor)))
+    .collect();
+    ws::produce(topic, &records).await;
+}
+
+/// The actions produced above reached analytics' counter, each under its
+/// kind and actor class (the panels' series exist from the start at zero,
+/// so "returns series" alone would not show it).
+fn check_actions_counted(prometheus: &Prometheus, evaluated_at: f64, failures: &mut Vec<String>) {
+    let expr = format!(
+        "sum by (action, actor) (increase(parley_analytics_moderation_actions_total[{RANGE}])) > 0"
+    );
+    let series = match prometheus.query(&expr, evaluated_at) {
+        Ok(series) => series,
+        Err(e) => {
+            failures.push(format!("{expr}: {e}"));
+            return;
+        }
+    };
+    let counted: BTreeSet<(String, String)> = series
+        .iter()
+        .map(|s| {
+            let label = |l: &str| s["metric"][l].as_str().unwrap_or_default().to_owned();
+            (label("action"), label("actor"))
+        })
+        .collect();
+    println!("moderation actions counted: {counted:?}");
+    for expected in [
+        ("mute", "moderator"),
+        ("unmute", "moderator"),
+        ("delete_message", "detector"),
+        ("ban", "operator"),
+    ] {
+        if !counted.contains(&(expected.0.to_owned(), expected.1.to_owned())) {
+            failures.push(format!(
+                "parley_analytics_moderation_actions_total: no {expected:?} counted ({expr})"
+            ));
+        }
+    }
 }
 
 /// The alerting rules evaluate against the real series without error, and

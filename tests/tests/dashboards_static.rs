@@ -461,6 +461,25 @@ fn grafana_provisioning_matches_the_dashboards() {
 }
 
 #[test]
+fn the_moderation_dashboard_shows_actions_by_kind() {
+    let moderation = load()
+        .into_iter()
+        .find(|d| d.name == "moderation")
+        .expect("moderation dashboard");
+    let panel = moderation
+        .panels()
+        .into_iter()
+        .find(|p| p["title"] == "Moderation actions")
+        .expect("a \"Moderation actions\" panel");
+    assert_eq!(panel["type"], "timeseries");
+    let expr = panel["targets"][0]["expr"].as_str().unwrap_or_default();
+    assert!(
+        expr.starts_with("sum by (action) (rate(parley_analytics_moderation_actions_total{"),
+        "the panel shows the rate of actions by kind: {expr}"
+    );
+}
+
+#[test]
 fn scanner_finds_selectors_not_labels_or_functions() {
     let expr = r#"histogram_quantile(0.99, sum by (le, worker) (rate(parley_x_bucket{job=~"$job", a="b{c}"}[$__rate_interval]))) / on (job) group_left(version) up offset 5m or vector(0) * 1e3"#;
     let found: Vec<String> = dashboards::selectors(expr)

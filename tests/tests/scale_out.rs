@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use parley_tests::clickhouse::{self, drop_database, fresh_database};
-use parley_tests::process::{http_get, loadgen, loadgen_args, metric, worker_args, Worker};
+use parley_tests::process::{group_metric, http_get, loadgen, loadgen_args, worker_args, Worker};
 use parley_tests::stack::stack_output;
 use parley_tests::ws::start_sender;
 use parley_tests::{
@@ -259,7 +259,8 @@ fn steady_rate(topic: &str, dlq: &str, instances: usize) -> f64 {
         ports
             .iter()
             .filter_map(|port| http_get(&format!("127.0.0.1:{port}"), "/metrics"))
-            .map(|(_, m)| metric(&m, "parley_partitions_assigned"))
+            // The messages group's (db-writer's actions group has its own).
+            .map(|(_, m)| group_metric(&m, "parley_partitions_assigned", &group))
             .sum()
     };
     wait_until(Duration::from_secs(60), "every partition assigned", || {

@@ -107,3 +107,15 @@ fn kinds_read_and_print_their_wire_names() {
     }
     assert!("kick".parse::<ActionKind>().is_err());
 }
+
+#[test]
+fn actors_fall_into_three_classes() {
+    assert_eq!(ActorClass::of("mod-7"), ActorClass::Moderator);
+    assert_eq!(ActorClass::of(DETECTOR_ACTOR), ActorClass::Detector);
+    assert_eq!(ActorClass::of("operator:alice"), ActorClass::Operator);
+    // Only the exact detector name and the operator prefix are special.
+    assert_eq!(ActorClass::of("anomaly-detector-2"), ActorClass::Moderator);
+    assert_eq!(ActorClass::of("operator"), ActorClass::Moderator);
+    let labels: Vec<&str> = ActorClass::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(labels, ["moderator", "detector", "operator"]);
+}

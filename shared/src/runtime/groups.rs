@@ -3,7 +3,9 @@
 //! [`GroupSet`]: one `/metrics` + `/healthz` server, one [`Health`] with a
 //! slot per consumer of every group, every group until shutdown or until any
 //! one stops (a group that stops stops the others: the process restarts
-//! whole), then every group drained, and the first error returned.
+//! whole), then every group drained, and the first error returned. Every
+//! group's topics are checked before any group starts, so a missing topic
+//! of one group never lets the others consume meanwhile.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,7 +14,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::{consume, serve_telemetry, ConsumerSettings, Decode, HealthSlots, Pipeline};
+use super::{
+    check_topic, consume, serve_telemetry, ConsumerSettings, Decode, HealthSlots, Pipeline,
+};
 use super::{PipelineContext, RuntimeError};
 use crate::health::Health;
 use crate::metrics::RuntimeMetrics;
@@ -30,6 +34,8 @@ struct Group {
     name: String,
     /// Its consumers: health slots it takes.
     concurrency: usize,
+    /// Its settings, for the topic check before anything starts.
+    settings: ConsumerSettings,
     start: StartGroup,
 }
 
@@ -77,12 +83,14 @@ impl GroupSet {
         }
         let name = format!("{} on {}", settings.group, settings.topic);
         let concurrency = settings.concurrency.get();
+        let checked = settings.clone();
         let start: StartGroup = Box::new(move |slots, stop| {
             Box::pin(consume(settings, metrics, slots, make_pipeline, stop))
         });
         self.groups.push(Group {
             name,
             concurrency,
+            settings: checked,
             start,
         });
         self
@@ -94,9 +102,10 @@ impl GroupSet {
         self.stop.subscribe()
     }
 
-    /// Serves telemetry, runs every group until `shutdown` or until one
-    /// stops, then stops and drains them all; the first error (in the order
-    /// the groups stopped) is returned.
+    /// Checks every group's topics (and DLQ topics), serves telemetry, runs
+    /// every group until `shutdown` or until one stops, then stops and
+    /// drains them all; the first error (a missing topic, or the first in
+    /// the order the groups stopped) is returned.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), RuntimeError> {
         let GroupSet {
             metrics,
@@ -109,6 +118,13 @@ impl GroupSet {
             stop.send_replace(true);
             return Ok(());
         };
+        for group in &groups {
+            if let Err(e) = check_topic(&group.settings).await {
+                tracing::error!(group = %group.name, error = %e, "cannot start: no consumer group started");
+                stop.send_replace(true);
+                return Err(e);
+            }
+        }
         let (firsts, total) = first_slots(groups.iter().map(|g| g.concurrency));
         let health = Health::new(total, stall_timeout);
         let telemetry = match serve_telemetry(&telemetry_settings, &metrics, &health).await {

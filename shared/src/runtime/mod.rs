@@ -66,7 +66,7 @@ use rdkafka::error::KafkaError;
 
 pub use groups::GroupSet;
 pub use pipeline::{Acks, Completion, Envelope, Pipeline, PipelineError, Progress};
-pub use settings::{ConsumerArgs, ConsumerSettings, StartFrom, WorkerIdentity};
+pub use settings::{CompanionFlags, ConsumerArgs, ConsumerSettings, StartFrom, WorkerIdentity};
 pub use sink_status::{Recovery, SinkStatus};
 
 use crate::dlq::DeadLetterQueue;

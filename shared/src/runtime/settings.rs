@@ -201,7 +201,65 @@ impl ConsumerArgs {
     }
 }
 
+/// How a second consumer group of a process is named on the command line
+/// (e.g. `--actions-topic`, `--actions-group`) and by default (`.actions`
+/// after the main group).
+#[derive(Debug, Clone, Copy)]
+pub struct CompanionFlags {
+    /// The topic flag.
+    pub topic: &'static str,
+    /// The group flag.
+    pub group: &'static str,
+    /// Appended to the main group for the default group name.
+    pub group_suffix: &'static str,
+}
+
 impl ConsumerSettings {
+    /// The settings of a second group of the same process, beside this one
+    /// (db-writer's and analytics' actions groups): the same Kafka, DLQ,
+    /// metrics address and timeouts, on `topic`, in `group` (default: this
+    /// group plus `flags.group_suffix`), with one consumer. The topic must
+    /// differ from this group's topic and DLQ, the group from this group.
+    pub fn companion(
+        &self,
+        topic: &str,
+        group: Option<&str>,
+        flags: CompanionFlags,
+    ) -> Result<ConsumerSettings, ConfigError> {
+        let err = |m: String| Err(ConfigError(m));
+        let topic = topic.trim();
+        if topic.is_empty() {
+            return err(format!("{} must not be empty", flags.topic));
+        }
+        for (other, flag) in [
+            (Some(self.topic.as_str()), "--topic"),
+            (self.dlq_topic.as_deref(), "--dlq-topic"),
+        ] {
+            if other == Some(topic) {
+                return err(format!("{} must differ from {flag} ({topic})", flags.topic));
+            }
+        }
+        let group = group.map_or_else(
+            || format!("{}{}", self.group, flags.group_suffix),
+            str::to_owned,
+        );
+        if group.trim().is_empty() {
+            return err(format!("{} must not be empty", flags.group));
+        }
+        if group == self.group {
+            return err(format!(
+                "{} must differ from --group ({group})",
+                flags.group
+            ));
+        }
+        Ok(ConsumerSettings {
+            topic: topic.to_owned(),
+            group,
+            concurrency: NonZeroUsize::MIN,
+            ..self.clone()
+        })
+    }
+
     /// librdkafka consumer properties: Parley's at-least-once defaults, then
     /// the user's `--kafka-prop` overrides.
     pub fn consumer_properties(&self, index: usize) -> BTreeMap<String, String> {
@@ -273,6 +331,48 @@ mod tests {
         let props = s.consumer_properties(0);
         assert_eq!(props["enable.auto.offset.store"], "false");
         assert_eq!(props["group.id"], "db-writer");
+    }
+
+    #[test]
+    fn a_companion_group_has_its_own_topic_and_group() {
+        const FLAGS: CompanionFlags = CompanionFlags {
+            topic: "--actions-topic",
+            group: "--actions-group",
+            group_suffix: ".actions",
+        };
+        let main = parse(&["--concurrency", "3"]).expect("valid");
+        let actions = main
+            .companion("moderation-actions", None, FLAGS)
+            .expect("valid");
+        assert_eq!(actions.topic, "moderation-actions");
+        assert_eq!(actions.group, "db-writer.actions");
+        assert_eq!(actions.concurrency.get(), 1);
+        assert_eq!(actions.dlq_topic, main.dlq_topic);
+        assert_eq!(actions.metrics_addr, main.metrics_addr);
+        let named = main.companion("t", Some("ag"), FLAGS).expect("valid");
+        assert_eq!((named.topic.as_str(), named.group.as_str()), ("t", "ag"));
+        for (topic, group, problem) in [
+            (
+                "game-messages",
+                None,
+                "--actions-topic must differ from --topic",
+            ),
+            (
+                "game-messages.dlq",
+                None,
+                "--actions-topic must differ from --dlq-topic",
+            ),
+            (" ", None, "--actions-topic must not be empty"),
+            (
+                "t",
+                Some("db-writer"),
+                "--actions-group must differ from --group",
+            ),
+            ("t", Some(" "), "--actions-group must not be empty"),
+        ] {
+            let e = main.companion(topic, group, FLAGS).expect_err(topic);
+            assert!(e.0.contains(problem), "{e}");
+        }
     }
 
     #[test]

@@ -33,6 +33,11 @@ pub struct Filter {
     /// Only records dead-lettered by this worker.
     #[arg(long)]
     pub worker: Option<String>,
+    /// Only records read from this topic (`source.topic`): the DLQ holds
+    /// bad records of `game-messages` and of `moderation-actions`, and each
+    /// belongs back in its own topic.
+    #[arg(long)]
+    pub source_topic: Option<String>,
 }
 
 /// Flags of `dlq inspect`.
@@ -59,7 +64,7 @@ pub struct ReplayArgs {
     pub to: String,
     /// Group that remembers what was already replayed, so a second run
     /// sends only newer dead letters. Default: `parley-dlq-replay`, plus
-    /// `.kind-K` / `.worker-W` for a filter, so each filter keeps its own
+    /// `.kind-K` / `.worker-W` / `.source-T` for a filter, so each filter keeps its own
     /// position (letters skipped by one filter stay there for another).
     #[arg(long)]
     pub group: Option<String>,
@@ -111,6 +116,9 @@ impl Filter {
         if let Some(worker) = &self.worker {
             group.push_str(&format!(".worker-{worker}"));
         }
+        if let Some(topic) = &self.source_topic {
+            group.push_str(&format!(".source-{topic}"));
+        }
         group
     }
 
@@ -122,6 +130,10 @@ impl Filter {
                 .worker
                 .as_ref()
                 .is_none_or(|w| header(message, dlq_headers::WORKER) == *w)
+            && self
+                .source_topic
+                .as_ref()
+                .is_none_or(|t| header(message, dlq_headers::SOURCE_TOPIC) == *t)
     }
 }
 
@@ -383,5 +395,25 @@ impl Replay {
             payload: message.payload().unwrap_or_default().to_vec(),
             headers,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_filter_replays_under_its_own_group() {
+        let filter = |kind: Option<&str>, worker: Option<&str>, source: Option<&str>| Filter {
+            dlq_topic: topics::GAME_MESSAGES_DLQ.to_owned(),
+            kind: kind.map(str::to_owned),
+            worker: worker.map(str::to_owned),
+            source_topic: source.map(str::to_owned),
+        };
+        assert_eq!(filter(None, None, None).replay_group(), "parley-dlq-replay");
+        assert_eq!(
+            filter(Some("sink"), Some("db-writer"), Some("moderation-actions")).replay_group(),
+            "parley-dlq-replay.kind-sink.worker-db-writer.source-moderation-actions"
+        );
     }
 }

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use parley_shared::action::{ActionKind, ActionRequest};
+use parley_shared::action::{ActionKind, ActionRequest, OPERATOR_ACTOR_PREFIX};
 use parley_shared::metrics::now_ms;
 use parley_shared::publish::MessageProducer;
 use parley_shared::topics;
@@ -65,7 +65,7 @@ pub async fn run(kafka: &Kafka, args: &ModerateArgs, format: Format) -> Result<(
         .map(|d| now.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
     let actor = args.actor.clone().unwrap_or_else(|| {
         format!(
-            "operator:{}",
+            "{OPERATOR_ACTOR_PREFIX}{}",
             std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned())
         )
     });

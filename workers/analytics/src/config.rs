@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use clap::Parser;
-use parley_shared::runtime::{ConsumerArgs, ConsumerSettings, WorkerIdentity};
+use parley_shared::runtime::{CompanionFlags, ConsumerArgs, ConsumerSettings, WorkerIdentity};
+use parley_shared::topics;
 
 /// Worker name and default group.
 pub const WORKER: &str = "analytics";
@@ -12,14 +13,31 @@ pub const WORKER: &str = "analytics";
 pub const METRICS_ADDR: &str = "127.0.0.1:9103";
 /// Largest `--top-rooms`.
 pub const MAX_TOP_ROOMS: usize = 20;
+/// The actions group's flags; its default name is `analytics.actions`.
+pub const ACTIONS_FLAGS: CompanionFlags = CompanionFlags {
+    topic: "--actions-topic",
+    group: "--actions-group",
+    group_suffix: ".actions",
+};
 
-/// Live operator metrics from `game-messages` for Prometheus and Grafana.
+/// Live operator metrics from `game-messages` and `moderation-actions` for
+/// Prometheus and Grafana.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "analytics", version, about)]
 pub struct AnalyticsConfig {
     /// Kafka consumer flags.
     #[command(flatten)]
     pub consumer: ConsumerArgs,
+
+    /// Topic of moderation actions (Action v1), counted by kind and actor
+    /// by a group of its own beside the messages group.
+    #[arg(long, env = "PARLEY_ACTIONS_TOPIC", default_value = topics::MODERATION_ACTIONS)]
+    pub actions_topic: String,
+
+    /// Consumer group of the actions topic (default: the main group with
+    /// `.actions` appended, e.g. `analytics.actions`).
+    #[arg(long, env = "PARLEY_ACTIONS_GROUP")]
+    pub actions_group: Option<String>,
 
     /// Games with their own label; later ones are counted as `other`.
     #[arg(long, env = "PARLEY_MAX_GAMES", default_value_t = 50)]
@@ -41,8 +59,10 @@ pub struct AnalyticsConfig {
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct AnalyticsSettings {
-    /// Consumer settings.
+    /// Consumer settings (messages).
     pub consumer: ConsumerSettings,
+    /// Consumer of the actions topic (own group, one consumer).
+    pub actions: ConsumerSettings,
     /// Game label cap.
     pub max_games: usize,
     /// K of the top rooms.
@@ -58,6 +78,13 @@ impl AnalyticsConfig {
     pub fn settings(&self) -> Result<AnalyticsSettings, String> {
         let identity = WorkerIdentity::shared_group(WORKER, METRICS_ADDR)?;
         let consumer = self.consumer.settings(&identity).map_err(|e| e.0)?;
+        let actions = consumer
+            .companion(
+                &self.actions_topic,
+                self.actions_group.as_deref(),
+                ACTIONS_FLAGS,
+            )
+            .map_err(|e| e.0)?;
         if self.max_games == 0 || self.max_games > 1000 {
             return Err("--max-games must be 1–1000".into());
         }
@@ -72,6 +99,7 @@ impl AnalyticsConfig {
         }
         Ok(AnalyticsSettings {
             consumer,
+            actions,
             max_games: self.max_games,
             top_rooms: self.top_rooms,
             max_rooms: self.max_rooms,
@@ -98,8 +126,13 @@ mod tests {
         assert_eq!(s.consumer.group, "analytics");
         assert_eq!(s.consumer.metrics_addr.port(), 9103);
         assert_eq!(s.top_rooms, 10);
+        assert_eq!(s.actions.topic, "moderation-actions");
+        assert_eq!(s.actions.group, "analytics.actions");
+        assert_eq!(s.actions.concurrency.get(), 1);
         for bad in [
             &["--top-rooms", "21"][..],
+            &["--actions-topic", "game-messages"],
+            &["--actions-group", "analytics"],
             &["--max-games", "0"],
             &["--refresh", "1ms"],
         ] {

@@ -1,6 +1,9 @@
-//! analytics: `game-messages` → live operator metrics for Prometheus.
+//! analytics: `game-messages` and `moderation-actions` → live operator
+//! metrics for Prometheus.
 //!
-//! - Consumer group: `analytics` (shared: instances split the partitions).
+//! - Consumer groups: `analytics` on `game-messages` and
+//!   `analytics.actions` on `moderation-actions` (both shared: instances
+//!   split the partitions), run as one `GroupSet` of the shared runtime.
 //! - Delivery: the work is in-memory counting, so a record is committable as
 //!   soon as it is counted. Counters restart with the process (Prometheus
 //!   handles resets); windows are per partition, dropped on revoke and
@@ -9,10 +12,14 @@
 //! - Steps: decode (shared runtime; bad records → DLQ) → count by game and
 //!   kind, length histogram, latency → the partition's windows (HyperLogLog
 //!   active users per game in time buckets; room activity) → every
-//!   `--refresh`, gauges from all partitions (sketches merged).
+//!   `--refresh`, gauges from all partitions (sketches merged). Actions:
+//!   decode (bad records → DLQ) → count by kind and class of actor
+//!   ([`actions`]).
 //! - Cardinality: `game` capped by `--max-games` (then `other`); rooms and
-//!   users never label a series except the top-K rooms (≤ 20 series).
+//!   users never label a series except the top-K rooms (≤ 20 series);
+//!   actors only by class (`moderator`, `detector`, `operator`).
 
+pub mod actions;
 pub mod config;
 pub mod metrics;
 pub mod pipeline;
@@ -25,8 +32,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use parley_shared::metrics::{MetricsError, RuntimeMetrics};
-use parley_shared::runtime::{self, RuntimeError};
+use parley_shared::runtime::{GroupSet, RuntimeError};
 
+use actions::ActionCounter;
 use config::AnalyticsSettings;
 use metrics::AnalyticsMetrics;
 use parley_shared::labels::GameLabels;
@@ -50,7 +58,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AnalyticsError> {
     let runtime_metrics = RuntimeMetrics::new(settings.consumer.worker, &settings.consumer.group)?;
+    let actions_metrics = runtime_metrics.for_group(&settings.actions.group)?;
     let metrics = AnalyticsMetrics::register(&runtime_metrics)?;
+    let action_counts = metrics.clone();
     let shared = Shared {
         table: Arc::new(StateTable::default()),
         games: Arc::new(GameLabels::new(settings.max_games)),
@@ -64,13 +74,15 @@ pub async fn run(
         metrics,
         settings.top_rooms,
     ));
-    let result = runtime::run(
-        settings.consumer,
-        runtime_metrics,
-        move |context| AnalyticsPipeline::new(shared.clone(), &context),
-        shutdown,
-    )
-    .await;
+    let result = GroupSet::new(runtime_metrics.clone(), settings.consumer.stall_timeout)
+        .group(settings.consumer, runtime_metrics, move |context| {
+            AnalyticsPipeline::new(shared.clone(), &context)
+        })
+        .group(settings.actions, actions_metrics, move |context| {
+            ActionCounter::new(&action_counts, &context)
+        })
+        .run(shutdown)
+        .await;
     reporter.abort();
     result?;
     Ok(())

@@ -1,8 +1,10 @@
 //! analytics' metric names (the runtime's are in `parley_shared::metrics`)
 //! and handles. Labels are bounded: `game` is capped (`--max-games`, then
-//! `other`), `kind` and `window` are fixed sets, and `room` appears only on
-//! the top-K family, which never holds more than K series.
+//! `other`), `kind`, `window`, `action` and `actor` are fixed sets, and
+//! `room` appears only on the top-K family, which never holds more than K
+//! series.
 
+use parley_shared::action::{ActionKind, ActorClass};
 use parley_shared::metrics::{MetricsError, RuntimeMetrics};
 use prometheus::{
     HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -27,6 +29,9 @@ pub const PARTITION_RESETS: &str = "parley_analytics_partition_resets_total";
 pub const STATE_BYTES: &str = "parley_analytics_state_bytes";
 /// Games with their own label (the rest are `other`).
 pub const GAMES_TRACKED: &str = "parley_analytics_games_tracked";
+/// Moderation actions by `action` (`delete_message`, `mute`, `unmute`,
+/// `ban`, `unban`) and `actor` (`moderator`, `detector`, `operator`).
+pub const MODERATION_ACTIONS: &str = "parley_analytics_moderation_actions_total";
 
 /// Length buckets (characters).
 pub const LENGTH_BUCKETS: &[f64] = &[
@@ -54,6 +59,8 @@ pub struct AnalyticsMetrics {
     pub state_bytes: IntGauge,
     /// See [`GAMES_TRACKED`].
     pub games: IntGauge,
+    /// See [`MODERATION_ACTIONS`].
+    pub actions: IntCounterVec,
 }
 
 impl AnalyticsMetrics {
@@ -85,7 +92,18 @@ impl AnalyticsMetrics {
             resets: IntCounter::new(PARTITION_RESETS, "Partitions whose window state started clean.")?,
             state_bytes: IntGauge::new(STATE_BYTES, "Approximate bytes of window state.")?,
             games: IntGauge::new(GAMES_TRACKED, "Games with their own label.")?,
+            actions: IntCounterVec::new(
+                Opts::new(MODERATION_ACTIONS, "Moderation actions by kind and class of actor."),
+                &["action", "actor"],
+            )?,
         };
+        // Every series from the start: `rate()` sees the first action.
+        for action in ActionKind::ALL {
+            for actor in ActorClass::ALL {
+                m.actions
+                    .with_label_values(&[action.as_str(), actor.as_str()]);
+            }
+        }
         let r = &runtime.registry;
         r.register(Box::new(m.messages.clone()))?;
         r.register(Box::new(m.active_users.clone()))?;
@@ -96,6 +114,7 @@ impl AnalyticsMetrics {
         r.register(Box::new(m.resets.clone()))?;
         r.register(Box::new(m.state_bytes.clone()))?;
         r.register(Box::new(m.games.clone()))?;
+        r.register(Box::new(m.actions.clone()))?;
         Ok(m)
     }
 }

@@ -1,18 +1,28 @@
-//! db-writer's flags: the shared consumer flags plus ClickHouse and batching.
+//! db-writer's flags: the shared consumer flags plus the actions topic,
+//! ClickHouse and batching.
 
 use std::time::Duration;
 
 use clap::Parser;
 use parley_shared::batcher::BatchLimits;
-use parley_shared::config::{ClickHouseArgs, Secret};
-use parley_shared::runtime::{ConsumerArgs, ConsumerSettings, WorkerIdentity};
+use parley_shared::config::{is_plain_identifier, ClickHouseArgs, Secret};
+use parley_shared::runtime::{CompanionFlags, ConsumerArgs, ConsumerSettings, WorkerIdentity};
+use parley_shared::topics;
 
 /// Worker name and default group.
 pub const WORKER: &str = "db-writer";
 /// Default metrics address (docs/contracts.md).
 pub const METRICS_ADDR: &str = "127.0.0.1:9102";
 
-/// Batches `game-messages` into ClickHouse; commits after each insert.
+/// The actions group's flags; its default name is `db-writer.actions`.
+pub const ACTIONS_FLAGS: CompanionFlags = CompanionFlags {
+    topic: "--actions-topic",
+    group: "--actions-group",
+    group_suffix: ".actions",
+};
+
+/// Batches `game-messages` and `moderation-actions` into ClickHouse;
+/// commits after each insert.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "db-writer", version, about)]
 pub struct DbWriterConfig {
@@ -20,9 +30,28 @@ pub struct DbWriterConfig {
     #[command(flatten)]
     pub consumer: ConsumerArgs,
 
+    /// Topic of moderation actions (Action v1), stored in
+    /// `--clickhouse-actions-table` by a group of its own beside the
+    /// messages group.
+    #[arg(long, env = "PARLEY_ACTIONS_TOPIC", default_value = topics::MODERATION_ACTIONS)]
+    pub actions_topic: String,
+
+    /// Consumer group of the actions topic (default: the main group with
+    /// `.actions` appended, e.g. `db-writer.actions`).
+    #[arg(long, env = "PARLEY_ACTIONS_GROUP")]
+    pub actions_group: Option<String>,
+
     /// ClickHouse connection.
     #[command(flatten)]
     pub clickhouse: ClickHouseArgs,
+
+    /// ClickHouse table of moderation actions, in `--clickhouse-database`.
+    #[arg(
+        long,
+        env = "PARLEY_CLICKHOUSE_ACTIONS_TABLE",
+        default_value = "moderation_actions"
+    )]
+    pub clickhouse_actions_table: String,
 
     /// Rows per insert. Where batches are per partition (servers with
     /// insert deduplication tokens) they also end at offset multiples of
@@ -73,8 +102,11 @@ pub enum InsertCompression {
 /// db-writer settings that passed validation.
 #[derive(Debug, Clone)]
 pub struct DbWriterSettings {
-    /// Consumer settings.
+    /// Consumer settings (messages).
     pub consumer: ConsumerSettings,
+    /// Consumer of the actions topic: the messages consumer's settings on
+    /// its own topic and group, one consumer (actions are few).
+    pub actions: ConsumerSettings,
     /// ClickHouse connection.
     pub clickhouse: ClickHouseSettings,
     /// Batch limits per partition.
@@ -92,8 +124,10 @@ pub struct ClickHouseSettings {
     pub url: String,
     /// Database.
     pub database: String,
-    /// Table.
+    /// Table of messages.
     pub table: String,
+    /// Table of moderation actions.
+    pub actions_table: String,
     /// User.
     pub user: String,
     /// Password.
@@ -113,10 +147,20 @@ impl DbWriterConfig {
     /// ClickHouse settings alone (enough for --migrate).
     pub fn clickhouse(&self) -> Result<ClickHouseSettings, String> {
         let connection = self.clickhouse.connection()?;
+        let actions_table = self.clickhouse_actions_table.clone();
+        if !is_plain_identifier(&actions_table) {
+            return Err(format!("--clickhouse-actions-table must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*), got {actions_table:?}"));
+        }
+        if actions_table == connection.table {
+            return Err(format!(
+                "--clickhouse-actions-table must differ from --clickhouse-table ({actions_table})"
+            ));
+        }
         Ok(ClickHouseSettings {
             url: connection.url,
             database: connection.database,
             table: connection.table,
+            actions_table,
             user: connection.user,
             password: connection.password,
             insert_timeout: self.insert_timeout,
@@ -139,8 +183,16 @@ impl DbWriterConfig {
         if self.max_buffered_rows < self.batch_rows {
             return Err("--max-buffered-rows must be at least --batch-rows".into());
         }
+        let actions = consumer
+            .companion(
+                &self.actions_topic,
+                self.actions_group.as_deref(),
+                ACTIONS_FLAGS,
+            )
+            .map_err(|e| e.0)?;
         Ok(DbWriterSettings {
             consumer,
+            actions,
             clickhouse: self.clickhouse()?,
             limits: BatchLimits {
                 max_rows: self.batch_rows,
@@ -163,16 +215,47 @@ mod tests {
         let s = ok.settings().expect("valid");
         assert_eq!(s.consumer.group, "db-writer");
         assert_eq!(s.limits.max_rows, 20_000);
+        assert_eq!(s.clickhouse.actions_table, "moderation_actions");
         for bad in [
             &["db-writer", "--batch-rows", "0"][..],
             &["db-writer", "--max-in-flight", "0"],
             &["db-writer", "--clickhouse-url", "localhost:8123"],
             &["db-writer", "--max-buffered-rows", "10"],
             &["db-writer", "--clickhouse-table", "messages; DROP TABLE x"],
+            &["db-writer", "--clickhouse-actions-table", "a-b"],
+            &["db-writer", "--clickhouse-actions-table", "messages"],
+            &["db-writer", "--actions-topic", "game-messages"],
+            &["db-writer", "--actions-topic", "game-messages.dlq"],
+            &["db-writer", "--actions-topic", " "],
+            &["db-writer", "--actions-group", "db-writer"],
         ] {
             let c = DbWriterConfig::try_parse_from(bad).expect("parse");
             assert!(c.settings().is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_actions_consumer_has_its_own_topic_and_group() {
+        let parse = |args: &[&str]| {
+            let argv = ["db-writer"].iter().chain(args);
+            DbWriterConfig::try_parse_from(argv)
+                .expect("parse")
+                .settings()
+                .expect("valid")
+        };
+        let s = parse(&["--concurrency", "3"]);
+        assert_eq!(s.actions.topic, "moderation-actions");
+        assert_eq!(s.actions.group, "db-writer.actions");
+        assert_eq!(s.actions.concurrency.get(), 1);
+        assert_eq!(s.actions.dlq_topic.as_deref(), Some("game-messages.dlq"));
+        assert_eq!(s.consumer.concurrency.get(), 3);
+        let s = parse(&["--group", "g7"]);
+        assert_eq!(s.actions.group, "g7.actions");
+        let s = parse(&["--actions-topic", "t", "--actions-group", "ag"]);
+        assert_eq!(
+            (s.actions.topic.as_str(), s.actions.group.as_str()),
+            ("t", "ag")
+        );
     }
 
     #[test]

@@ -1,18 +1,26 @@
-//! db-writer: `game-messages` → ClickHouse `parley.messages`.
+//! db-writer: `game-messages` → ClickHouse `parley.messages`, and
+//! `moderation-actions` → `parley.moderation_actions`.
 //!
-//! - Consumer group: `db-writer` (shared: instances split the partitions).
+//! - Consumer groups: `db-writer` on `game-messages` and `db-writer.actions`
+//!   on `moderation-actions` (both shared: instances split the partitions),
+//!   run as one `GroupSet` of the shared runtime (one `/metrics`, one
+//!   `/healthz`; either group stopping stops the process).
 //! - Delivery: at-least-once + dedup. Offsets are committed only after the
 //!   insert holding them succeeded; replays after a crash or rebalance are
 //!   collapsed by the `ReplacingMergeTree` (read with `FINAL` or
-//!   `GROUP BY message_id`), and on servers with `insert_deduplication_token`
-//!   a replayed batch (same partition and offset range) is rejected outright.
-//! - Steps: decode (shared runtime; bad records → DLQ) → per-partition
-//!   batch in the shared batch keeper (rows, bytes, age; [`batch`],
-//!   [`pipeline`]) → RowBinary insert through the shared sink driver
-//!   ([`sink`]: ClickHouse down is a sink outage of the shared model, the
-//!   partitions paused and `/healthz` 503 while each batch is retried in
-//!   place with backoff; refused rows isolated to the DLQ) → ack → commit.
+//!   `GROUP BY message_id` / `action_id`), and on servers with
+//!   `insert_deduplication_token` a replayed batch (same partition and
+//!   offset range) is rejected outright.
+//! - Steps, the same for both tables (a [`row::Row`] each: [`row`] for
+//!   messages, [`action_row`] for actions): decode (shared runtime; bad
+//!   records → DLQ) → per-partition batch in the shared batch keeper (rows,
+//!   bytes, age; [`batch`], [`pipeline`]) → RowBinary insert through the
+//!   shared sink driver ([`sink`]: ClickHouse down is a sink outage of the
+//!   shared model, the partitions paused and `/healthz` 503 while each
+//!   batch is retried in place with backoff; refused rows isolated to the
+//!   DLQ) → ack → commit.
 
+pub mod action_row;
 pub mod batch;
 pub mod config;
 pub mod pipeline;
@@ -23,8 +31,10 @@ pub mod sink;
 use std::future::Future;
 use std::sync::Arc;
 
+use parley_shared::action::ModerationAction;
 use parley_shared::metrics::RuntimeMetrics;
-use parley_shared::runtime::{self, RuntimeError};
+use parley_shared::runtime::{GroupSet, RuntimeError};
+use parley_shared::GameMessage;
 
 use config::DbWriterSettings;
 use pipeline::{ClickHousePipeline, PipelineLimits};
@@ -54,7 +64,7 @@ mod prometheus_error {
 }
 
 /// Connects to ClickHouse (applying the schema if missing), then consumes
-/// until `shutdown`.
+/// messages and actions until `shutdown`.
 pub async fn run(
     settings: DbWriterSettings,
     shutdown: impl Future<Output = ()>,
@@ -63,23 +73,38 @@ pub async fn run(
     tracing::info!(url = %settings.clickhouse.url, %version, dedup_tokens = sink.dedup_tokens(), "ClickHouse ready");
 
     let metrics = RuntimeMetrics::new(settings.consumer.worker, &settings.consumer.group)?;
+    let actions_metrics = metrics.for_group(&settings.actions.group)?;
+    let actions_sink =
+        Arc::new(sink.for_rows::<ModerationAction>(&settings.clickhouse.actions_table));
     let sink = Arc::new(sink);
     let kafka = Arc::new(settings.consumer.client_properties.clone());
+    let actions_kafka = Arc::clone(&kafka);
     let limits = PipelineLimits {
         batch: settings.limits,
         max_in_flight: settings.max_in_flight,
         max_buffered_rows: settings.max_buffered_rows,
         per_partition: sink.dedup_tokens(),
     };
-    runtime::run(
-        settings.consumer,
-        metrics,
-        move |context| {
-            ClickHousePipeline::new(Arc::clone(&sink), context, limits, Arc::clone(&kafka))
-        },
-        shutdown,
-    )
-    .await?;
+    tracing::info!(topic = %settings.actions.topic, group = %settings.actions.group, table = actions_sink.table(), "moderation actions stored beside the messages");
+    GroupSet::new(metrics.clone(), settings.consumer.stall_timeout)
+        .group(settings.consumer, metrics, move |context| {
+            ClickHousePipeline::<_, GameMessage>::new(
+                Arc::clone(&sink),
+                context,
+                limits,
+                Arc::clone(&kafka),
+            )
+        })
+        .group(settings.actions, actions_metrics, move |context| {
+            ClickHousePipeline::<_, ModerationAction>::new(
+                Arc::clone(&actions_sink),
+                context,
+                limits,
+                Arc::clone(&actions_kafka),
+            )
+        })
+        .run(shutdown)
+        .await?;
     Ok(())
 }
 
@@ -88,7 +113,7 @@ pub async fn migrate_only(settings: &config::ClickHouseSettings) -> Result<Strin
     connect(settings).await.map(|(_, version)| version)
 }
 
-/// Probes the server, applies the schema and checks the table's columns.
+/// Probes the server, applies the schema and checks both tables' columns.
 async fn connect(
     settings: &config::ClickHouseSettings,
 ) -> Result<(ClickHouseSink, String), DbWriterError> {
@@ -98,11 +123,17 @@ async fn connect(
     };
     let mut sink = ClickHouseSink::new(settings);
     let version = sink.probe().await.map_err(err)?;
-    schema::migrate(sink.client(), &settings.database, &settings.table)
+    let tables = [
+        (schema::MESSAGES, settings.table.as_str()),
+        (schema::ACTIONS, settings.actions_table.as_str()),
+    ];
+    schema::migrate(sink.client(), &settings.database, &tables)
         .await
         .map_err(err)?;
-    schema::verify(sink.client(), &settings.database, &settings.table)
-        .await
-        .map_err(err)?;
+    for (table_schema, table) in &tables {
+        schema::verify(sink.client(), table_schema, &settings.database, table)
+            .await
+            .map_err(err)?;
+    }
     Ok((sink, version))
 }

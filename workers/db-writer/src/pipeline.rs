@@ -1,4 +1,6 @@
-//! db-writer's steps after decode: batch → insert → ack.
+//! db-writer's steps after decode: batch → insert → ack, for any stored
+//! record type ([`Row`]: messages, moderation actions), one pipeline per
+//! consumer of each group.
 //!
 //! Rows are encoded to RowBinary as they arrive, into an open batch of the
 //! shared batch keeper (rows, bytes and age limits). The batch scope depends
@@ -19,6 +21,7 @@
 //! pauses the partitions).
 
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -30,7 +33,7 @@ use parley_shared::runtime::{Envelope, Pipeline, PipelineContext, Progress};
 use parley_shared::GameMessage;
 
 use crate::batch::{OpenBatch, SealedBatch};
-use crate::row::{encode, RowMeta};
+use crate::row::{Row, RowMeta};
 use crate::sink::ClickHouseSink;
 
 /// Key of the one shared batch when batches span partitions.
@@ -49,9 +52,9 @@ pub struct PipelineLimits {
     pub per_partition: bool,
 }
 
-/// One consumer's ClickHouse pipeline (generic over the sink so its logic
-/// is unit-tested without a server).
-pub struct ClickHousePipeline<S: Sink = ClickHouseSink> {
+/// One consumer's ClickHouse pipeline of `R` rows (generic over the sink
+/// so its logic is unit-tested without a server).
+pub struct ClickHousePipeline<S: Sink = ClickHouseSink, R = GameMessage> {
     keeper: BatchKeeper<i32, OpenBatch>,
     driver: SinkDriver<S>,
     limits: PipelineLimits,
@@ -60,9 +63,10 @@ pub struct ClickHousePipeline<S: Sink = ClickHouseSink> {
     open_rows: usize,
     /// Seconds since the epoch, refreshed every tick, for `ingested_at`.
     ingested_at: u32,
+    rows: PhantomData<fn() -> R>,
 }
 
-impl ClickHousePipeline<ClickHouseSink> {
+impl<R: Row> ClickHousePipeline<ClickHouseSink, R> {
     /// A pipeline writing through `sink`; refused rows are read back from
     /// Kafka (`kafka_properties`) for the DLQ.
     pub fn new(
@@ -76,7 +80,7 @@ impl ClickHousePipeline<ClickHouseSink> {
     }
 }
 
-impl<S: Sink<Batch = SealedBatch>> ClickHousePipeline<S> {
+impl<S: Sink<Batch = SealedBatch>, R: Row> ClickHousePipeline<S, R> {
     /// A pipeline writing through any sink of sealed batches.
     pub fn with_sink(
         sink: Arc<S>,
@@ -92,6 +96,7 @@ impl<S: Sink<Batch = SealedBatch>> ClickHousePipeline<S> {
             topic,
             open_rows: 0,
             ingested_at: unix_seconds(),
+            rows: PhantomData,
         }
     }
 
@@ -129,10 +134,10 @@ impl<S: Sink<Batch = SealedBatch>> ClickHousePipeline<S> {
     }
 }
 
-impl<S: Sink<Batch = SealedBatch>> Pipeline for ClickHousePipeline<S> {
-    type Item = GameMessage;
+impl<S: Sink<Batch = SealedBatch>, R: Row> Pipeline for ClickHousePipeline<S, R> {
+    type Item = R;
 
-    fn submit(&mut self, record: Envelope<GameMessage>) -> Result<Progress, Envelope<GameMessage>> {
+    fn submit(&mut self, record: Envelope<R>) -> Result<Progress, Envelope<R>> {
         if self.buffered_rows() >= self.limits.max_buffered_rows {
             // Full: send the largest batch early, so the wait lasts one
             // insert rather than one batch age.
@@ -145,19 +150,15 @@ impl<S: Sink<Batch = SealedBatch>> Pipeline for ClickHousePipeline<S> {
         let ingested_at = self.ingested_at;
         let open = self.keeper.open_or(scope, OpenBatch::default);
         let start = open.data.len();
-        encode(
-            &mut open.data,
-            &record.value,
-            record.partition,
-            record.offset,
-            ingested_at,
-        );
+        record
+            .value
+            .encode(&mut open.data, record.partition, record.offset, ingested_at);
         let end = open.data.len();
         let meta = RowMeta {
             partition: record.partition,
             epoch: record.epoch,
             offset: record.offset,
-            sent_at: record.value.sent_at,
+            sent_at: record.value.event_ms(),
             start,
             end,
         };

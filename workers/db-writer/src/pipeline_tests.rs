@@ -27,6 +27,8 @@ struct MemorySink {
     bad: Vec<i64>,
     down: std::sync::atomic::AtomicBool,
     written: Mutex<Vec<Written>>,
+    /// The rows' bytes, in the order written.
+    bytes: Mutex<Vec<u8>>,
 }
 
 impl Sink for MemorySink {
@@ -41,7 +43,7 @@ impl Sink for MemorySink {
             return Err(SinkError::Retryable("connection refused".into()));
         }
         let whole = rows.len() == batch.rows.len();
-        let part = &batch.rows[rows];
+        let part = &batch.rows[rows.clone()];
         if part.iter().any(|r| self.bad.contains(&r.offset)) {
             return Err(SinkError::Permanent("Code: 27".into()));
         }
@@ -49,6 +51,9 @@ impl Sink for MemorySink {
             offsets: part.iter().map(|r| r.offset).collect(),
             token: if whole { batch.token.clone() } else { None },
         });
+        self.bytes
+            .lock()
+            .extend_from_slice(&batch.slice(rows.start..rows.end));
         Ok(())
     }
 }
@@ -290,4 +295,50 @@ async fn in_the_runtime_loop_offsets_commit_only_after_the_insert() {
     assert_eq!(commits.last(), Some(&(0, 8)), "{commits:?}");
     assert_eq!(lp.held(), 0);
     assert_eq!(lp.pending(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_go_through_the_same_steps_as_messages() {
+    use parley_shared::action::ModerationAction;
+    let test = TestContext::new();
+    let sink = Arc::new(MemorySink::default());
+    let mut pipeline: ClickHousePipeline<MemorySink, ModerationAction> =
+        ClickHousePipeline::with_sink(
+            Arc::clone(&sink),
+            test.context.clone(),
+            limits(2, 1 << 20, true),
+            None,
+        );
+    let actions: Vec<ModerationAction> = (0..2)
+        .map(|n| {
+            let json = format!(
+                r#"{{"v":1,"action_id":"a{n}","action":"ban","room_id":"r","user_id":"u","actor":"mod","created_at":{n}}}"#
+            );
+            ModerationAction::decode_record(Some(json.as_bytes())).expect("valid")
+        })
+        .collect();
+    for (offset, action) in actions.iter().enumerate() {
+        let accepted = pipeline.submit(envelope(1, offset as i64, 100, action.clone()));
+        assert_eq!(accepted.ok(), Some(Progress::Pending));
+    }
+    let done = test.wait_for(2, Duration::from_secs(5));
+    assert_eq!(offsets_of(&done, 1), vec![0, 1]);
+    assert_eq!(
+        sink.written.lock().clone(),
+        vec![Written {
+            offsets: vec![0, 1],
+            token: Some("test-topic:1:0-1".into())
+        }]
+    );
+    let mut expected = Vec::new();
+    for (offset, action) in actions.iter().enumerate() {
+        crate::row::Row::encode(
+            action,
+            &mut expected,
+            1,
+            offset as i64,
+            pipeline.ingested_at,
+        );
+    }
+    assert_eq!(*sink.bytes.lock(), expected, "the action rows, as encoded");
 }

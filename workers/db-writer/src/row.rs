@@ -1,14 +1,43 @@
-//! GameMessage → one RowBinary row of `parley.messages`, encoded once at
-//! submit time into the partition's batch buffer. Holding encoded rows
-//! (about 300 bytes each, one allocation per batch) instead of decoded
+//! A record → one RowBinary row, encoded once at submit time into the
+//! partition's batch buffer: [`Row`] is what the pipeline needs of a record
+//! type; GameMessage → `parley.messages` is here, Action v1 →
+//! `parley.moderation_actions` in [`crate::action_row`]. Holding encoded
+//! rows (about 300 bytes each, one allocation per batch) instead of decoded
 //! structs keeps memory flat and lets a retry resend the same bytes. The
 //! `clickhouse` crate does not expose its row serializer for this, so the
 //! few RowBinary rules needed are here, proven against the real server by
 //! the integration tests.
 
+use parley_shared::runtime::Decode;
 use parley_shared::GameMessage;
 
-/// The table's columns, in the order rows are encoded.
+/// A record type db-writer stores: one RowBinary row of its table.
+pub trait Row: Decode {
+    /// The table's columns, in the order [`Row::encode`] writes them.
+    const COLUMNS: &'static str;
+
+    /// Appends the record as one row, with its Kafka position and the
+    /// insert time (seconds since the epoch).
+    fn encode(&self, buf: &mut Vec<u8>, partition: i32, offset: i64, ingested_at: u32);
+
+    /// The record's own time in ms since the epoch (`sent_at`,
+    /// `created_at`), for the end-to-end latency metric.
+    fn event_ms(&self) -> i64;
+}
+
+impl Row for GameMessage {
+    const COLUMNS: &'static str = COLUMNS;
+
+    fn encode(&self, buf: &mut Vec<u8>, partition: i32, offset: i64, ingested_at: u32) {
+        encode(buf, self, partition, offset, ingested_at);
+    }
+
+    fn event_ms(&self) -> i64 {
+        self.sent_at
+    }
+}
+
+/// The messages table's columns, in the order rows are encoded.
 pub const COLUMNS: &str = "message_id, v, game_id, room_id, user_id, user_name, kind, content, \
      sent_at, visibility, meta, kafka_partition, kafka_offset, ingested_at";
 
@@ -21,7 +50,8 @@ pub struct RowMeta {
     pub epoch: u64,
     /// Kafka offset.
     pub offset: i64,
-    /// `sent_at`, for the end-to-end latency metric.
+    /// The record's own time (`sent_at`, an action's `created_at`), for
+    /// the end-to-end latency metric.
     pub sent_at: i64,
     /// First byte of the row in the buffer.
     pub start: usize,
@@ -42,13 +72,7 @@ pub fn encode(
     put_str(buf, &message.game_id);
     put_str(buf, &message.room_id);
     put_str(buf, &message.user_id);
-    match &message.user_name {
-        Some(name) => {
-            buf.push(0);
-            put_str(buf, name);
-        }
-        None => buf.push(1),
-    }
+    put_nullable_str(buf, message.user_name.as_deref());
     put_str(buf, message.kind.as_str());
     put_str(buf, &message.content);
     buf.extend_from_slice(&message.sent_at.to_le_bytes());
@@ -59,8 +83,19 @@ pub fn encode(
     buf.extend_from_slice(&ingested_at.to_le_bytes());
 }
 
+/// RowBinary `Nullable(String)`: 1 for NULL, else 0 and the string.
+pub(crate) fn put_nullable_str(buf: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => {
+            buf.push(0);
+            put_str(buf, s);
+        }
+        None => buf.push(1),
+    }
+}
+
 /// RowBinary `String`: LEB128 length, then the bytes.
-fn put_str(buf: &mut Vec<u8>, s: &str) {
+pub(crate) fn put_str(buf: &mut Vec<u8>, s: &str) {
     let mut n = s.len() as u64;
     loop {
         let byte = (n & 0x7f) as u8;

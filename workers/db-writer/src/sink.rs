@@ -11,7 +11,7 @@ use parley_shared::runtime::sink_driver::{self, Sink};
 
 use crate::batch::SealedBatch;
 use crate::config::{ClickHouseSettings, InsertCompression};
-use crate::row::COLUMNS;
+use crate::row::Row;
 
 /// Sink label of db-writer's metrics.
 pub const SINK: &str = "clickhouse";
@@ -90,17 +90,19 @@ fn error_code(body: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
-/// A ClickHouse client bound to the messages table.
+/// A ClickHouse client bound to one table and the columns its rows carry
+/// (messages, or moderation actions: [`Self::for_rows`]).
 #[derive(Clone)]
 pub struct ClickHouseSink {
     client: Client,
     table: String,
+    columns: &'static str,
     settings: ClickHouseSettings,
     dedup_tokens: bool,
 }
 
 impl ClickHouseSink {
-    /// A client for `settings`. Schema validation is off: Debian's 18.16
+    /// A client for `settings`, bound to the messages table. Schema validation is off: Debian's 18.16
     /// server lacks the `RowBinaryWithNamesAndTypes` format it needs; an
     /// integration test checks the row type against the real table instead.
     pub fn new(settings: &ClickHouseSettings) -> Self {
@@ -120,9 +122,25 @@ impl ClickHouseSink {
         ClickHouseSink {
             client,
             table: format!("{}.{}", settings.database, settings.table),
+            columns: parley_shared::GameMessage::COLUMNS,
             settings: settings.clone(),
             dedup_tokens: false,
         }
+    }
+
+    /// The same client (and server facts, once probed) bound to `table` of
+    /// the same database, for rows of type `R`.
+    pub fn for_rows<R: Row>(&self, table: &str) -> Self {
+        ClickHouseSink {
+            table: format!("{}.{table}", self.settings.database),
+            columns: R::COLUMNS,
+            ..self.clone()
+        }
+    }
+
+    /// The `database.table` inserts go to.
+    pub fn table(&self) -> &str {
+        &self.table
     }
 
     /// The underlying client, for queries.
@@ -154,10 +172,13 @@ impl ClickHouseSink {
         self.dedup_tokens
     }
 
-    /// One INSERT of RowBinary `data` (rows encoded by [`crate::row::encode`]),
-    /// optionally with a dedup token.
+    /// One INSERT of RowBinary `data` (rows encoded by [`Row::encode`] of
+    /// the table's row type), optionally with a dedup token.
     pub async fn insert(&self, data: Bytes, token: Option<&str>) -> Result<(), SinkError> {
-        let sql = format!("INSERT INTO {} ({COLUMNS}) FORMAT RowBinary", self.table);
+        let sql = format!(
+            "INSERT INTO {} ({}) FORMAT RowBinary",
+            self.table, self.columns
+        );
         let mut insert = self.client.insert_formatted_with(sql).with_timeouts(
             Some(self.settings.insert_timeout),
             Some(self.settings.insert_timeout),

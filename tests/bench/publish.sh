@@ -281,7 +281,7 @@ Publishing benchmark — $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB
 |---|---:|---:|---:|---|
 HEAD
 for rate in "${RATES[@]}"; do
-  r=$(printf "%'d" "$rate")
+  r=$(thousands "$rate")
   ack=$(col parley "$rate" ack) del=$(col parley "$rate" del)
   target_ack="" target_del=""
   if ((rate >= 10000)); then

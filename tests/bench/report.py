@@ -202,6 +202,43 @@ def aio_table(fig):
     return lines
 
 
+PUB_RATES = [1000, 10000]
+PUB_SIDES = [("pub", "Parley: A → Kafka → B"), ("pubnats", "Centrifugo, 2 nodes + NATS"),
+             ("pubmem", "Centrifugo, 1 node, memory broker")]
+
+
+def publish_table(fig):
+    """Publishing players (publish.sh): Parley and the two Centrifugo set-ups, per rate."""
+    if not any(fig.values(f"{side}.{rate}.ack_p99_ms") for side, _ in PUB_SIDES for rate in PUB_RATES):
+        return ["Not measured in this run (tests/bench/publish.sh)."]
+    lines = ["| figure | " + " | ".join(name for _, name in PUB_SIDES) + " |",
+             "|---|" + "---:|" * len(PUB_SIDES)]
+    rows = [
+        ("publishes sent per second", "sent_rate", "{:,.0f}"),
+        ("publish→ack p50 (ms)", "ack_p50_ms", "{:.1f}"),
+        ("publish→ack p99 (ms)", "ack_p99_ms", "{:.1f}"),
+        ("publish→delivered on the other instance p50 (ms)", "del_p50_ms", "{:.1f}"),
+        ("publish→delivered on the other instance p99 (ms)", "del_p99_ms", "{:.1f}"),
+        ("deliveries lost", "lost", "{:,.0f}"),
+        ("server CPU per published message (µs, A + B)", "cpu_us", "{:.1f}"),
+        ("… with the broker's CPU (µs; Kafka / NATS)", "cpu_broker_us", "{:.1f}"),
+        ("published messages per server CPU-second", "per_cpu", "{:,.0f}"),
+    ]
+    for rate in PUB_RATES:
+        for label, key, fmt in rows:
+            cells = [mmm(fig.values(f"{side}.{rate}.{key}"), fmt) for side, _ in PUB_SIDES]
+            lines.append(f"| {rate:,}/s: {label} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "An acknowledgement means different things: Parley answers `published` after Kafka wrote the",
+        "record with acks=all (durable, read back by every instance); Centrifugo answers once its",
+        "broker took the publication — NATS (at-most-once, nothing kept) across two nodes, or its",
+        "own memory on one node, where publisher and listener share the node. Each run's full",
+        "table is in publish-run*.md beside the results.",
+    ]
+    return lines
+
+
 def targets(fig):
     """(target, measured median (min–max), ok, reason when missed)."""
     out = []
@@ -264,6 +301,16 @@ def targets(fig):
         add(f"all at once: {w} lag < 1 s", fig.values(f"aio.{w}.max_lag_s"), lambda m: m < 1.0, "{:.2f} s", machine)
     add("all at once: WebSocket p99 ≤ 100 ms", fig.values("aio.ws.p99_ms"), lambda m: m <= 100, "{:,.0f} ms",
         machine)
+    publish = f"see publish-run*.md beside the results and {NOTES['websocket-sender']}, Publishing"
+    add("publishing at 10,000/s: publish→ack p99 ≤ 20 ms", fig.values("pub.10000.ack_p99_ms"),
+        lambda m: m <= 20, "{:.1f} ms", publish)
+    add("publishing at 10,000/s: publish→delivered (other instance) p99 ≤ 50 ms",
+        fig.values("pub.10000.del_p99_ms"), lambda m: m <= 50, "{:.1f} ms", publish)
+    for peer, name in (("pubnats", "2 nodes + NATS"), ("pubmem", "1 node")):
+        for rate in PUB_RATES:
+            add(f"publishing at {rate:,}/s: published messages per server CPU ≥ Centrifugo's ({name})",
+                fig.ratio(f"pub.{rate}.per_cpu", f"{peer}.{rate}.per_cpu"), lambda m: m >= 1.0, "{:.2f}",
+                publish)
     return out
 
 
@@ -355,8 +402,9 @@ on the same preloaded traffic, and checks the performance targets:
 | step | what | measured |
 |---|---|---|
 | raw limits | Kafka's `ProducerPerformance` and `ConsumerPerformance`, a bare rdkafka consume loop, `clickhouse-client` RowBinary insert of db-writer's rows, pyarrow `write_table` of the exporter's rows, a bare `RegexSet` of the same 500 rules | msg/s |
-| peers | ClickHouse's Kafka table engine + materialized view (for db-writer); pyarrow (for parquet-exporter); a Centrifuge 0.15 server (for websocket-sender) | msg/s, frames/s, latency, KB per idle connection, CPU per frame |
+| peers | ClickHouse's Kafka table engine + materialized view (for db-writer); pyarrow (for parquet-exporter); a Centrifuge 0.15 server, or Centrifugo v6 given `CENTRIFUGO_BIN` (for websocket-sender) | msg/s, frames/s, latency, KB per idle connection, CPU per frame |
 | each worker alone | db-writer, parquet-exporter, analytics and anomaly-detector (500 content rules plus the shipped rules) drain the preloaded topic; websocket-sender against the peer at equal traffic | msg/s, CPU µs per message from the process's own user+sys time, peak RSS, ratio to its limit and peer within the run |
+| publishing players | 5,000 connections, publishers on one websocket-sender instance and listeners on another, at 1,000 and 10,000 publishes/s; Centrifugo v6's client-side publish (two nodes over NATS, and one node) with the same load client, given `CENTRIFUGO_BIN` | publish→ack and publish→delivered p50/p99, deliveries lost, server CPU per published message |
 | all five at once | the five groups on one topic fed at a fixed offered rate, with WebSocket clients connected | lag per group every second, WebSocket p50/p99 and losses against loadgen's truth, CPU and RSS per worker, cores busy |
 
 ## Running it
@@ -379,7 +427,7 @@ results without running anything:
 `tests/bench/report.py tests/bench/results/latest --no-charts --docs docs/benchmarks.md`.
 
 Each worker's own scripts (`tests/bench/db_writer.sh`, `parquet_exporter.sh`,
-`analytics.sh`, `anomaly_detector.sh`, `websocket_sender.sh`,
+`analytics.sh`, `anomaly_detector.sh`, `websocket_sender.sh`, `publish.sh`,
 `kafka_baseline.sh`, `ws_crates.sh`) run one benchmark alone.
 
 ## The latest run
@@ -400,7 +448,8 @@ def report(out, fig, runs, made, image_dir, level):
     md += ["", f"{h} All five groups at once", ""] + aio_table(fig)
     md += ["", "Lag: the topic's high watermark minus the records the group has read, sampled every",
            "second, divided by the producer's achieved rate (seconds behind the stream).", ""]
-    md += [f"{h} Targets (issue #9)", "", "| target | measured | | why missed |", "|---|---:|---|---|"]
+    md += [f"{h} Publishing players (issue #19)", ""] + publish_table(fig)
+    md += ["", f"{h} Targets (issues #9, #19)", "", "| target | measured | | why missed |", "|---|---:|---|---|"]
     for name, measured, ok, reason in targets(fig):
         md.append(f"| {name} | {measured} | {check(ok)} | {reason} |")
     md.append("")

@@ -7,7 +7,11 @@
 #      parquet-exporter), the Centrifuge peer (vs websocket-sender, through
 #      websocket_sender.sh);
 #   3. each Parley worker alone, draining the same preloaded topic;
-#   4. all five worker groups at once on one topic fed at a fixed offered
+#   4. publishing players (publish.sh): publish→ack, publish→delivered on
+#      another instance and CPU per published message at 1,000 and 10,000
+#      publishes/s, Parley against Centrifugo's client-side publish (when
+#      CENTRIFUGO_BIN names a Centrifugo v6 binary);
+#   5. all five worker groups at once on one topic fed at a fixed offered
 #      rate, with WebSocket clients connected: consumer lag per group over
 #      time (topic high watermark − the worker's consumed records, sampled
 #      every second), WebSocket latency, CPU and RSS per worker.
@@ -41,9 +45,12 @@ bench_default ROOMS 2000
 AIO_RATE=$RATE AIO_DURATION=$DURATION CONNS=$CONNECTIONS
 if ((QUICK)); then
   WS_ENV=(CONNECTIONS=1000 RATE=1000 DURATION=10)
+  PUB_ENV=(CONNECTIONS=1000 DURATION=10)
 else
   WS_ENV=(CONNECTIONS=5000 RATE=2000 DURATION=30)
+  PUB_ENV=(CONNECTIONS=5000 DURATION=30)
 fi
+PUB_RATES=(1000 10000)
 
 # One benchmark at a time, and the stack kept up while it runs.
 if [[ -z ${PARLEY_BENCH_LOCKED:-} ]]; then
@@ -100,6 +107,7 @@ machine_ticks() { awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8, $5+$6}' /proc/stat; }
   echo "mode: $( ((QUICK)) && echo quick || echo full); runs: $RUNS; preloaded: $COUNT messages"
   echo "all-at-once: $AIO_RATE msg/s for $AIO_DURATION s, $CONNS WebSocket clients over $ROOMS rooms"
   echo "websocket-sender vs peer: ${WS_ENV[*]}"
+  echo "publishing: ${PUB_ENV[*]}, rates ${PUB_RATES[*]}/s; peer ${CENTRIFUGO_BIN:-none (CENTRIFUGO_BIN unset)}"
 } >"$OUT/machine.txt"
 log "$(head -1 "$OUT/machine.txt")"
 
@@ -210,6 +218,31 @@ alone() {
     fig "$side.cpu_us_frame" "$(cell "$ws" 'server CPU per delivered frame' "$col")"
     fig "$side.sys_us_frame" "$(cell "$ws" 'of which in the kernel' "$col")"
     fig "$side.lost" "$(cell "$ws" 'lost / duplicates' "$col" | awk -F' / ' '{print $1}')"
+  done
+  publishing
+}
+
+# Publishing players (publish.sh): figures pub.* (Parley), pubnats.*
+# (Centrifugo, two nodes + NATS) and pubmem.* (Centrifugo, one node).
+publishing() {
+  log "run $RUN: publishing players (publish.sh ${PUB_ENV[*]})"
+  local md=$WORK/publish-$RUN.md side col rate r
+  env "${PUB_ENV[@]}" "$HERE/publish.sh" >"$md" 2>"$WORK/publish-$RUN.log" || log "publish.sh failed; see $WORK/publish-$RUN.log"
+  cp "$md" "$OUT/publish-run$RUN.md"
+  for rate in "${PUB_RATES[@]}"; do
+    r=$(thousands "$rate")
+    for side in pub pubnats pubmem; do
+      case $side in pub) col=1 ;; pubnats) col=2 ;; pubmem) col=3 ;; esac
+      fig "$side.$rate.sent_rate" "$(cell "$md" "$r/s: publishes sent per second" "$col")"
+      fig "$side.$rate.ack_p50_ms" "$(cell "$md" "$r/s: publish→ack p50" "$col" | awk -F' / ' '{print $1}')"
+      fig "$side.$rate.ack_p99_ms" "$(cell "$md" "$r/s: publish→ack p50" "$col" | awk -F' / ' '{print $2}')"
+      fig "$side.$rate.del_p50_ms" "$(cell "$md" "$r/s: publish→delivered on" "$col" | awk -F' / ' '{print $1}')"
+      fig "$side.$rate.del_p99_ms" "$(cell "$md" "$r/s: publish→delivered on" "$col" | awk -F' / ' '{print $2}')"
+      fig "$side.$rate.lost" "$(cell "$md" "$r/s: delivered to listeners" "$col" | sed -n 's/.*(lost \([0-9]*\)).*/\1/p')"
+      fig "$side.$rate.cpu_us" "$(cell "$md" "$r/s: server CPU per published" "$col")"
+      fig "$side.$rate.cpu_broker_us" "$(cell "$md" "$r/s: … with the broker" "$col")"
+      fig "$side.$rate.per_cpu" "$(cell "$md" "$r/s: published messages per server" "$col")"
+    done
   done
 }
 

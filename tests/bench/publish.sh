@@ -15,11 +15,18 @@
 #     Centrifugo's publish reply;
 #   - publish→delivered: send → received by the room's listener on the
 #     other instance (B), from the send time in the message;
+#   - the floor under Parley's ack: Kafka's own Java producer
+#     (ProducerPerformance) at the same rate with the publish producer's
+#     settings, its produce→ack p50/p99 on this machine at that moment;
 #   - deliveries against what was acknowledged (lost = expected − got);
 #   - server CPU per published message: utime+stime of the server
-#     processes (A + B) over the publishing ÷ acknowledged publishes, and
-#     the same with the broker's process added (Kafka's JVM — shared with
-#     whatever else uses the local stack at the time — or nats-server).
+#     processes (A + B) over the publishing ÷ acknowledged publishes; the
+#     same with the broker's process added (Kafka's JVM — shared with
+#     whatever else uses the local stack at the time — or nats-server); and
+#     the same less what the servers burn holding the connections with no
+#     traffic (measured for IDLE s before publishing);
+#   - the load client's and the whole machine's cores busy: on a shared
+#     2-core box a saturated machine shows there, not as a server's fault.
 # The servers:
 #   - Parley: two websocket-sender instances on one fresh topic; a publish
 #     on A is produced to Kafka (idempotent, acks=all), both instances
@@ -42,7 +49,8 @@
 # (--rate N: that rate only), DURATION 30 s (10). Flags and their
 # environment fallbacks: tests/bench/lib.sh. Env only: PUBLISHERS
 # (CONNECTIONS/2), CONNECT_RATE (2000/s), CENTRIFUGO_BIN, NATS_SERVER_BIN
-# (nats-server on the PATH; installed from Debian's packages when missing).
+# (nats-server on the PATH; installed from Debian's packages when missing),
+# PARLEY_ARGS (more websocket-sender flags, e.g. `--kafka-prop K=V`).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 BENCH_FLAGS=(quick skip-peer skip-parley connections rate duration no-build)
@@ -54,6 +62,7 @@ RATES=(1000 10000)
 PUBLISHERS=${PUBLISHERS:-$((CONNECTIONS / 2))}
 CONNECT_RATE=${CONNECT_RATE:-2000}
 DRAIN=3 # s of reading after the last publish
+IDLE=5  # s of the servers holding every connection before publishing
 
 PACKAGES=(-p ws-loadclient)
 ((PARLEY)) && PACKAGES+=(-p websocket-sender)
@@ -135,20 +144,42 @@ measure() {
   log "$tag: $(cat "$WORK/$tag.ready")"
   sleep 2 # settle: the ramp's last subscriptions
   # shellcheck disable=SC2086 # word lists of pids
-  local s0 b0 m0
+  local q0 q1 s0 b0 m0
+  q0=$(ticks_of $servers) # the servers holding the connections, no traffic
+  sleep "$IDLE"
+  # shellcheck disable=SC2086
+  q1=$(ticks_of $servers)
+  # shellcheck disable=SC2086
   s0=$(ticks_of $servers) b0=$(ticks_of $brokers) m0=$(machine_ticks)
   touch "$WORK/$tag.go"
   wait "$client" || log "$tag: the load client failed; see $WORK/$tag.client.log"
   local s1 b1 m1
   # shellcheck disable=SC2086
   s1=$(ticks_of $servers) b1=$(ticks_of $brokers) m1=$(machine_ticks)
-  # servers before/after, brokers before/after, machine total+idle before/after
-  echo "$s0 $s1 $b0 $b1 $m0 $m1" >"$WORK/$tag.proc"
+  # servers before/after, brokers before/after, machine total+idle
+  # before/after, servers before/after the idle window
+  echo "$s0 $s1 $b0 $b1 $m0 $m1 $q0 $q1" >"$WORK/$tag.proc"
   log "$tag: $(jq -c '{sent, acked, refused_rate, ack_ms: {p50: .ack_ms.p50, p99: .ack_ms.p99}, delivered_ms: {p50: .delivered_ms.p50, p99: .delivered_ms.p99}, delivered, delivered_expected, dropped}' "$WORK/$tag.json" 2>/dev/null || echo 'no summary')"
+}
+
+# kafka_floor RATE → $WORK/kafka-RATE.floor: "p50 p99" (ms) of Kafka's own
+# Java producer sending RATE records/s of a published message's size with
+# the publish producer's settings (idempotent, acks=all, lz4, linger 2 ms):
+# the produce→ack time of the broker on this machine now, under any server.
+kafka_floor() {
+  local rate=$1 topic=bench-pub-floor-$ID-$1 line
+  create_topic "$topic" 12
+  line=$("$STACK" kafka-tool org.apache.kafka.tools.ProducerPerformance --topic "$topic" \
+    --num-records "$((rate * DURATION))" --record-size 300 --throughput "$rate" \
+    --producer-props bootstrap.servers="$BS" acks=all enable.idempotence=true linger.ms=2 \
+    compression.type=lz4 2>/dev/null | tail -1)
+  sed -nE 's/.* ([0-9.]+) ms 50th, [0-9.]+ ms 95th, ([0-9.]+) ms 99th.*/\1 \2/p' <<<"$line" >"$WORK/kafka-$rate.floor"
+  log "kafka floor at $rate/s: $line"
 }
 
 parley() { # rate
   local rate=$1 topic=bench-pub-$ID-$1 pa pb ma mb
+  kafka_floor "$rate" || true
   create_topic "$topic" 12
   pa=$(port) pb=$(port)
   ma=$((pa + 1)) mb=$((pb + 1))
@@ -158,7 +189,7 @@ parley() { # rate
     "$BIN/websocket-sender" --brokers "$BS" --topic "$topic" --instance-id "bench-pub-$ID-$rate-$side" \
       --listen "127.0.0.1:$listen" --metrics-addr "127.0.0.1:$metrics" --log-format json \
       --max-connections-per-ip 0 --client-frames-per-sec 1000 \
-      --publish-rate 1000 --publish-burst 1000 --max-unacked-publishes 1024 \
+      --publish-rate 1000 --publish-burst 1000 --max-unacked-publishes 1024 ${PARLEY_ARGS:-} \
       >"$WORK/parley-$rate-$side.log" 2>&1 &
     pids+=($!)
     PIDS+=($!)
@@ -235,8 +266,8 @@ ms() { jq -r ".$2 | \"\(.$3) \(.$4)\"" "$1" | awk '{printf "%.1f / %.1f", $1, $2
 col() {
   local f=$WORK/$1-$2.json p=$WORK/$1-$2.proc
   [[ -s $f && -s $p ]] || { echo "—"; return; }
-  local s0 s1 b0 b1 t0 i0 t1 i1 ticks acked
-  read -r s0 s1 b0 b1 t0 i0 t1 i1 <"$p"
+  local s0 s1 b0 b1 t0 i0 t1 i1 q0 q1 ticks acked
+  read -r s0 s1 b0 b1 t0 i0 t1 i1 q0 q1 <"$p"
   ticks=$(getconf CLK_TCK)
   acked=$(jq -r .acked "$f")
   case $3 in
@@ -257,11 +288,17 @@ col() {
       'BEGIN{ if (b > a) printf "%.0f", n/((b-a)/t); else print "—" }' ;;
     cores) awk -v a="$s0" -v b="$s1" -v t="$ticks" -v s="$(jq -r .publish_seconds "$f")" \
       'BEGIN{ if (s > 0) printf "%.2f", (b-a)/t/(s+'"$DRAIN"'); else print "—" }' ;;
+    idle) awk -v a="$q0" -v b="$q1" -v t="$ticks" 'BEGIN{ printf "%.2f", (b-a)/t/'"$IDLE"' }' ;;
+    above) awk -v a="$s0" -v b="$s1" -v q0="$q0" -v q1="$q1" -v t="$ticks" -v n="$acked" \
+      -v s="$(jq -r .publish_seconds "$f")" \
+      'BEGIN{ busy=(b-a)/t - (q1-q0)/t/'"$IDLE"'*(s+'"$DRAIN"'); if (n > 0) printf "%.1f", busy*1e6/n; else print "—" }' ;;
+    client) jq -r '.client_cores * 100 | round / 100' "$f" ;;
     machine) awk -v t0="$t0" -v i0="$i0" -v t1="$t1" -v i1="$i1" -v n="$(nproc)" \
         'BEGIN{ if (t1 > t0) printf "%.2f of %d", (1-(i1-i0)/(t1-t0))*n, n; else print "—" }' ;;
   esac
 }
 num() { [[ $1 =~ ^[0-9.]+$ ]]; }
+floor() { [[ -s $WORK/kafka-$1.floor ]] && awk '{printf "%.1f / %.1f", $1, $2}' "$WORK/kafka-$1.floor" || echo "—"; }
 # mark VALUE LIMIT → ✓ when VALUE ≤ LIMIT, ✗ above, — unmeasured
 mark() { num "$1" || { echo "—"; return; }; awk -v v="$1" -v l="$2" 'BEGIN{print (v <= l) ? "✓" : "✗"}'; }
 p99() { awk -F' / ' '{print $2}' <<<"$1"; }
@@ -293,6 +330,7 @@ for rate in "${RATES[@]}"; do
 | $r/s: publishes sent / acked / refused / unanswered | $(col parley "$rate" sent) | $(col cfnats "$rate" sent) | $(col cfmem "$rate" sent) | |
 | $r/s: publishes sent per second | $(col parley "$rate" rate) | $(col cfnats "$rate" rate) | $(col cfmem "$rate" rate) | $r |
 | $r/s: publish→ack p50 / p99 (ms) | $ack | $(col cfnats "$rate" ack) | $(col cfmem "$rate" ack) | $target_ack |
+| $r/s: floor: Kafka's own producer at this rate, acks=all, p50 / p99 (ms) | $(floor "$rate") | | | |
 | $r/s: publish→ack p99.9 / max (ms) | $(col parley "$rate" ackmax) | $(col cfnats "$rate" ackmax) | $(col cfmem "$rate" ackmax) | |
 | $r/s: publish→delivered on the other instance p50 / p99 (ms) | $del | $(col cfnats "$rate" del) | $(col cfmem "$rate" del) | $target_del |
 | $r/s: publish→delivered p99.9 / max (ms) | $(col parley "$rate" delmax) | $(col cfnats "$rate" delmax) | $(col cfmem "$rate" delmax) | |
@@ -301,7 +339,10 @@ for rate in "${RATES[@]}"; do
 | $r/s: server CPU per published message (µs, A + B) | $(col parley "$rate" cpu) | $(col cfnats "$rate" cpu) | $(col cfmem "$rate" cpu) | |
 | $r/s: … with the broker's CPU (µs; Kafka / NATS) | $(col parley "$rate" cpub) | $(col cfnats "$rate" cpub) | $(col cfmem "$rate" cpub) | |
 | $r/s: published messages per server CPU-second | $(col parley "$rate" percpu) | $(col cfnats "$rate" percpu) | $(col cfmem "$rate" percpu) | ≥ Centrifugo: $(peer_ratio "$(col parley "$rate" percpu)" "$(col cfnats "$rate" percpu)") (2 nodes), $(peer_ratio "$(col parley "$rate" percpu)" "$(col cfmem "$rate" percpu)") (1 node) |
+| $r/s: … above the idle servers' own (µs; idle cost taken out) | $(col parley "$rate" above) | $(col cfnats "$rate" above) | $(col cfmem "$rate" above) | |
+| $r/s: server cores busy holding the connections, no publishing | $(col parley "$rate" idle) | $(col cfnats "$rate" idle) | $(col cfmem "$rate" idle) | |
 | $r/s: server cores busy while publishing | $(col parley "$rate" cores) | $(col cfnats "$rate" cores) | $(col cfmem "$rate" cores) | |
+| $r/s: load client cores busy while publishing | $(col parley "$rate" client) | $(col cfnats "$rate" client) | $(col cfmem "$rate" client) | |
 | $r/s: whole machine cores busy | $(col parley "$rate" machine) | $(col cfnats "$rate" machine) | $(col cfmem "$rate" machine) | |
 ROWS
 done

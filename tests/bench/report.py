@@ -222,7 +222,10 @@ def publish_table(fig):
         ("deliveries lost", "lost", "{:,.0f}"),
         ("server CPU per published message (µs, A + B)", "cpu_us", "{:.1f}"),
         ("… with the broker's CPU (µs; Kafka / NATS)", "cpu_broker_us", "{:.1f}"),
+        ("… above the idle servers' own (µs)", "cpu_above_idle_us", "{:.1f}"),
         ("published messages per server CPU-second", "per_cpu", "{:,.0f}"),
+        ("load client cores busy", "client_cores", "{:.2f}"),
+        ("whole machine cores busy (of 2)", "machine_cores", "{:.2f}"),
     ]
     for rate in PUB_RATES:
         for label, key, fmt in rows:

@@ -241,6 +241,9 @@ publishing() {
       fig "$side.$rate.lost" "$(cell "$md" "$r/s: delivered to listeners" "$col" | sed -n 's/.*(lost \([0-9]*\)).*/\1/p')"
       fig "$side.$rate.cpu_us" "$(cell "$md" "$r/s: server CPU per published" "$col")"
       fig "$side.$rate.cpu_broker_us" "$(cell "$md" "$r/s: … with the broker" "$col")"
+      fig "$side.$rate.cpu_above_idle_us" "$(cell "$md" "$r/s: … above the idle" "$col")"
+      fig "$side.$rate.client_cores" "$(cell "$md" "$r/s: load client cores" "$col")"
+      fig "$side.$rate.machine_cores" "$(cell "$md" "$r/s: whole machine cores" "$col" | awk '{print $1}')"
       fig "$side.$rate.per_cpu" "$(cell "$md" "$r/s: published messages per server" "$col")"
     done
   done

@@ -15,9 +15,10 @@
 #     Centrifugo's publish reply;
 #   - publish→delivered: send → received by the room's listener on the
 #     other instance (B), from the send time in the message;
-#   - the floor under Parley's ack: Kafka's own Java producer
-#     (ProducerPerformance) at the same rate with the publish producer's
-#     settings, its produce→ack p50/p99 on this machine at that moment;
+#   - a reference for Parley's ack: Kafka's own Java producer
+#     (ProducerPerformance, a fresh JVM: its warm-up is in its p99) at the
+#     same rate with the publish producer's settings, its produce→ack
+#     p50/p99 on this machine at that moment;
 #   - deliveries against what was acknowledged (lost = expected − got);
 #   - server CPU per published message: utime+stime of the server
 #     processes (A + B) over the publishing ÷ acknowledged publishes; the
@@ -330,7 +331,7 @@ for rate in "${RATES[@]}"; do
 | $r/s: publishes sent / acked / refused / unanswered | $(col parley "$rate" sent) | $(col cfnats "$rate" sent) | $(col cfmem "$rate" sent) | |
 | $r/s: publishes sent per second | $(col parley "$rate" rate) | $(col cfnats "$rate" rate) | $(col cfmem "$rate" rate) | $r |
 | $r/s: publish→ack p50 / p99 (ms) | $ack | $(col cfnats "$rate" ack) | $(col cfmem "$rate" ack) | $target_ack |
-| $r/s: floor: Kafka's own producer at this rate, acks=all, p50 / p99 (ms) | $(floor "$rate") | | | |
+| $r/s: reference: Kafka's own Java producer (a fresh JVM) at this rate, acks=all, p50 / p99 (ms) | $(floor "$rate") | | | |
 | $r/s: publish→ack p99.9 / max (ms) | $(col parley "$rate" ackmax) | $(col cfnats "$rate" ackmax) | $(col cfmem "$rate" ackmax) | |
 | $r/s: publish→delivered on the other instance p50 / p99 (ms) | $del | $(col cfnats "$rate" del) | $(col cfmem "$rate" del) | $target_del |
 | $r/s: publish→delivered p99.9 / max (ms) | $(col parley "$rate" delmax) | $(col cfnats "$rate" delmax) | $(col cfmem "$rate" delmax) | |

@@ -80,6 +80,9 @@ pub struct PublishSummary {
     pub echoed: u64,
     /// Unparsable frames and errors not tied to a publish.
     pub errors: u64,
+    /// The load client's own CPU (user + system) from the first publish
+    /// to the end of the drain, in cores: whether the client kept up.
+    pub client_cores: f64,
     /// Up to five distinct errors.
     pub first_errors: Vec<String>,
 }
@@ -138,7 +141,9 @@ pub async fn run(
         });
         std::fs::write(path, format!("{body}\n"))?;
     }
+    let mut client_cores = 0.0;
     if ramped && wait_go(&config, &mut shutdown).await {
+        let cpu_before = (own_cpu_seconds(), Instant::now());
         let publishers = config.publisher_count();
         let now = tokio::time::Instant::now();
         let schedule = Schedule {
@@ -158,6 +163,9 @@ pub async fn run(
             () = progress => {}
             () = &mut shutdown => {}
         }
+        if let (Some(before), Some(after)) = (cpu_before.0, own_cpu_seconds()) {
+            client_cores = (after - before) / cpu_before.1.elapsed().as_secs_f64().max(1e-9);
+        }
     }
     let _ = stop_tx.send(true);
     let wind_down = tokio::time::sleep(WIND_DOWN);
@@ -172,7 +180,26 @@ pub async fn run(
             }
         }
     }
-    Ok(summarize(&config, &shared, ramp_seconds))
+    let mut summary = summarize(&config, &shared, ramp_seconds);
+    summary.client_cores = client_cores;
+    Ok(summary)
+}
+
+/// This process's user + system CPU seconds (Linux `/proc/self/stat`).
+fn own_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_seconds_of_stat(&stat, 100.0)
+}
+
+/// utime + stime of a `/proc/<pid>/stat` line, in seconds at `ticks` per
+/// second (fields 14 and 15; the command name may hold spaces, so fields
+/// are counted after its closing parenthesis).
+fn cpu_seconds_of_stat(stat: &str, ticks: f64) -> Option<f64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: f64 = fields.next()?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) / ticks)
 }
 
 /// `bytes` of printable text.
@@ -340,6 +367,7 @@ fn summarize(config: &PublishConfig, shared: &PublishShared, ramp_seconds: f64) 
         delivered_expected,
         echoed: load(&c.echoed),
         errors: load(&c.errors),
+        client_cores: 0.0,
         first_errors: shared
             .first_errors
             .lock()
@@ -351,6 +379,14 @@ fn summarize(config: &PublishConfig, shared: &PublishShared, ramp_seconds: f64) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_seconds_from_a_stat_line() {
+        let stat = "4242 (ws load) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 1 2 3";
+        assert_eq!(cpu_seconds_of_stat(stat, 100.0), Some(3.0));
+        assert_eq!(cpu_seconds_of_stat("junk", 100.0), None);
+        assert!(own_cpu_seconds().is_some());
+    }
 
     #[test]
     fn content_has_the_asked_size() {

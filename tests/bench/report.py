@@ -238,8 +238,10 @@ def publish_table(fig):
         "An acknowledgement means different things: Parley answers `published` after Kafka wrote the",
         "record with acks=all (durable, read back by every instance); Centrifugo answers once its",
         "broker took the publication — NATS (at-most-once, nothing kept) across two nodes, or its",
-        "own memory on one node, where publisher and listener share the node. Each run's full",
-        "table is in publish-run*.md beside the results.",
+        "own memory on one node, where publisher and listener share the node. A latency of",
+        "10000.0 ms is the load client's histogram cap (10 s or more). Each run's full table,",
+        "with connections dropped and publishes left unanswered, is in publish-run*.md beside",
+        "the results.",
     ]
     return lines
 

@@ -82,6 +82,8 @@ bench_build() {
 }
 
 log() { printf '[bench] %s\n' "$*" >&2; }
+# thousands N → N with a comma every three digits, whatever the locale.
+thousands() { sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<<"$1"; }
 now() { date +%s.%N; }
 # ratio A B → A/B with two decimals, or — when B is 0.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "—" }'; }

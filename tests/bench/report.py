@@ -202,6 +202,80 @@ def aio_table(fig):
     return lines
 
 
+PUB_RATES = [1000, 10000]
+PUB_SIDES = [("pub", "Parley: A → Kafka → B"), ("pubnats", "Centrifugo, 2 nodes + NATS"),
+             ("pubmem", "Centrifugo, 1 node, memory broker")]
+
+
+def publish_table(fig):
+    """Publishing players (publish.sh): Parley and the two Centrifugo set-ups, per rate."""
+    if not any(fig.values(f"{side}.{rate}.ack_p99_ms") for side, _ in PUB_SIDES for rate in PUB_RATES):
+        return ["Not measured in this run (tests/bench/publish.sh)."]
+    lines = ["| figure | " + " | ".join(name for _, name in PUB_SIDES) + " |",
+             "|---|" + "---:|" * len(PUB_SIDES)]
+    rows = [
+        ("publishes sent per second", "sent_rate", "{:,.0f}"),
+        ("publish→ack p50 (ms)", "ack_p50_ms", "{:.1f}"),
+        ("publish→ack p99 (ms)", "ack_p99_ms", "{:.1f}"),
+        ("reference: Kafka's own Java producer at this rate, acks=all, p50 (ms)", "floor_p50_ms", "{:.1f}"),
+        ("reference: … p99 (ms; a fresh JVM, its warm-up included)", "floor_p99_ms", "{:.1f}"),
+        ("publish→delivered on the other instance p50 (ms)", "del_p50_ms", "{:.1f}"),
+        ("publish→delivered on the other instance p99 (ms)", "del_p99_ms", "{:.1f}"),
+        ("deliveries lost", "lost", "{:,.0f}"),
+        ("server CPU per published message (µs, A + B)", "cpu_us", "{:.1f}"),
+        ("… with the broker's CPU (µs; Kafka / NATS)", "cpu_broker_us", "{:.1f}"),
+        ("… above the idle servers' own (µs)", "cpu_above_idle_us", "{:.1f}"),
+        ("published messages per server CPU-second", "per_cpu", "{:,.0f}"),
+        ("load client cores busy", "client_cores", "{:.2f}"),
+        ("whole machine cores busy (of 2)", "machine_cores", "{:.2f}"),
+    ]
+    for rate in PUB_RATES:
+        for label, key, fmt in rows:
+            cells = [mmm(fig.values(f"{side}.{rate}.{key}"), fmt) for side, _ in PUB_SIDES]
+            lines.append(f"| {rate:,}/s: {label} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "An acknowledgement means different things: Parley answers `published` after Kafka wrote the",
+        "record with acks=all (durable, read back by every instance); Centrifugo answers once its",
+        "broker took the publication — NATS (at-most-once, nothing kept) across two nodes, or its",
+        "own memory on one node, where publisher and listener share the node. A latency of",
+        "10000.0 ms is the load client's histogram cap (10 s or more). Each run's full table,",
+        "with connections dropped and publishes left unanswered, is in publish-run*.md beside",
+        "the results.",
+    ]
+    return lines
+
+
+def publish_reason(fig, see):
+    """Why the publish latency targets are missed, from the same run's floor and machine load."""
+    parts = []
+    floor = med(fig.values("pub.10000.floor_p99_ms"))
+    if floor is not None:
+        parts.append(f"every Parley ack waits for Kafka (acks=all): Kafka's own Java producer at 10,000/s with "
+                     f"the same settings, on this machine in the same run, had p99 {floor:.0f} ms")
+    machine = med(fig.values("pub.10000.machine_cores"))
+    if machine is not None:
+        parts.append(f"{machine:.2f} of 2 cores busy during Parley's run")
+    peers = [(name, med(fig.values(f"{side}.10000.ack_p99_ms"))) for side, name in PUB_SIDES[1:]]
+    peers = [f"{name} {v:.0f} ms" for name, v in peers if v is not None]
+    if peers:
+        parts.append("ack p99 of " + ", ".join(peers) + " in the same run")
+    return "; ".join(parts + [see])
+
+
+def cpu_reason(fig, peer, rate, see):
+    """Why Parley's CPU per published message is above a peer's."""
+    mine, theirs = med(fig.values(f"pub.{rate}.cpu_us")), med(fig.values(f"{peer}.{rate}.cpu_us"))
+    if mine is None or theirs is None:
+        return see
+    text = (f"{mine:.0f} µs per published message for Parley's two instances against {theirs:.0f} µs: each "
+            "instance consumes every record from Kafka, decodes it and fans it out, and A also builds, "
+            "serializes and produces it (librdkafka's threads)")
+    if peer == "pubmem":
+        text += "; the one-node peer does one in-process hand-off, with no broker and no second reader"
+    return text + f"; {see}"
+
+
 def targets(fig):
     """(target, measured median (min–max), ok, reason when missed)."""
     out = []
@@ -264,6 +338,16 @@ def targets(fig):
         add(f"all at once: {w} lag < 1 s", fig.values(f"aio.{w}.max_lag_s"), lambda m: m < 1.0, "{:.2f} s", machine)
     add("all at once: WebSocket p99 ≤ 100 ms", fig.values("aio.ws.p99_ms"), lambda m: m <= 100, "{:,.0f} ms",
         machine)
+    publish = f"see publish-run*.md beside the results and {NOTES['websocket-sender']}, Publishing"
+    add("publishing at 10,000/s: publish→ack p99 ≤ 20 ms", fig.values("pub.10000.ack_p99_ms"),
+        lambda m: m <= 20, "{:.1f} ms", publish_reason(fig, publish))
+    add("publishing at 10,000/s: publish→delivered (other instance) p99 ≤ 50 ms",
+        fig.values("pub.10000.del_p99_ms"), lambda m: m <= 50, "{:.1f} ms", publish_reason(fig, publish))
+    for peer, name in (("pubnats", "2 nodes + NATS"), ("pubmem", "1 node")):
+        for rate in PUB_RATES:
+            add(f"publishing at {rate:,}/s: published messages per server CPU ≥ Centrifugo's ({name})",
+                fig.ratio(f"pub.{rate}.per_cpu", f"{peer}.{rate}.per_cpu"), lambda m: m >= 1.0, "{:.2f}",
+                cpu_reason(fig, peer, rate, publish))
     return out
 
 
@@ -355,8 +439,9 @@ on the same preloaded traffic, and checks the performance targets:
 | step | what | measured |
 |---|---|---|
 | raw limits | Kafka's `ProducerPerformance` and `ConsumerPerformance`, a bare rdkafka consume loop, `clickhouse-client` RowBinary insert of db-writer's rows, pyarrow `write_table` of the exporter's rows, a bare `RegexSet` of the same 500 rules | msg/s |
-| peers | ClickHouse's Kafka table engine + materialized view (for db-writer); pyarrow (for parquet-exporter); a Centrifuge 0.15 server (for websocket-sender) | msg/s, frames/s, latency, KB per idle connection, CPU per frame |
+| peers | ClickHouse's Kafka table engine + materialized view (for db-writer); pyarrow (for parquet-exporter); a Centrifuge 0.15 server, or Centrifugo v6 given `CENTRIFUGO_BIN` (for websocket-sender) | msg/s, frames/s, latency, KB per idle connection, CPU per frame |
 | each worker alone | db-writer, parquet-exporter, analytics and anomaly-detector (500 content rules plus the shipped rules) drain the preloaded topic; websocket-sender against the peer at equal traffic | msg/s, CPU µs per message from the process's own user+sys time, peak RSS, ratio to its limit and peer within the run |
+| publishing players | 5,000 connections, publishers on one websocket-sender instance and listeners on another, at 1,000 and 10,000 publishes/s; Centrifugo v6's client-side publish (two nodes over NATS, and one node) with the same load client, given `CENTRIFUGO_BIN` | publish→ack and publish→delivered p50/p99, deliveries lost, server CPU per published message |
 | all five at once | the five groups on one topic fed at a fixed offered rate, with WebSocket clients connected | lag per group every second, WebSocket p50/p99 and losses against loadgen's truth, CPU and RSS per worker, cores busy |
 
 ## Running it
@@ -374,12 +459,14 @@ brings the stack up if it is down, and holds `/tmp/parley-bench.lock` and a
 shared `/tmp/parley-stack.lock` while it runs. Each run's results go to
 `tests/bench/results/<UTC time>/` (worker logs in its `logs/`), are copied
 to `tests/bench/results/latest/` (committed; older runs are ignored by git),
-and this file is rewritten from them. To rewrite it from the committed
-results without running anything:
+and this file is rewritten from them. `STEPS=publish tests/bench/run.sh`
+runs only the publishing step and puts its figures into `latest/` beside
+the others (`machine.txt` there says when each step was measured). To
+rewrite it from the committed results without running anything:
 `tests/bench/report.py tests/bench/results/latest --no-charts --docs docs/benchmarks.md`.
 
 Each worker's own scripts (`tests/bench/db_writer.sh`, `parquet_exporter.sh`,
-`analytics.sh`, `anomaly_detector.sh`, `websocket_sender.sh`,
+`analytics.sh`, `anomaly_detector.sh`, `websocket_sender.sh`, `publish.sh`,
 `kafka_baseline.sh`, `ws_crates.sh`) run one benchmark alone.
 
 ## The latest run
@@ -400,7 +487,8 @@ def report(out, fig, runs, made, image_dir, level):
     md += ["", f"{h} All five groups at once", ""] + aio_table(fig)
     md += ["", "Lag: the topic's high watermark minus the records the group has read, sampled every",
            "second, divided by the producer's achieved rate (seconds behind the stream).", ""]
-    md += [f"{h} Targets (issue #9)", "", "| target | measured | | why missed |", "|---|---:|---|---|"]
+    md += [f"{h} Publishing players (issue #19)", ""] + publish_table(fig)
+    md += ["", f"{h} Targets (issues #9, #19)", "", "| target | measured | | why missed |", "|---|---:|---|---|"]
     for name, measured, ok, reason in targets(fig):
         md.append(f"| {name} | {measured} | {check(ok)} | {reason} |")
     md.append("")

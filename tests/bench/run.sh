@@ -7,7 +7,11 @@
 #      parquet-exporter), the Centrifuge peer (vs websocket-sender, through
 #      websocket_sender.sh);
 #   3. each Parley worker alone, draining the same preloaded topic;
-#   4. all five worker groups at once on one topic fed at a fixed offered
+#   4. publishing players (publish.sh): publish→ack, publish→delivered on
+#      another instance and CPU per published message at 1,000 and 10,000
+#      publishes/s, Parley against Centrifugo's client-side publish (when
+#      CENTRIFUGO_BIN names a Centrifugo v6 binary);
+#   5. all five worker groups at once on one topic fed at a fixed offered
 #      rate, with WebSocket clients connected: consumer lag per group over
 #      time (topic high watermark − the worker's consumed records, sampled
 #      every second), WebSocket latency, CPU and RSS per worker.
@@ -24,6 +28,11 @@
 # they are (the websocket script still builds its peer). Flags and their
 # environment fallbacks (RUNS=1 … works too): tests/bench/lib.sh, shared
 # by every script here.
+# Env only: STEPS=publish runs only the publishing step (RUNS times) and
+# puts its figures into tests/bench/results/latest/ in place of that step's
+# older ones, every other figure staying as the run that made it left it
+# (machine.txt says when each was measured); docs/benchmarks.md is then
+# rewritten from latest/ as after a whole run. CENTRIFUGO_BIN: see publish.sh.
 # Takes /tmp/parley-bench.lock and a shared /tmp/parley-stack.lock; brings
 # the stack up first if it is down. Release binaries are built.
 set -euo pipefail
@@ -38,12 +47,17 @@ bench_default RATE 20000
 bench_default DURATION 60 20
 bench_default CONNECTIONS 5000
 bench_default ROOMS 2000
+STEPS=${STEPS:-all}
+[[ $STEPS == all || $STEPS == publish ]] || { log "STEPS must be all or publish, not '$STEPS'"; exit 2; }
 AIO_RATE=$RATE AIO_DURATION=$DURATION CONNS=$CONNECTIONS
 if ((QUICK)); then
   WS_ENV=(CONNECTIONS=1000 RATE=1000 DURATION=10)
+  PUB_ENV=(CONNECTIONS=1000 DURATION=10)
 else
   WS_ENV=(CONNECTIONS=5000 RATE=2000 DURATION=30)
+  PUB_ENV=(CONNECTIONS=5000 DURATION=30)
 fi
+PUB_RATES=(1000 10000)
 
 # One benchmark at a time, and the stack kept up while it runs.
 if [[ -z ${PARLEY_BENCH_LOCKED:-} ]]; then
@@ -100,9 +114,11 @@ machine_ticks() { awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8, $5+$6}' /proc/stat; }
   echo "mode: $( ((QUICK)) && echo quick || echo full); runs: $RUNS; preloaded: $COUNT messages"
   echo "all-at-once: $AIO_RATE msg/s for $AIO_DURATION s, $CONNS WebSocket clients over $ROOMS rooms"
   echo "websocket-sender vs peer: ${WS_ENV[*]}"
+  echo "publishing: ${PUB_ENV[*]}, rates ${PUB_RATES[*]}/s; peer ${CENTRIFUGO_BIN:-none (CENTRIFUGO_BIN unset)}"
 } >"$OUT/machine.txt"
 log "$(head -1 "$OUT/machine.txt")"
 
+if [[ $STEPS == all ]]; then
 # The same preloaded traffic for every drain: sent_at over 6 h (Parquet
 # hour files), the anomaly benchmarks' incident mix.
 TOPIC=bench-suite-$ID
@@ -126,6 +142,7 @@ create_topic "$AIO_SRC" 12
 log "preloading $AIO_COUNT messages over $ROOMS rooms into $AIO_SRC"
 "$BIN/loadgen" --brokers "$BS" --topic "$AIO_SRC" --count "$AIO_COUNT" --rate 0 --seed 2 \
   --rooms "$ROOMS" "${INCIDENTS[@]}" --truth "$TRUTH" --progress-interval 60s >/dev/null
+fi
 PARLEY_JWT_SECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export PARLEY_JWT_SECRET
 
@@ -210,6 +227,36 @@ alone() {
     fig "$side.cpu_us_frame" "$(cell "$ws" 'server CPU per delivered frame' "$col")"
     fig "$side.sys_us_frame" "$(cell "$ws" 'of which in the kernel' "$col")"
     fig "$side.lost" "$(cell "$ws" 'lost / duplicates' "$col" | awk -F' / ' '{print $1}')"
+  done
+  publishing
+}
+
+# Publishing players (publish.sh): figures pub.* (Parley), pubnats.*
+# (Centrifugo, two nodes + NATS) and pubmem.* (Centrifugo, one node).
+publishing() {
+  log "run $RUN: publishing players (publish.sh ${PUB_ENV[*]})"
+  local md=$WORK/publish-$RUN.md side col rate r
+  env "${PUB_ENV[@]}" "$HERE/publish.sh" >"$md" 2>"$WORK/publish-$RUN.log" || log "publish.sh failed; see $WORK/publish-$RUN.log"
+  cp "$md" "$OUT/publish-run$RUN.md"
+  for rate in "${PUB_RATES[@]}"; do
+    r=$(thousands "$rate")
+    for side in pub pubnats pubmem; do
+      case $side in pub) col=1 ;; pubnats) col=2 ;; pubmem) col=3 ;; esac
+      fig "$side.$rate.sent_rate" "$(cell "$md" "$r/s: publishes sent per second" "$col")"
+      fig "$side.$rate.ack_p50_ms" "$(cell "$md" "$r/s: publish→ack p50" "$col" | awk -F' / ' '{print $1}')"
+      fig "$side.$rate.ack_p99_ms" "$(cell "$md" "$r/s: publish→ack p50" "$col" | awk -F' / ' '{print $2}')"
+      fig "$side.$rate.del_p50_ms" "$(cell "$md" "$r/s: publish→delivered on" "$col" | awk -F' / ' '{print $1}')"
+      fig "$side.$rate.del_p99_ms" "$(cell "$md" "$r/s: publish→delivered on" "$col" | awk -F' / ' '{print $2}')"
+      fig "$side.$rate.lost" "$(cell "$md" "$r/s: delivered to listeners" "$col" | sed -n 's/.*(lost \([0-9]*\)).*/\1/p')"
+      fig "$side.$rate.cpu_us" "$(cell "$md" "$r/s: server CPU per published" "$col")"
+      fig "$side.$rate.cpu_broker_us" "$(cell "$md" "$r/s: … with the broker" "$col")"
+      fig "$side.$rate.cpu_above_idle_us" "$(cell "$md" "$r/s: … above the idle" "$col")"
+      fig "$side.$rate.client_cores" "$(cell "$md" "$r/s: load client cores" "$col")"
+      fig "$side.$rate.floor_p50_ms" "$(cell "$md" "$r/s: reference: Kafka's own" "$col" | awk -F' / ' '{print $1}')"
+      fig "$side.$rate.floor_p99_ms" "$(cell "$md" "$r/s: reference: Kafka's own" "$col" | awk -F' / ' '{print $2}')"
+      fig "$side.$rate.machine_cores" "$(cell "$md" "$r/s: whole machine cores" "$col" | awk '{print $1}')"
+      fig "$side.$rate.per_cpu" "$(cell "$md" "$r/s: published messages per server" "$col")"
+    done
   done
 }
 
@@ -340,6 +387,33 @@ all_at_once() {
   rm -rf "$pq_out"
 }
 
+LATEST=$HERE/results/latest
+if [[ $STEPS == publish ]]; then
+  for ((RUN = 1; RUN <= RUNS; RUN++)); do publishing; done
+  python3 "$HERE/report.py" "$OUT" >/dev/null
+  # latest/ keeps every other step's figures and gets this run's publishing.
+  mkdir -p "$LATEST"
+  touch "$LATEST/figures.tsv" "$LATEST/machine.txt"
+  {
+    printf 'run\tkey\tvalue\n'
+    awk -F'\t' 'NR > 1 && $2 !~ /^pub(nats|mem)?\./' "$LATEST/figures.tsv"
+    awk -F'\t' 'NR > 1' "$FIG"
+  } >"$LATEST/figures.tsv.new"
+  mv "$LATEST/figures.tsv.new" "$LATEST/figures.tsv"
+  rm -f "$LATEST"/publish-run*.md
+  cp "$OUT"/publish-run*.md "$LATEST/"
+  grep -v '^publishing' "$LATEST/machine.txt" >"$LATEST/machine.txt.new" || true
+  {
+    cat "$LATEST/machine.txt.new"
+    echo "publishing: measured $STAMP on its own (STEPS=publish), $RUNS run(s); $(machine); commit $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD -- workers shared tools || echo ' (+ uncommitted changes)'); ${PUB_ENV[*]}, rates ${PUB_RATES[*]}/s; peer ${CENTRIFUGO_BIN:-none (CENTRIFUGO_BIN unset)}"
+  } >"$LATEST/machine.txt"
+  rm -f "$LATEST/machine.txt.new"
+  python3 "$HERE/report.py" "$LATEST" --no-charts >/dev/null
+  python3 "$HERE/report.py" "$LATEST" --no-charts --docs "$REPO/docs/benchmarks.md" >/dev/null
+  log "results: $OUT (publishing merged into $LATEST); docs/benchmarks.md rewritten"
+  exit 0
+fi
+
 for ((RUN = 1; RUN <= RUNS; RUN++)); do
   alone
   all_at_once || log "run $RUN: the all-at-once run failed; see $WORK"
@@ -347,7 +421,6 @@ done
 
 fig suite.seconds "$(awk -v s="$SUITE_START" -v e="$(now)" 'BEGIN{printf "%.0f", e-s}')"
 python3 "$HERE/report.py" "$OUT"
-LATEST=$HERE/results/latest
 rm -rf "$LATEST"
 mkdir -p "$LATEST"
 find "$OUT" -maxdepth 1 -type f -exec cp {} "$LATEST/" \;

@@ -122,13 +122,37 @@ pub struct Outcome {
     pub logs: Vec<RoomLog>,
 }
 
-type Ws = WebSocketStream<TcpStream>;
+/// A client WebSocket.
+pub type Ws = WebSocketStream<TcpStream>;
 
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// Connects from `source` to `server` (TCP_NODELAY) and upgrades to a
+/// WebSocket with `token` where the protocol carries it in the URL.
+pub async fn open(
+    server: SocketAddr,
+    source: IpAddr,
+    protocol: Protocol,
+    token: &str,
+) -> anyhow::Result<Ws> {
+    let socket = match server {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.bind(SocketAddr::new(source, 0))?;
+    let stream = socket.connect(server).await?;
+    stream.set_nodelay(true)?;
+    let url = format!("ws://{server}{}", protocol::ws_path(protocol, token));
+    let config = WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(0);
+    let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?;
+    Ok(ws)
 }
 
 /// Runs one connection until `stop` turns true. `permit` bounds concurrent
@@ -183,7 +207,7 @@ pub async fn run_connection(
 }
 
 /// Resolves once the stop flag is set (or its sender is gone).
-async fn wait_for_stop(stop: &mut watch::Receiver<bool>) {
+pub async fn wait_for_stop(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
@@ -211,13 +235,6 @@ impl Connection {
 
     async fn setup(&mut self, plan: &Plan) -> anyhow::Result<Ws> {
         let shared = Arc::clone(&self.shared);
-        let socket = match shared.server {
-            SocketAddr::V4(_) => TcpSocket::new_v4()?,
-            SocketAddr::V6(_) => TcpSocket::new_v6()?,
-        };
-        socket.bind(SocketAddr::new(plan.source, 0))?;
-        let stream = socket.connect(shared.server).await?;
-        stream.set_nodelay(true)?;
         let room_ids: Vec<&str> = plan
             .rooms
             .iter()
@@ -226,16 +243,7 @@ impl Connection {
         let token = shared
             .minter
             .viewer(&format!("load-{}", plan.index), &room_ids)?;
-        let url = format!(
-            "ws://{}{}",
-            shared.server,
-            protocol::ws_path(shared.protocol, &token)
-        );
-        let config = WebSocketConfig::default()
-            .read_buffer_size(8 * 1024)
-            .write_buffer_size(0);
-        let (mut ws, _) =
-            tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?;
+        let mut ws = open(shared.server, plan.source, shared.protocol, &token).await?;
         if let Some(frame) = protocol::connect_frame(shared.protocol, &token) {
             ws.send(Message::text(frame)).await?;
             while !self.connected {
@@ -321,6 +329,7 @@ impl Connection {
                 message_id,
                 sent_at,
                 offset,
+                ..
             } => {
                 let now = now_ms();
                 self.shared.latency.record(now - sent_at);
@@ -357,7 +366,7 @@ impl Connection {
                 counters.other_frames.fetch_add(1, Ordering::Relaxed);
                 return true;
             }
-            Event::Other => {
+            Event::Other | Event::Published { .. } | Event::PublishRefused { .. } => {
                 counters.other_frames.fetch_add(1, Ordering::Relaxed);
             }
         }

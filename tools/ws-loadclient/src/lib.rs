@@ -8,6 +8,9 @@
 //! moderators-only leaks. It speaks Parley's protocol and Centrifugo's.
 //! `replay` feeds every server under test the same recorded traffic;
 //! `kafka-latency` measures the Kafka path alone, the floor of every latency.
+//! `publish` is publishing players ([`publish`], one connection in
+//! [`publisher`]): publishers on one server, listeners on another, the
+//! publish→ack and publish→delivered latencies (`tests/bench/publish.sh`).
 //!
 //! Steps of `run`: [`config::RunConfig`] → ramp ([`run`]) → per connection
 //! [`connection::run_connection`] (parse with [`protocol`], record into
@@ -20,6 +23,8 @@ pub mod kafka_latency;
 pub mod latency;
 pub mod ledger;
 pub mod protocol;
+pub mod publish;
+pub mod publisher;
 pub mod replay;
 pub mod run;
 pub mod token;

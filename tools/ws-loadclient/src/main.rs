@@ -40,6 +40,9 @@ async fn main() -> anyhow::Result<()> {
         Command::KafkaLatency(config) => serde_json::to_string(
             &ws_loadclient::kafka_latency::run(config, shutdown_signal()).await?,
         )?,
+        Command::Publish(config) => {
+            serde_json::to_string(&ws_loadclient::publish::run(config, shutdown_signal()).await?)?
+        }
     };
     println!("{line}");
     Ok(())

@@ -1,6 +1,7 @@
 //! HS256 connection tokens, minted locally for thousands of clients. The
-//! claims suit both servers: Parley reads `sub`, `role`, `rooms`, `exp`;
-//! Centrifugo reads `sub` and `exp` and ignores the rest.
+//! claims suit both servers: Parley reads `sub`, `role`, `rooms`, `exp`
+//! and, to publish, `game`; Centrifugo reads `sub` and `exp` and ignores
+//! the rest.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,6 +15,8 @@ struct Claims<'a> {
     role: &'a str,
     rooms: &'a [&'a str],
     exp: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    game: Option<&'a str>,
 }
 
 /// Mints HS256 tokens with one secret.
@@ -43,6 +46,20 @@ impl TokenMinter {
             role: "viewer",
             rooms,
             exp: self.exp,
+            game: None,
+        };
+        Ok(jsonwebtoken::encode(&self.header, &claims, &self.key)?)
+    }
+
+    /// A viewer token for `user` that may also publish to `rooms` of `game`
+    /// (Parley needs the `game` claim to publish).
+    pub fn player(&self, user: &str, rooms: &[&str], game: &str) -> anyhow::Result<String> {
+        let claims = Claims {
+            sub: user,
+            role: "viewer",
+            rooms,
+            exp: self.exp,
+            game: Some(game),
         };
         Ok(jsonwebtoken::encode(&self.header, &claims, &self.key)?)
     }
@@ -66,6 +83,16 @@ mod tests {
         assert_eq!(data.claims["sub"], "u1");
         assert_eq!(data.claims["role"], "viewer");
         assert_eq!(data.claims["rooms"][1], "r2");
+        assert!(data.claims.get("game").is_none());
+        let player = minter.player("u2", &["r1"], "g1").expect("mint");
+        let data = jsonwebtoken::decode::<serde_json::Value>(
+            &player,
+            &DecodingKey::from_secret(b"s3cret"),
+            &Validation::new(Algorithm::HS256),
+        )
+        .expect("verify");
+        assert_eq!(data.claims["game"], "g1");
+        assert_eq!(data.claims["role"], "viewer");
         assert!(jsonwebtoken::decode::<serde_json::Value>(
             &token,
             &DecodingKey::from_secret(b"other"),

@@ -12,6 +12,9 @@
 #      `moderated` → `retract` at the viewer on B.
 #   3. Prints the latencies (p50/p99/max) against the target (ack →
 #      retract on the other instance p99 ≤ 250 ms at 10,000 msg/s).
+#   4. block-bench: CPU per publish-path check of 500 block rules (the
+#      Blocklist websocket-sender runs) over ordinary chat lines, against
+#      the same check with no rules (target ≤ 4 µs added).
 #
 # Needs the stack up (make up). Release binaries are built first.
 #   tests/bench/moderation.sh [--quick] [--rate MSG_PER_S] [--count DELETES] [--rooms N] [--no-build]
@@ -82,6 +85,8 @@ LOAD=$(cut -d' ' -f1 /proc/loadavg)
   --viewer-token "$VIEWER" --rooms "$SUBSCRIBED" --count "$COUNT" --interval-ms "$INTERVAL_MS" \
   >"$WORK/retract.json"
 offered=$(metric "$A_METRICS" parley_records_processed_total)
+for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+"$BIN/block-bench" --rules 500 --checks "$( ((QUICK)) && echo 500000 || echo 3000000)" >"$WORK/block.json"
 
 r() { jq -r "$1" "$WORK/retract.json"; }
 ms() { awk -v v="$1" 'BEGIN{ if (v == "null" || v == "") print "—"; else printf "%.1f", v }'; }
@@ -98,4 +103,8 @@ moderation benchmark — $(nproc) cores; two websocket-sender instances, loadgen
 | \`moderate\` → \`retract\` on the other instance | $(ms "$(r .send_to_retract.p50_ms)") ms | $(ms "$(r .send_to_retract.p99_ms)") ms | $(ms "$(r .send_to_retract.max_ms)") ms | |
 
 deletions sent $(r .sent), refused $(r .refused), never retracted $(r .missing)
+
+| block rules in the publish path | with $(jq -r .rules "$WORK/block.json") rules | without | added | target |
+|---|---|---|---|---|
+| CPU per check (one thread, median of 3) | $(jq -r '.ns_per_check_with_rules | floor' "$WORK/block.json") ns | $(jq -r '.ns_per_check_without | floor' "$WORK/block.json") ns | $(jq -r '.added_us * 100 | floor / 100' "$WORK/block.json") µs | ≤ 4 µs $(jq -r 'if .added_us <= 4 then "✓" else "✗" end' "$WORK/block.json") |
 MD

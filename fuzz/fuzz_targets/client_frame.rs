@@ -11,9 +11,8 @@
 use libfuzzer_sys::fuzz_target;
 use parley_fuzz::is_json;
 use websocket_sender::protocol::{
-    code, error_frame, message_frame, published_frame, subscribed_frame, unsubscribed_frame, ClientOp,
-    Pos,
-    MAX_REASON_BYTES,
+    code, error_frame, message_frame, moderated_frame, published_frame, retract_frame,
+    subscribed_frame, unsubscribed_frame, ClientOp, Pos, MAX_REASON_BYTES,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -63,6 +62,23 @@ fuzz_target!(|data: &[u8]| {
             assert!(is_json(unsubscribed_frame(&room_id).as_str()));
         }
         ClientOp::SubscribeAlerts | ClientOp::Ping => {}
+        // A moderation request: its answers are JSON, and turning it into an
+        // action either validates or says why not (never panics).
+        ClientOp::Moderate(request) => {
+            let room = request.room_id.clone();
+            match request.into_action("fuzz-moderator", "a-1".to_owned(), 1_800_000_000_000) {
+                Ok(action) => {
+                    assert!(action.validate().is_ok());
+                    assert!(is_json(moderated_frame(&action.action_id).as_str()));
+                    assert!(is_json(
+                        retract_frame(&room, action.message_id.as_deref().unwrap_or("m")).as_str()
+                    ));
+                }
+                Err(e) => assert!(is_json(
+                    error_frame(code::BAD_REQUEST, &e.to_string(), Some(&room)).as_str()
+                )),
+            }
+        }
         // The publish path is fuzzed by `publish_request`; here only its
         // answer frames.
         ClientOp::Publish(request) => {

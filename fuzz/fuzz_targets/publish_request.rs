@@ -33,7 +33,10 @@ fn check(request: &PublishRequest, role: PublisherRole) {
         game: Some("fuzz-game".to_owned()),
         role,
     };
-    let room = request.room_id.clone().unwrap_or_else(|| "room-1".to_owned());
+    let room = request
+        .room_id
+        .clone()
+        .unwrap_or_else(|| "room-1".to_owned());
     match build_message(&publisher, &room, request.clone(), 1_700_000_000_000) {
         Err(refusal) => {
             assert!(

@@ -404,7 +404,20 @@ async fn a_crash_mid_stream_of_actions_leaves_each_action_once() {
         );
         f.count("SELECT count() FROM {db}.moderation_actions") > 0
     });
-    std::thread::sleep(Duration::from_millis(700));
+    // Kill at a moment when well more is stored than committed (commits
+    // come every second; a margin keeps a commit landing at the kill from
+    // leaving nothing to replay).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        std::thread::sleep(Duration::from_millis(150));
+        let stored = f.count("SELECT count() FROM {db}.moderation_actions") as i64;
+        let committed: i64 = committed_offsets(&f.actions_group(), &f.actions)
+            .values()
+            .sum();
+        if stored > committed + 80 || std::time::Instant::now() > deadline {
+            break;
+        }
+    }
     writer.kill(); // SIGKILL: no drain, no commit
     let at_kill = f.count("SELECT count() FROM {db}.moderation_actions");
     let committed_at_kill: i64 = committed_offsets(&f.actions_group(), &f.actions)

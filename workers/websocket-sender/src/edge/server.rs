@@ -124,7 +124,7 @@ async fn history(
             grant.sees_moderators(),
             |id| {
                 app.moderation
-                    .is_deleted(crate::fanout::registry::id_hash(id))
+                    .is_deleted(&room_id, crate::fanout::registry::id_hash(id))
             },
         )
         .await

@@ -96,7 +96,7 @@ impl Pipeline for RoomFanout {
             value,
             ..
         } = record;
-        if self.moderation.is_deleted(value.id_hash) {
+        if self.moderation.is_deleted(&value.room_id, value.id_hash) {
             // Deleted before it reached this instance (the action was read first).
             self.sender_metrics
                 .skipped

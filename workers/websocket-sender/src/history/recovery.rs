@@ -186,7 +186,7 @@ fn read_range(
         if message.key() == Some(room_key) {
             if let Ok(record) = RoomRecord::decode(message.key(), message.payload()) {
                 let visible = !record.moderators_only || range.sees_moderators;
-                if visible && !moderation.is_deleted(record.id_hash) {
+                if visible && !moderation.is_deleted(&record.room_id, record.id_hash) {
                     let pos = Pos {
                         partition: range.partition,
                         offset,

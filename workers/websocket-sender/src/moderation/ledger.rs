@@ -12,6 +12,13 @@ use crate::fanout::registry::id_hash;
 /// An expiry: ms since the epoch, or `None` for "until lifted".
 pub type Until = Option<i64>;
 
+/// The key a deletion is remembered by: the room's and the message id's
+/// hashes together (a deletion in one room never hides another room's
+/// message with the same id).
+pub fn deletion_key(room: &str, message_hash: u64) -> u64 {
+    id_hash(room).rotate_left(17) ^ message_hash
+}
+
 /// What the rooms must do after an action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
@@ -76,7 +83,7 @@ impl Held {
 pub struct Ledger {
     /// room → user → restriction.
     rooms: HashMap<String, HashMap<String, Restriction>>,
-    /// `id_hash` of every deleted `message_id`.
+    /// [`deletion_key`] of every deleted message (room and `message_id`).
     deleted: HashSet<u64>,
     applied: u64,
 }
@@ -90,7 +97,7 @@ impl Ledger {
             let Some(message_id) = &action.message_id else {
                 return Effect::None;
             };
-            self.deleted.insert(id_hash(message_id));
+            self.deleted.insert(deletion_key(room, id_hash(message_id)));
             return Effect::Retract {
                 room_id: room.clone(),
                 message_id: message_id.clone(),
@@ -142,9 +149,9 @@ impl Ledger {
         matches!(self.held(room, user, now_ms), Some(Held::Banned(_)))
     }
 
-    /// Whether the message whose `id_hash` is `hash` was deleted.
-    pub fn is_deleted(&self, hash: u64) -> bool {
-        !self.deleted.is_empty() && self.deleted.contains(&hash)
+    /// Whether the message of `room` whose `id_hash` is `hash` was deleted.
+    pub fn is_deleted(&self, room: &str, hash: u64) -> bool {
+        !self.deleted.is_empty() && self.deleted.contains(&deletion_key(room, hash))
     }
 
     /// Forgets mutes and bans that expired before `now_ms`.
@@ -260,7 +267,7 @@ mod tests {
     #[test]
     fn a_deletion_is_remembered_and_retracts() {
         let mut ledger = Ledger::default();
-        assert!(!ledger.is_deleted(id_hash("m1")));
+        assert!(!ledger.is_deleted("r", id_hash("m1")));
         let effect = ledger.apply(
             &action(ActionKind::DeleteMessage, None, Some("m1"), None),
             NOW,
@@ -272,8 +279,12 @@ mod tests {
                 message_id: "m1".into()
             }
         );
-        assert!(ledger.is_deleted(id_hash("m1")));
-        assert!(!ledger.is_deleted(id_hash("m2")));
+        assert!(ledger.is_deleted("r", id_hash("m1")));
+        assert!(!ledger.is_deleted("r", id_hash("m2")));
+        assert!(
+            !ledger.is_deleted("another-room", id_hash("m1")),
+            "per room"
+        );
     }
 
     #[test]

@@ -61,9 +61,9 @@ impl Moderation {
         self.ledger.read().banned(room, user, now_ms)
     }
 
-    /// Whether the message whose `id_hash` is `hash` was deleted.
-    pub fn is_deleted(&self, hash: u64) -> bool {
-        self.ledger.read().is_deleted(hash)
+    /// Whether the message of `room` whose `id_hash` is `hash` was deleted.
+    pub fn is_deleted(&self, room: &str, hash: u64) -> bool {
+        self.ledger.read().is_deleted(room, hash)
     }
 
     /// The ledger, to fold actions in.

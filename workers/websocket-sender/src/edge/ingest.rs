@@ -27,15 +27,9 @@ pub async fn post_message(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let grant = match app.authenticate(&headers, None) {
+    let grant = match authenticated(&app, &headers) {
         Ok(grant) => grant,
-        Err(e) => {
-            let mut response = error(StatusCode::UNAUTHORIZED, 4401, &e.to_string());
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return response;
-        }
+        Err(response) => return *response,
     };
     let body = match body {
         Ok(body) => body,
@@ -73,15 +67,9 @@ pub async fn post_action(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let grant = match app.authenticate(&headers, None) {
+    let grant = match authenticated(&app, &headers) {
         Ok(grant) => grant,
-        Err(e) => {
-            let mut response = error(StatusCode::UNAUTHORIZED, 4401, &e.to_string());
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return response;
-        }
+        Err(response) => return *response,
     };
     let request = body
         .map_err(|rejection| {
@@ -104,6 +92,17 @@ pub async fn post_action(
             .into_response(),
         Err(refusal) => refused(&refusal),
     }
+}
+
+/// The bearer token's grant, or the 401 answer (code 4401).
+fn authenticated(app: &AppState, headers: &HeaderMap) -> Result<crate::auth::Grant, Box<Response>> {
+    app.authenticate(headers, None).map_err(|e| {
+        let mut response = error(StatusCode::UNAUTHORIZED, 4401, &e.to_string());
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        Box::new(response)
+    })
 }
 
 /// The response for a refused publish.

@@ -313,13 +313,21 @@ pub fn free_port() -> u16 {
     panic!("no free port in {FIRST}..{}", FIRST + SPAN);
 }
 
-/// What DuckDB and pyarrow read from a parquet-exporter output root, as
-/// `tests/python/read_parquet.py` prints it (rows, distinct ids, ids, types…).
+/// What DuckDB and pyarrow read from the `game-messages` dataset of a
+/// parquet-exporter output root, as `tests/python/read_parquet.py` prints
+/// it (rows, distinct ids, ids, types, repeated rows…).
 pub fn read_parquet(out: &std::path::Path) -> serde_json::Value {
+    read_parquet_dataset(out, "game-messages")
+}
+
+/// What DuckDB and pyarrow read from one dataset of an exporter output
+/// (`game-messages`, `moderation-actions`): see `python/read_parquet.py`.
+pub fn read_parquet_dataset(out: &std::path::Path, dataset: &str) -> serde_json::Value {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/read_parquet.py");
     let output = std::process::Command::new("python3")
         .arg(script)
         .arg(out)
+        .arg(dataset)
         .output()
         .expect("python3");
     assert!(

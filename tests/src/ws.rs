@@ -175,6 +175,51 @@ pub async fn produce(topic: &str, records: &[(String, Value)]) {
     futures::future::join_all(sends).await;
 }
 
+/// Produces actions in chunks of 50, one chunk every 100 ms, until `stop`
+/// is set; returns every action_id produced (each acknowledged).
+pub async fn stream_actions(
+    topic: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::collections::BTreeSet<String> {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    let kinds = [
+        ("mute", "mod-1"),
+        ("ban", "operator:alice"),
+        ("delete_message", "anomaly-detector"),
+        ("unmute", "mod-2"),
+    ];
+    let mut ids = std::collections::BTreeSet::new();
+    let mut n = 0usize;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let chunk: Vec<(String, String)> = (0..50)
+            .map(|_| {
+                n += 1;
+                let (kind, actor) = kinds[n % kinds.len()];
+                let room = format!("r{}", n % 6);
+                let a = action(kind, &room, &format!("t{n}"), actor);
+                ids.insert(a["action_id"].as_str().unwrap_or_default().to_owned());
+                (room, a.to_string())
+            })
+            .collect();
+        let sends = chunk.iter().map(|(room, payload)| {
+            producer.send(
+                FutureRecord::to(&topic).key(room).payload(payload),
+                Duration::from_secs(30),
+            )
+        });
+        for sent in futures::future::join_all(sends).await {
+            assert!(sent.is_ok(), "an action was not acknowledged: {sent:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ids
+}
+
 /// Why a connection attempt failed.
 #[derive(Debug)]
 pub enum ConnectError {

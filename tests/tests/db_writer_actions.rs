@@ -12,13 +12,11 @@ use std::time::Duration;
 
 use parley_tests::clickhouse::{self, drop_database, fresh_database};
 use parley_tests::process::{group_metric, http_get, worker_args, Worker};
-use parley_tests::ws::{action, message, produce};
+use parley_tests::ws::{action, message, produce, stream_actions};
 use parley_tests::{
-    brokers, committed_offsets, committed_to_end, free_port, fresh_topic, read_all, unique_name,
+    committed_offsets, committed_to_end, free_port, fresh_topic, read_all, unique_name,
 };
 use parley_tests::{now_ms, wait_until};
-use rdkafka::config::ClientConfig;
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{json, Value};
 
 /// The room literal of the documented query.
@@ -334,48 +332,6 @@ async fn actions_are_stored_once_and_deleted_messages_leave_the_documented_query
 
 fn id_of(m: &Value) -> String {
     m["message_id"].as_str().unwrap_or_default().to_owned()
-}
-
-/// Produces actions in chunks of 50, one chunk every 100 ms, until `stop`
-/// is set; returns every action_id produced (each acknowledged).
-async fn stream_actions(topic: String, stop: Arc<AtomicBool>) -> BTreeSet<String> {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .create()
-        .expect("producer");
-    let kinds = [
-        ("mute", "mod-1"),
-        ("ban", "operator:alice"),
-        ("delete_message", "anomaly-detector"),
-        ("unmute", "mod-2"),
-    ];
-    let mut ids = BTreeSet::new();
-    let mut n = 0usize;
-    while !stop.load(Ordering::Relaxed) {
-        let chunk: Vec<(String, String)> = (0..50)
-            .map(|_| {
-                n += 1;
-                let (kind, actor) = kinds[n % kinds.len()];
-                let room = format!("r{}", n % 6);
-                let a = action(kind, &room, &format!("t{n}"), actor);
-                ids.insert(a["action_id"].as_str().unwrap_or_default().to_owned());
-                (room, a.to_string())
-            })
-            .collect();
-        let sends = chunk.iter().map(|(room, payload)| {
-            producer.send(
-                FutureRecord::to(&topic).key(room).payload(payload),
-                Duration::from_secs(30),
-            )
-        });
-        for sent in futures::future::join_all(sends).await {
-            assert!(sent.is_ok(), "an action was not acknowledged: {sent:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    ids
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -218,7 +218,8 @@ async fn two_instances_of_every_worker_share_the_partitions_and_one_leaving_lose
     assert_eq!(
         parquet["duckdb"]["rows"].as_u64(),
         Some(valid),
-        "Parquet rows"
+        "Parquet rows; repeated: {}",
+        parquet["duckdb"]["duplicates"]
     );
     assert_eq!(
         parquet["duckdb"]["distinct"].as_u64(),

@@ -66,7 +66,9 @@ use rdkafka::error::KafkaError;
 
 pub use groups::GroupSet;
 pub use pipeline::{Acks, Completion, Envelope, Pipeline, PipelineError, Progress};
-pub use settings::{CompanionFlags, ConsumerArgs, ConsumerSettings, StartFrom, WorkerIdentity};
+pub use settings::{
+    ActionsArgs, CompanionFlags, ConsumerArgs, ConsumerSettings, StartFrom, WorkerIdentity,
+};
 pub use sink_status::{Recovery, SinkStatus};
 
 use crate::dlq::DeadLetterQueue;

@@ -214,6 +214,43 @@ pub struct CompanionFlags {
     pub group_suffix: &'static str,
 }
 
+impl CompanionFlags {
+    /// The moderation actions group: `--actions-topic`, `--actions-group`,
+    /// by default the main group plus `.actions` (e.g. `db-writer.actions`).
+    pub const ACTIONS: CompanionFlags = CompanionFlags {
+        topic: "--actions-topic",
+        group: "--actions-group",
+        group_suffix: ".actions",
+    };
+}
+
+/// The flags of a worker's moderation actions group (db-writer, analytics,
+/// parquet-exporter read `moderation-actions` beside the messages).
+#[derive(Debug, Clone, Args)]
+pub struct ActionsArgs {
+    /// Topic of moderation actions (Action v1), read by a group of its own
+    /// beside the messages group.
+    #[arg(long, env = "PARLEY_ACTIONS_TOPIC", default_value = topics::MODERATION_ACTIONS)]
+    pub actions_topic: String,
+
+    /// Consumer group of the actions topic (default: the main group with
+    /// `.actions` appended, e.g. `db-writer.actions`).
+    #[arg(long, env = "PARLEY_ACTIONS_GROUP")]
+    pub actions_group: Option<String>,
+}
+
+impl ActionsArgs {
+    /// The actions group's settings beside `main` (see
+    /// [`ConsumerSettings::companion`]).
+    pub fn settings(&self, main: &ConsumerSettings) -> Result<ConsumerSettings, ConfigError> {
+        main.companion(
+            &self.actions_topic,
+            self.actions_group.as_deref(),
+            CompanionFlags::ACTIONS,
+        )
+    }
+}
+
 impl ConsumerSettings {
     /// The settings of a second group of the same process, beside this one
     /// (db-writer's and analytics' actions groups): the same Kafka, DLQ,

@@ -46,7 +46,12 @@ impl Fixture {
 
     /// Offsets covered by the file names, per partition, and temp files left.
     pub fn files(&self) -> (Vec<(i32, i64, i64)>, usize) {
-        let root = self.out.join("game-messages");
+        self.files_of("game-messages")
+    }
+
+    /// [`Fixture::files`] of one dataset (`game-messages`, `moderation-actions`).
+    pub fn files_of(&self, dataset: &str) -> (Vec<(i32, i64, i64)>, usize) {
+        let root = self.out.join(dataset);
         let mut parts = Vec::new();
         let mut tmp = 0;
         let mut stack = vec![root];

@@ -4,10 +4,12 @@
 //! the exporter (unhealthy, alive) until it is fixed.
 
 //!
-//! Layout: `fixture` (topic, group, output folder and what it holds),
+//! Layout: `actions` (the moderation-actions dataset across a crash),
+//! `fixture` (topic, group, output folder and what it holds),
 //! `outage` (a failing local output and the paused/recovered checks), `s3`
 //! (an S3-compatible store and a proxy that cuts it off).
 
+mod actions;
 mod fixture;
 mod outage;
 mod s3;

@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use parley_shared::runtime::{CompanionFlags, ConsumerArgs, ConsumerSettings, WorkerIdentity};
-use parley_shared::topics;
+use parley_shared::runtime::{ActionsArgs, ConsumerArgs, ConsumerSettings, WorkerIdentity};
 
 /// Worker name and default group.
 pub const WORKER: &str = "analytics";
@@ -13,13 +12,6 @@ pub const WORKER: &str = "analytics";
 pub const METRICS_ADDR: &str = "127.0.0.1:9103";
 /// Largest `--top-rooms`.
 pub const MAX_TOP_ROOMS: usize = 20;
-/// The actions group's flags; its default name is `analytics.actions`.
-pub const ACTIONS_FLAGS: CompanionFlags = CompanionFlags {
-    topic: "--actions-topic",
-    group: "--actions-group",
-    group_suffix: ".actions",
-};
-
 /// Live operator metrics from `game-messages` and `moderation-actions` for
 /// Prometheus and Grafana.
 #[derive(Debug, Clone, Parser)]
@@ -29,15 +21,9 @@ pub struct AnalyticsConfig {
     #[command(flatten)]
     pub consumer: ConsumerArgs,
 
-    /// Topic of moderation actions (Action v1), counted by kind and actor
-    /// by a group of its own beside the messages group.
-    #[arg(long, env = "PARLEY_ACTIONS_TOPIC", default_value = topics::MODERATION_ACTIONS)]
-    pub actions_topic: String,
-
-    /// Consumer group of the actions topic (default: the main group with
-    /// `.actions` appended, e.g. `analytics.actions`).
-    #[arg(long, env = "PARLEY_ACTIONS_GROUP")]
-    pub actions_group: Option<String>,
+    /// The moderation actions group's flags (`--actions-topic`, `--actions-group`).
+    #[command(flatten)]
+    pub actions: ActionsArgs,
 
     /// Games with their own label; later ones are counted as `other`.
     #[arg(long, env = "PARLEY_MAX_GAMES", default_value_t = 50)]
@@ -78,13 +64,7 @@ impl AnalyticsConfig {
     pub fn settings(&self) -> Result<AnalyticsSettings, String> {
         let identity = WorkerIdentity::shared_group(WORKER, METRICS_ADDR)?;
         let consumer = self.consumer.settings(&identity).map_err(|e| e.0)?;
-        let actions = consumer
-            .companion(
-                &self.actions_topic,
-                self.actions_group.as_deref(),
-                ACTIONS_FLAGS,
-            )
-            .map_err(|e| e.0)?;
+        let actions = self.actions.settings(&consumer).map_err(|e| e.0)?;
         if self.max_games == 0 || self.max_games > 1000 {
             return Err("--max-games must be 1–1000".into());
         }

@@ -6,20 +6,12 @@ use std::time::Duration;
 use clap::Parser;
 use parley_shared::batcher::BatchLimits;
 use parley_shared::config::{is_plain_identifier, ClickHouseArgs, Secret};
-use parley_shared::runtime::{CompanionFlags, ConsumerArgs, ConsumerSettings, WorkerIdentity};
-use parley_shared::topics;
+use parley_shared::runtime::{ActionsArgs, ConsumerArgs, ConsumerSettings, WorkerIdentity};
 
 /// Worker name and default group.
 pub const WORKER: &str = "db-writer";
 /// Default metrics address (docs/contracts.md).
 pub const METRICS_ADDR: &str = "127.0.0.1:9102";
-
-/// The actions group's flags; its default name is `db-writer.actions`.
-pub const ACTIONS_FLAGS: CompanionFlags = CompanionFlags {
-    topic: "--actions-topic",
-    group: "--actions-group",
-    group_suffix: ".actions",
-};
 
 /// Batches `game-messages` and `moderation-actions` into ClickHouse;
 /// commits after each insert.
@@ -30,16 +22,9 @@ pub struct DbWriterConfig {
     #[command(flatten)]
     pub consumer: ConsumerArgs,
 
-    /// Topic of moderation actions (Action v1), stored in
-    /// `--clickhouse-actions-table` by a group of its own beside the
-    /// messages group.
-    #[arg(long, env = "PARLEY_ACTIONS_TOPIC", default_value = topics::MODERATION_ACTIONS)]
-    pub actions_topic: String,
-
-    /// Consumer group of the actions topic (default: the main group with
-    /// `.actions` appended, e.g. `db-writer.actions`).
-    #[arg(long, env = "PARLEY_ACTIONS_GROUP")]
-    pub actions_group: Option<String>,
+    /// The moderation actions group's flags (`--actions-topic`, `--actions-group`).
+    #[command(flatten)]
+    pub actions: ActionsArgs,
 
     /// ClickHouse connection.
     #[command(flatten)]
@@ -183,13 +168,7 @@ impl DbWriterConfig {
         if self.max_buffered_rows < self.batch_rows {
             return Err("--max-buffered-rows must be at least --batch-rows".into());
         }
-        let actions = consumer
-            .companion(
-                &self.actions_topic,
-                self.actions_group.as_deref(),
-                ACTIONS_FLAGS,
-            )
-            .map_err(|e| e.0)?;
+        let actions = self.actions.settings(&consumer).map_err(|e| e.0)?;
         Ok(DbWriterSettings {
             consumer,
             actions,

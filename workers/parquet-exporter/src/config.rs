@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use parley_shared::batcher::BatchLimits;
-use parley_shared::runtime::{ConsumerArgs, ConsumerSettings, WorkerIdentity};
+use parley_shared::runtime::{ActionsArgs, ConsumerArgs, ConsumerSettings, WorkerIdentity};
 
 use crate::output::OutputTarget;
 use crate::part_file::PartSettings;
@@ -15,7 +15,8 @@ pub const WORKER: &str = "parquet-exporter";
 /// Default metrics address (docs/contracts.md).
 pub const METRICS_ADDR: &str = "127.0.0.1:9105";
 
-/// Writes `game-messages` as hourly, Hive-partitioned Parquet files.
+/// Writes `game-messages` and `moderation-actions` as hourly,
+/// Hive-partitioned Parquet files.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "parquet-exporter", version, about)]
 pub struct ExporterConfig {
@@ -23,8 +24,14 @@ pub struct ExporterConfig {
     #[command(flatten)]
     pub consumer: ConsumerArgs,
 
+    /// The moderation actions group's flags (`--actions-topic`,
+    /// `--actions-group`; default group `parquet-exporter.actions`).
+    #[command(flatten)]
+    pub actions: ActionsArgs,
+
     /// Output root, a local path or `s3://bucket/prefix`; files go under
-    /// `<out>/game-messages/dt=…/hour=…/`. S3 is configured by the standard
+    /// `<out>/game-messages/dt=…/hour=…/` and
+    /// `<out>/moderation-actions/dt=…/hour=…/`. S3 is configured by the standard
     /// `AWS_*` variables (`AWS_ENDPOINT` for S3-compatible servers).
     #[arg(long, env = "PARLEY_EXPORT_OUT", default_value = "parley-export")]
     pub out: String,
@@ -58,8 +65,10 @@ pub struct ExporterConfig {
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct ExporterSettings {
-    /// Consumer settings.
+    /// Consumer settings (messages).
     pub consumer: ConsumerSettings,
+    /// Consumer of the actions topic (own group, one consumer).
+    pub actions: ConsumerSettings,
     /// Output.
     pub out: OutputTarget,
     /// Local temp folder for S3 output.
@@ -76,6 +85,7 @@ impl ExporterConfig {
     pub fn settings(&self) -> Result<ExporterSettings, String> {
         let identity = WorkerIdentity::shared_group(WORKER, METRICS_ADDR)?;
         let consumer = self.consumer.settings(&identity).map_err(|e| e.0)?;
+        let actions = self.actions.settings(&consumer).map_err(|e| e.0)?;
         let out = OutputTarget::parse(&self.out)?;
         if self.file_rows == 0 || self.file_bytes == 0 || self.file_age.is_zero() {
             return Err("--file-rows, --file-bytes and --file-age must be above 0".into());
@@ -104,6 +114,7 @@ impl ExporterConfig {
                 zstd_level: self.zstd_level,
             },
             consumer,
+            actions,
         })
     }
 }
@@ -120,11 +131,16 @@ mod tests {
             .expect("valid");
         assert_eq!(s.consumer.group, "parquet-exporter");
         assert_eq!(s.consumer.metrics_addr.port(), 9105);
+        assert_eq!(s.actions.topic, "moderation-actions");
+        assert_eq!(s.actions.group, "parquet-exporter.actions");
+        assert_eq!(s.actions.concurrency.get(), 1);
         for bad in [
             &["x", "--file-rows", "0"][..],
             &["x", "--zstd-level", "30"],
             &["x", "--out", "gs://bucket/prefix"],
             &["x", "--file-age", "0s"],
+            &["x", "--actions-topic", "game-messages"],
+            &["x", "--actions-group", "parquet-exporter"],
         ] {
             let c = ExporterConfig::try_parse_from(bad).expect("parse");
             assert!(c.settings().is_err(), "{bad:?}");

@@ -25,6 +25,7 @@ use parking_lot::Mutex;
 use std::thread::JoinHandle;
 
 use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
 use parquet::file::properties::WriterProperties;
 use tokio::sync::oneshot;
 
@@ -95,12 +96,17 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    /// Starts the thread.
-    pub fn start(output: Output, properties: WriterProperties) -> std::io::Result<Self> {
+    /// Starts the thread, writing parts of rows with `schema`.
+    pub fn start(
+        output: Output,
+        schema: SchemaRef,
+        properties: WriterProperties,
+    ) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::sync_channel(QUEUE);
         let failure = Arc::new(Failure::default());
         let worker = Worker {
             output,
+            schema,
             properties,
             open: HashMap::new(),
             failure: Arc::clone(&failure),
@@ -197,6 +203,7 @@ struct OpenWriter {
 /// The thread's state.
 struct Worker {
     output: Output,
+    schema: SchemaRef,
     properties: WriterProperties,
     open: HashMap<i32, OpenWriter>,
     failure: Arc<Failure>,
@@ -269,7 +276,13 @@ impl Worker {
         if self.lost(epoch).is_some() {
             return;
         }
-        match PartWriter::create(self.output.layout(), &self.properties, partition, first) {
+        match PartWriter::create(
+            self.output.layout(),
+            Arc::clone(&self.schema),
+            &self.properties,
+            partition,
+            first,
+        ) {
             Ok(writer) => {
                 self.open.insert(
                     partition,

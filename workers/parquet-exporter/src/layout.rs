@@ -1,17 +1,17 @@
 //! The output layout (docs/contracts.md): pure naming rules, plus the scan that
 //! tells how far each partition got.
 //!
-//! `<out>/game-messages/dt=YYYY-MM-DD/hour=HH/part-<partition>-<first>-<last>.parquet`,
-//! date and hour of `sent_at` in UTC. Files are written as
-//! `<out>/game-messages/_tmp/part-<partition>-<first>.<unique>.tmp` and
-//! renamed into place when complete.
+//! `<out>/<dataset>/dt=YYYY-MM-DD/hour=HH/part-<partition>-<first>-<last>.parquet`,
+//! date and hour of the row's event time in UTC (a message's `sent_at`, an
+//! action's `created_at`); the dataset is its topic's name (`game-messages`,
+//! `moderation-actions`). Files are written as
+//! `<out>/<dataset>/_tmp/part-<partition>-<first>.<unique>.tmp` and renamed
+//! into place when complete.
 
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// Folder under the output root that holds the dataset.
-pub const DATASET: &str = "game-messages";
 /// Folder of files being written (same filesystem, so renames are atomic).
 pub const TMP_DIR: &str = "_tmp";
 
@@ -79,19 +79,19 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The layout under `out`.
-    pub fn new(out: &Path) -> Self {
+    /// The layout of `dataset` under `out`.
+    pub fn new(out: &Path, dataset: &str) -> Self {
         Layout {
-            root: out.join(DATASET),
+            root: out.join(dataset),
         }
     }
 
-    /// `<out>/game-messages`.
+    /// `<out>/<dataset>`.
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    /// `<out>/game-messages/_tmp`.
+    /// `<out>/<dataset>/_tmp`.
     pub fn tmp_dir(&self) -> PathBuf {
         self.root.join(TMP_DIR)
     }
@@ -197,7 +197,7 @@ mod tests {
     #[test]
     fn scan_finds_the_highest_last_offset_and_tmp_cleanup_is_per_partition() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let layout = Layout::new(dir.path());
+        let layout = Layout::new(dir.path(), "game-messages");
         for (hour, p, first, last) in [
             (490_000, 0, 0, 99),
             (490_001, 0, 100, 150),

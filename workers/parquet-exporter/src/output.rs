@@ -16,7 +16,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::{MultipartUpload, ObjectStore, PutPayload, RetryConfig};
 
-use crate::layout::{highest_offsets, relative_part_path, Layout, DATASET};
+use crate::layout::{highest_offsets, relative_part_path, Layout};
 use crate::part_file::{PartError, SealedPart};
 
 /// Bytes read from the temp file per multipart chunk.
@@ -87,17 +87,19 @@ struct Remote {
 }
 
 impl Output {
-    /// Opens `target`. For S3 the client is configured from the standard
-    /// `AWS_*` environment (credentials, region, `AWS_ENDPOINT` for
-    /// S3-compatible servers) and temp files go under `spool`.
+    /// Opens `target` for the parts of `dataset` (its folder under the
+    /// root). For S3 the client is configured from the standard `AWS_*`
+    /// environment (credentials, region, `AWS_ENDPOINT` for S3-compatible
+    /// servers) and temp files go under `spool`.
     pub fn open(
         target: &OutputTarget,
         spool: &Path,
+        dataset: &str,
         runtime: tokio::runtime::Handle,
     ) -> Result<Self, String> {
         match target {
             OutputTarget::Local(path) => Ok(Output {
-                layout: Layout::new(path),
+                layout: Layout::new(path, dataset),
                 remote: None,
                 name: path.display().to_string(),
             }),
@@ -112,12 +114,12 @@ impl Output {
                     .build()
                     .map_err(|e| format!("S3 bucket {bucket}: {e}"))?;
                 let root = if prefix.is_empty() {
-                    DATASET.to_owned()
+                    dataset.to_owned()
                 } else {
-                    format!("{prefix}/{DATASET}")
+                    format!("{prefix}/{dataset}")
                 };
                 Ok(Output {
-                    layout: Layout::new(spool),
+                    layout: Layout::new(spool, dataset),
                     name: format!("s3://{bucket}/{prefix} (spool {})", spool.display()),
                     remote: Some(Remote {
                         store: Arc::new(store),

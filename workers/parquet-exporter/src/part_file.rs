@@ -13,8 +13,8 @@ use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
-use crate::columns::{schema, RowBuffer};
 use crate::layout::{tmp_name, Layout};
+use crate::rows::{ExportRow, RowColumns};
 
 /// Rows gathered before they are encoded into the open row group.
 const BATCH_ROWS: usize = 8192;
@@ -57,9 +57,11 @@ pub struct PartSettings {
     pub zstd_level: i32,
 }
 
-/// Parquet writer properties for the export.
-pub fn writer_properties(settings: PartSettings) -> Result<WriterProperties, ParquetError> {
-    let no_dictionary = ["message_id", "kafka_offset", "sent_at", "ingested_at"];
+/// Parquet writer properties for the export of `R`'s dataset.
+pub fn writer_properties<R: ExportRow>(
+    settings: PartSettings,
+) -> Result<WriterProperties, ParquetError> {
+    let no_dictionary = R::NO_DICTIONARY;
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(settings.zstd_level)?))
         .set_max_row_group_size(settings.row_group_rows)
@@ -69,7 +71,7 @@ pub fn writer_properties(settings: PartSettings) -> Result<WriterProperties, Par
             "parley parquet-exporter {}",
             env!("CARGO_PKG_VERSION")
         ));
-    for column in no_dictionary {
+    for &column in no_dictionary {
         builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), false);
     }
     Ok(builder.build())
@@ -95,7 +97,7 @@ pub struct SealedPart {
 pub struct PartMeta {
     /// Kafka partition.
     pub partition: i32,
-    /// Hour since the epoch of every row's `sent_at`.
+    /// Hour since the epoch of every row's event time.
     pub hour: i64,
     /// First offset.
     pub first: i64,
@@ -113,7 +115,8 @@ pub struct PartRecords {
     pub epoch: u64,
     /// Every offset in the part, ascending.
     pub offsets: Vec<i64>,
-    /// `sent_at` of every row, for the latency histogram.
+    /// Event time of every row (`sent_at`, an action's `created_at`), for
+    /// the latency histogram.
     pub sent_at: Vec<i64>,
     /// Encoded bytes, as the encoder last reported them (final once published).
     pub encoded: std::sync::Arc<std::sync::atomic::AtomicUsize>,
@@ -126,9 +129,11 @@ pub struct PartWriter {
 }
 
 impl PartWriter {
-    /// Creates the temp file for the part of `partition` starting at `first`.
+    /// Creates the temp file for the part of `partition` starting at
+    /// `first`, of rows with `schema`.
     pub fn create(
         layout: &Layout,
+        schema: arrow_schema::SchemaRef,
         properties: &WriterProperties,
         partition: i32,
         first: i64,
@@ -144,7 +149,7 @@ impl PartWriter {
             source,
         })?;
         let writer =
-            ArrowWriter::try_new(file, schema(), Some(properties.clone())).inspect_err(|_| {
+            ArrowWriter::try_new(file, schema, Some(properties.clone())).inspect_err(|_| {
                 let _ = std::fs::remove_file(&tmp_path);
             })?;
         Ok(PartWriter { tmp_path, writer })
@@ -195,10 +200,10 @@ impl PartWriter {
 
 /// Rows of the open part not yet handed to the encoder, and what is known
 /// about the part: the consumer thread's side of it.
-pub struct OpenPart {
+pub struct OpenPart<R: ExportRow> {
     /// Kafka partition.
     pub partition: i32,
-    /// Hour since the epoch of every row's `sent_at`.
+    /// Hour since the epoch of every row's event time.
     pub hour: i64,
     /// First offset in the part.
     pub first: i64,
@@ -206,7 +211,7 @@ pub struct OpenPart {
     pub last: i64,
     /// Offsets written (acknowledged when the file is in place).
     pub offsets: Vec<i64>,
-    /// `sent_at` of every row, for the latency histogram.
+    /// Event time of every row, for the latency histogram.
     pub sent_at: Vec<i64>,
     /// Assignment epoch of the partition.
     pub epoch: u64,
@@ -214,11 +219,11 @@ pub struct OpenPart {
     pub opened_at: Instant,
     /// Encoded bytes, as the encoder last reported them.
     pub encoded: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    buffer: RowBuffer,
+    buffer: R::Columns,
     buffered_bytes: usize,
 }
 
-impl OpenPart {
+impl<R: ExportRow> OpenPart<R> {
     /// A part of `partition` for `hour`, starting at `first`.
     pub fn new(partition: i32, hour: i64, first: i64, epoch: u64) -> Self {
         OpenPart {
@@ -231,24 +236,24 @@ impl OpenPart {
             epoch,
             opened_at: Instant::now(),
             encoded: Default::default(),
-            buffer: RowBuffer::new(),
+            buffer: R::Columns::empty(),
             buffered_bytes: 0,
         }
     }
 
-    /// Appends one message; returns a record batch for the encoder every
+    /// Appends one row; returns a record batch for the encoder every
     /// [`BATCH_ROWS`] rows.
     pub fn push(
         &mut self,
-        message: &parley_shared::GameMessage,
+        row: &R,
         offset: i64,
         ingested_at_ms: i64,
     ) -> Result<Option<arrow_array::RecordBatch>, PartError> {
         self.buffer
-            .push(message, self.partition, offset, ingested_at_ms);
-        self.buffered_bytes += message.content.len() + 160;
+            .push(row, self.partition, offset, ingested_at_ms);
+        self.buffered_bytes += row.size_hint();
         self.offsets.push(offset);
-        self.sent_at.push(message.sent_at);
+        self.sent_at.push(row.event_time());
         self.last = offset;
         if self.buffer.len() >= BATCH_ROWS {
             return self.take_batch().map(Some);
@@ -297,7 +302,7 @@ impl OpenPart {
     }
 }
 
-impl Accumulator for OpenPart {
+impl<R: ExportRow> Accumulator for OpenPart<R> {
     fn rows(&self) -> usize {
         OpenPart::rows(self)
     }

@@ -1,12 +1,13 @@
-//! parquet-exporter's steps after decode: one open part per partition (in
+//! parquet-exporter's steps after decode, for any dataset ([`ExportRow`]:
+//! messages, moderation actions): one open part per partition (in
 //! the shared batch keeper) → rotate → finish + rename on the encoder
 //! thread → ack through the shared sink driver.
 //!
 //! A partition has at most one open part, so its parts hold consecutive
 //! offset ranges and the highest last offset in the file names is exactly
 //! how far the partition got: on assign, reading resumes after it whatever
-//! Kafka's committed offset says. A part closes when a record's `sent_at`
-//! falls in another hour, at the row, byte or age limit, on revoke
+//! Kafka's committed offset says. A part closes when a record's event time
+//! (`sent_at`, an action's `created_at`) falls in another hour, at the row, byte or age limit, on revoke
 //! (abandoned: the next owner rewrites it) and on shutdown (finished).
 //!
 //! An output that cannot be written (full, unwritable, unreachable) is a
@@ -24,18 +25,19 @@ use parley_shared::runtime::sink_driver::{SinkDriver, SinkError};
 use parley_shared::runtime::{
     Envelope, Pipeline, PipelineContext, PipelineError, Progress, SinkStatus,
 };
-use parley_shared::GameMessage;
 use parquet::file::properties::WriterProperties;
 
 use crate::encoder::{Encoder, QUEUE};
 use crate::layout::hour_of;
 use crate::output::Output;
 use crate::part_file::{OpenPart, PartError};
+use crate::rows::{ExportRow, RowColumns};
 use crate::sink::{ParquetSink, PartBatch};
 
-/// One consumer's Parquet pipeline: rows gathered here, encoded and
-/// published by its [`Encoder`] thread, acknowledged by its sink driver.
-pub struct ParquetPipeline {
+/// One consumer's Parquet pipeline of `R`'s dataset: rows gathered here,
+/// encoded and published by its [`Encoder`] thread, acknowledged by its
+/// sink driver.
+pub struct ParquetPipeline<R: ExportRow> {
     output: Output,
     /// The encoder, or why it could not start (fatal).
     encoder: Result<Encoder, PipelineError>,
@@ -44,13 +46,13 @@ pub struct ParquetPipeline {
     /// Whether the sink fails now (records are refused meanwhile).
     sink: SinkStatus,
     /// The open part of each partition, sealed by rows, bytes and age.
-    open: BatchKeeper<i32, OpenPart>,
+    open: BatchKeeper<i32, OpenPart<R>>,
     /// Milliseconds since the epoch, refreshed every tick, for `ingested_at`.
     ingested_at: i64,
 }
 
-impl ParquetPipeline {
-    /// A pipeline publishing to `output`.
+impl<R: ExportRow> ParquetPipeline<R> {
+    /// A pipeline publishing to `output` (opened for `R::DATASET`).
     pub fn new(
         output: Output,
         properties: WriterProperties,
@@ -58,9 +60,11 @@ impl ParquetPipeline {
         context: PipelineContext,
     ) -> Self {
         let encoder =
-            Encoder::start(output.clone(), properties).map_err(|e| PipelineError::Start {
-                what: "the encoder thread",
-                reason: e.to_string(),
+            Encoder::start(output.clone(), R::Columns::schema(), properties).map_err(|e| {
+                PipelineError::Start {
+                    what: "the encoder thread",
+                    reason: e.to_string(),
+                }
             });
         let sink = context.sink.clone();
         let parts = std::sync::Arc::new(ParquetSink::new(output.clone(), context.consumer));
@@ -87,7 +91,7 @@ impl ParquetPipeline {
     }
 
     /// Hands a sealed part to the encoder and the driver.
-    fn publish(&mut self, partition: i32, mut part: OpenPart) -> Result<(), PartError> {
+    fn publish(&mut self, partition: i32, mut part: OpenPart<R>) -> Result<(), PartError> {
         let Ok(encoder) = &self.encoder else {
             return Ok(());
         };
@@ -100,7 +104,7 @@ impl ParquetPipeline {
         Ok(())
     }
 
-    fn append(&mut self, record: &Envelope<GameMessage>, hour: i64) -> Result<(), PartError> {
+    fn append(&mut self, record: &Envelope<R>, hour: i64) -> Result<(), PartError> {
         let Ok(encoder) = &self.encoder else {
             return Ok(());
         };
@@ -140,15 +144,15 @@ impl ParquetPipeline {
     }
 }
 
-impl Pipeline for ParquetPipeline {
-    type Item = GameMessage;
+impl<R: ExportRow> Pipeline for ParquetPipeline<R> {
+    type Item = R;
 
-    fn submit(&mut self, record: Envelope<GameMessage>) -> Result<Progress, Envelope<GameMessage>> {
+    fn submit(&mut self, record: Envelope<R>) -> Result<Progress, Envelope<R>> {
         if self.failure().is_some() || self.sink.is_failing() {
             return Err(record);
         }
         let partition = record.partition;
-        let hour = hour_of(record.value.sent_at);
+        let hour = hour_of(record.value.event_time());
         let rotate = self
             .open
             .get(&partition)

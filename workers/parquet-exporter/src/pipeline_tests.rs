@@ -10,6 +10,8 @@ use parley_shared::runtime::testing::{envelope, offsets_of, SinkTurn, TestContex
 
 use crate::output::OutputTarget;
 use crate::part_file::{writer_properties, PartSettings};
+use parley_shared::action::ModerationAction;
+use parley_shared::GameMessage;
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -23,26 +25,31 @@ fn message(offset: i64, sent_at: i64) -> GameMessage {
     }
 }
 
-struct Setup {
+struct Setup<R: ExportRow> {
     dir: tempfile::TempDir,
     test: TestContext,
     output: Output,
-    pipeline: ParquetPipeline,
+    pipeline: ParquetPipeline<R>,
 }
 
-fn setup(max_rows: usize) -> Setup {
+fn setup<R: ExportRow>(max_rows: usize) -> Setup<R> {
     let dir = match tempfile::tempdir() {
         Ok(dir) => dir,
         Err(e) => panic!("temp dir: {e}"),
     };
     let test = TestContext::new();
     let target = OutputTarget::Local(dir.path().to_path_buf());
-    let output = match Output::open(&target, dir.path(), tokio::runtime::Handle::current()) {
+    let output = match Output::open(
+        &target,
+        dir.path(),
+        R::DATASET,
+        tokio::runtime::Handle::current(),
+    ) {
         Ok(output) => output,
         Err(e) => panic!("output: {e}"),
     };
     let _ = std::fs::create_dir_all(output.layout().tmp_dir());
-    let properties = match writer_properties(PartSettings {
+    let properties = match writer_properties::<R>(PartSettings {
         row_group_rows: 1000,
         zstd_level: 1,
     }) {
@@ -63,7 +70,7 @@ fn setup(max_rows: usize) -> Setup {
     }
 }
 
-fn submit(s: &mut Setup, partition: i32, offset: i64, sent_at: i64) {
+fn submit(s: &mut Setup<GameMessage>, partition: i32, offset: i64, sent_at: i64) {
     let taken = s
         .pipeline
         .submit(envelope(partition, offset, 100, message(offset, sent_at)));
@@ -89,6 +96,39 @@ async fn a_part_is_published_at_the_row_limit_and_acked() {
     assert!(!s.test.context.sink.is_failing());
     assert!(s.pipeline.failure().is_none());
     let _ = &s.dir;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_are_a_dataset_of_their_own_placed_by_created_at() {
+    let mut s = setup::<ModerationAction>(2);
+    for offset in 0..2 {
+        let json = format!(
+            r#"{{"v":1,"action_id":"a{offset}","action":"delete_message","room_id":"r","message_id":"m{offset}","actor":"mod-1","created_at":{}}}"#,
+            7 * HOUR_MS + offset
+        );
+        let action = match <ModerationAction as parley_shared::runtime::Decode>::decode(
+            Some(b"r"),
+            Some(json.as_bytes()),
+        ) {
+            Ok(a) => a,
+            Err(e) => panic!("test action: {}", e.reason),
+        };
+        let taken = s.pipeline.submit(envelope(3, offset, 100, action));
+        assert_eq!(taken.ok(), Some(Progress::Pending), "offset {offset}");
+    }
+    let done = s.test.wait_for(2, Duration::from_secs(10));
+    assert_eq!(offsets_of(&done, 3), vec![0, 1]);
+    let part = s
+        .dir
+        .path()
+        .join("moderation-actions/dt=1970-01-01/hour=07/part-3-0-1.parquet");
+    assert!(part.is_file(), "{} missing", part.display());
+    assert!(!s
+        .dir
+        .path()
+        .join("game-messages")
+        .join("dt=1970-01-01")
+        .exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,7 +174,7 @@ async fn a_revoke_mid_part_abandons_only_that_partition() {
 /// Turns of the loop (completions applied, the sink followed) until
 /// `until` holds of the sink turn and the commits so far, or 10 s.
 fn turns_until(
-    lp: &mut TestLoop<ParquetPipeline>,
+    lp: &mut TestLoop<ParquetPipeline<GameMessage>>,
     test: &TestContext,
     mut until: impl FnMut(&SinkTurn, &[(i32, i64)]) -> bool,
 ) -> (SinkTurn, Vec<(i32, i64)>) {

@@ -1,5 +1,5 @@
-//! GameMessage → Arrow columns: the export schema and a row buffer that
-//! turns appended messages into record batches. Pure, no I/O.
+//! GameMessage → Arrow columns: the `game-messages` export schema and a
+//! row buffer that turns appended messages into record batches. Pure, no I/O.
 
 use std::sync::Arc;
 
@@ -9,6 +9,8 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
 use parley_shared::GameMessage;
+
+use crate::rows::RowColumns;
 
 /// The export schema: every GameMessage field, then Kafka position and ingest time.
 pub fn schema() -> SchemaRef {
@@ -131,6 +133,28 @@ impl RowBuffer {
         ];
         self.rows = 0;
         RecordBatch::try_new(Arc::clone(&self.schema), columns)
+    }
+}
+
+impl RowColumns<GameMessage> for RowBuffer {
+    fn schema() -> SchemaRef {
+        schema()
+    }
+
+    fn empty() -> Self {
+        RowBuffer::new()
+    }
+
+    fn push(&mut self, m: &GameMessage, partition: i32, offset: i64, ingested_at_ms: i64) {
+        RowBuffer::push(self, m, partition, offset, ingested_at_ms);
+    }
+
+    fn len(&self) -> usize {
+        RowBuffer::len(self)
+    }
+
+    fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+        RowBuffer::finish(self)
     }
 }
 

@@ -15,7 +15,7 @@ SOAK ?= 0
 QUICK ?= 0
 BENCH_ARGS ?=
 
-.PHONY: run test check-docs test-cluster reliability fuzz validate-deploy install up down status lint unit bench bench-kafka reset
+.PHONY: run test check-docs test-chdb test-cluster reliability fuzz validate-deploy install up down status lint unit bench bench-kafka reset
 
 run: install up
 	deploy/local/run-pipeline.sh --rate $(RATE) $(if $(DURATION),--duration $(DURATION))
@@ -27,8 +27,14 @@ test: install validate-deploy up
 	cargo clippy --workspace --all-targets -- -D warnings
 	mkdir -p .local; set -o pipefail; cargo test --workspace 2>&1 | tee .local/test.log
 	$(MAKE) --no-print-directory test-cluster
+	$(MAKE) --no-print-directory test-chdb
 	mkdir -p .local; set -o pipefail; tests/fuzz.sh $(FUZZ_SECONDS) 2>&1 | tee .local/test-fuzz.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' .local/test.log .local/test-cluster.log
+
+# ClickHouse 26.9 (chdb-core, in-process) against the project's DDL, the
+# documented reads and the insert_deduplication_token path.
+test-chdb: install
+	mkdir -p .local; set -o pipefail; $${PARLEY_VENV:-/var/cache/parley/venv}/bin/python tests/chdb/compat_chdb.py 2>&1 | tee .local/test-chdb.log
 
 # Every relative link in the repository's Markdown files resolves inside
 # the clone (files and #anchors), and none leaves it (python3 stdlib only).

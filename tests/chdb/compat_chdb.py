@@ -74,6 +74,38 @@ def main():
             ),
         )
 
+        # The history API's page (workers/websocket-sender/src/history/store.rs,
+        # binds filled in) and the reads docs/operations.md and
+        # docs/contracts.md give operators.
+        reads = {
+            "history page (viewer)": "SELECT message_id, v, game_id, room_id, user_id, user_name, kind, "
+            "content, sent_at, visibility, meta FROM parley.messages WHERE room_id = 'r' AND "
+            "(sent_at < 9999999999999 OR (sent_at = 9999999999999 AND message_id < '')) "
+            "AND visibility != 'moderators' ORDER BY sent_at DESC, message_id DESC "
+            "LIMIT 1 BY message_id LIMIT 50",
+            "room page FINAL": "SELECT * FROM parley.messages FINAL WHERE room_id = 'r' "
+            "ORDER BY sent_at DESC LIMIT 50",
+            "messages per game": "SELECT game_id, uniqExact(message_id) FROM parley.messages GROUP BY game_id",
+            "actions of a room": "SELECT * FROM parley.moderation_actions FINAL WHERE room_id = 'r' "
+            "ORDER BY created_at",
+            "viewers' page without deleted": "SELECT message_id, user_id, content, sent_at "
+            "FROM parley.messages FINAL WHERE room_id = 'r' AND visibility = 'all' AND message_id NOT IN "
+            "(SELECT message_id FROM parley.moderation_actions WHERE action = 'delete_message') "
+            "ORDER BY sent_at DESC, message_id DESC LIMIT 50",
+            "per game without deleted": "SELECT game_id, uniqExact(message_id) FROM parley.messages "
+            "WHERE message_id NOT IN (SELECT message_id FROM parley.moderation_actions "
+            "WHERE action = 'delete_message') GROUP BY game_id",
+            "dedup-token probe": "SELECT count() FROM system.settings WHERE name = 'insert_deduplication_token'",
+        }
+
+        def history_page():
+            out = str(sess.query(reads.pop("history page (viewer)"), "JSONEachRow")).strip()
+            assert out.count("\n") == 0 and '"message_id":"m1"' in out, out
+
+        check("history page (viewer), one row per message_id", history_page)
+        for name, q in reads.items():
+            check(name, lambda q=q: sess.query(q))
+
         def cluster():
             sql = CLUSTER.read_text().replace(" ON CLUSTER '{cluster}'", "")
             sql = re.sub(r"ReplicatedReplacingMergeTree\([^,]+,[^,]+,\s*", "ReplacingMergeTree(", sql)

@@ -32,9 +32,12 @@ test: install validate-deploy up
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' .local/test.log .local/test-cluster.log
 
 # ClickHouse 26.9 (chdb-core, in-process) against the project's DDL, the
-# documented reads and the insert_deduplication_token path.
+# documented reads, db-writer's RowBinary batches (dumped by its
+# rowbinary_dump test) and the insert_deduplication_token path.
 test-chdb: install
-	mkdir -p .local; set -o pipefail; $${PARLEY_VENV:-/var/cache/parley/venv}/bin/python tests/chdb/compat_chdb.py 2>&1 | tee .local/test-chdb.log
+	mkdir -p .local/rowbinary
+	PARLEY_ROWBINARY_DIR=$(CURDIR)/.local/rowbinary cargo test -q -p db-writer --test rowbinary_dump
+	set -o pipefail; PARLEY_ROWBINARY_DIR=$(CURDIR)/.local/rowbinary $${PARLEY_VENV:-/var/cache/parley/venv}/bin/python tests/chdb/compat_chdb.py 2>&1 | tee .local/test-chdb.log
 
 # Every relative link in the repository's Markdown files resolves inside
 # the clone (files and #anchors), and none leaves it (python3 stdlib only).

@@ -9,6 +9,7 @@ over the one local node skipped), the documented reads, and the
 token. Prints one line per check and `chdb: N passed, N failed`.
 """
 
+import os
 import pathlib
 import re
 import sys
@@ -20,7 +21,19 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 DDL = sorted((REPO / "deploy/clickhouse").glob("*.sql"))
 CLUSTER = REPO / "deploy/clickhouse/cluster/001_messages.sql"
 
+# Batches dumped by workers/db-writer/tests/rowbinary_dump.rs, as db-writer
+# encodes them; the check is skipped (and says so) without them.
+DUMP = os.environ.get("PARLEY_ROWBINARY_DIR")
+
 results = []
+
+
+def columns(path, name):
+    """A `pub const NAME: &str = "...";` column list from db-writer's source."""
+    src = (REPO / path).read_text()
+    m = re.search(name + r': &(?:\'static )?str = "((?:[^"\\]|\\\n)*)"', src)
+    assert m, f"{name} not found in {path}"
+    return re.sub(r"\\\n\s*", "", m.group(1))
 
 
 def check(name, fn):
@@ -105,6 +118,43 @@ def main():
         check("history page (viewer), one row per message_id", history_page)
         for name, q in reads.items():
             check(name, lambda q=q: sess.query(q))
+
+        def rowbinary():
+            msg_cols = columns("workers/db-writer/src/row.rs", "COLUMNS")
+            act_cols = columns("workers/db-writer/src/action_row.rs", "ACTION_COLUMNS")
+            for table, cols, f in [
+                ("messages", msg_cols, "messages.rowbinary"),
+                ("moderation_actions", act_cols, "actions.rowbinary"),
+            ]:
+                for _ in range(2):  # a replayed batch: same bytes, same token
+                    sess.query(
+                        f"INSERT INTO parley.{table} ({cols}) "
+                        f"FROM INFILE '{pathlib.Path(DUMP) / f}' "
+                        f"SETTINGS insert_deduplication_token = 'p0-0-{table}' FORMAT RowBinary"
+                    )
+            got = one(
+                sess,
+                "SELECT message_id, user_name, length(content), visibility, meta, kafka_offset "
+                "FROM parley.messages FINAL WHERE message_id LIKE 'rb-%' ORDER BY message_id",
+            )
+            want = "\n".join([
+                'rb-1\tÜnï ✓\t5\tall\t{"platform":"pc"}\t0',
+                "rb-2\t\\N\t0\tall\t\t1",
+                "rb-3\t\\N\t300\tmoderators\t\t2",
+            ])
+            assert got == want, got
+            acts = one(
+                sess,
+                "SELECT action_id, action, user_id, message_id, until, alert_id FROM "
+                "parley.moderation_actions FINAL WHERE action_id LIKE 'a-%' ORDER BY action_id",
+            )
+            assert acts == "a-1\tdelete_message\t\\N\trb-2\t\\N\t\\N\n" \
+                "a-2\tmute\tu1\t\\N\t1700000900000\tal-1", acts
+
+        if DUMP:
+            check("db-writer's RowBinary batches, inserted twice with one token", rowbinary)
+        else:
+            print("skip  db-writer's RowBinary batches (PARLEY_ROWBINARY_DIR unset)")
 
         def cluster():
             sql = CLUSTER.read_text().replace(" ON CLUSTER '{cluster}'", "")

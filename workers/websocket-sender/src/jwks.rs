@@ -24,6 +24,25 @@ pub enum JwksError {
     NoUsableKey,
 }
 
+/// Why no JWKS key verifies a token (all answered with HTTP 401).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyRefusal {
+    /// The header has no `kid`.
+    #[error("token has no kid")]
+    NoKid,
+    /// No key has this `kid`: refetching the JWKS may help (rotation).
+    #[error("unknown kid {0:?}")]
+    UnknownKid(String),
+    /// The header's `alg` is not the one the key fixes.
+    #[error("algorithm {token:?} does not match the key's {key:?}")]
+    AlgorithmMismatch {
+        /// The token header's `alg`.
+        token: Algorithm,
+        /// The key's algorithm.
+        key: Algorithm,
+    },
+}
+
 /// One verification key with the only algorithm it accepts.
 #[derive(Clone)]
 pub struct JwksKey {
@@ -67,6 +86,24 @@ impl JwksKeys {
     /// The key with this `kid`, if the document held it.
     pub fn get(&self, kid: &str) -> Option<&JwksKey> {
         self.by_kid.get(kid)
+    }
+
+    /// The key a token's header names, if its `alg` is the one that key
+    /// fixes. [`KeyRefusal::UnknownKid`] is the caller's cue to refetch
+    /// (within [`RefetchLimit`]).
+    pub fn key_for(&self, header: &jsonwebtoken::Header) -> Result<&JwksKey, KeyRefusal> {
+        let kid = header.kid.as_deref().ok_or(KeyRefusal::NoKid)?;
+        let key = self
+            .by_kid
+            .get(kid)
+            .ok_or_else(|| KeyRefusal::UnknownKid(kid.to_owned()))?;
+        if header.alg != key.algorithm {
+            return Err(KeyRefusal::AlgorithmMismatch {
+                token: header.alg,
+                key: key.algorithm,
+            });
+        }
+        Ok(key)
     }
 
     /// How many keys are held.
@@ -168,12 +205,9 @@ mod tests {
         let Ok(header) = jsonwebtoken::decode_header(token) else {
             return false;
         };
-        let Some(k) = header.kid.as_deref().and_then(|kid| keys.get(kid)) else {
+        let Ok(k) = keys.key_for(&header) else {
             return false;
         };
-        if header.alg != k.algorithm {
-            return false;
-        }
         jsonwebtoken::decode::<serde_json::Value>(token, &k.key, &Validation::new(k.algorithm))
             .is_ok()
     }
@@ -215,6 +249,24 @@ mod tests {
         // {"alg":"none","kid":"rsa-1"}
         let none = format!("eyJhbGciOiJub25lIiwia2lkIjoicnNhLTEifQ.{body}.");
         assert!(!verify(&keys, &none));
+        let header = jsonwebtoken::decode_header(&confused_token(&confused)).expect("header");
+        assert_eq!(
+            keys.key_for(&header).err(),
+            Some(KeyRefusal::AlgorithmMismatch {
+                token: Algorithm::HS256,
+                key: Algorithm::RS256
+            })
+        );
+        let mut unknown = jsonwebtoken::Header::new(Algorithm::RS256);
+        unknown.kid = Some("next".into());
+        assert_eq!(
+            keys.key_for(&unknown).err(),
+            Some(KeyRefusal::UnknownKid("next".into()))
+        );
+    }
+
+    fn confused_token(key: &EncodingKey) -> String {
+        token(Algorithm::HS256, "rsa-1", key)
     }
 
     #[test]

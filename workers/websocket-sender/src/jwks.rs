@@ -249,7 +249,7 @@ mod tests {
         // {"alg":"none","kid":"rsa-1"}
         let none = format!("eyJhbGciOiJub25lIiwia2lkIjoicnNhLTEifQ.{body}.");
         assert!(!verify(&keys, &none));
-        let header = jsonwebtoken::decode_header(&confused_token(&confused)).expect("header");
+        let header = jsonwebtoken::decode_header(confused_token(&confused)).expect("header");
         assert_eq!(
             keys.key_for(&header).err(),
             Some(KeyRefusal::AlgorithmMismatch {

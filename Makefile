@@ -17,7 +17,7 @@ BENCH_ARGS ?=
 # make eval-moderation EVAL_ARGS=--verbose: also the false alerts and missed incidents.
 EVAL_ARGS ?=
 
-.PHONY: run test eval-moderation check-docs test-cluster reliability fuzz validate-deploy install up down status lint unit bench bench-kafka reset
+.PHONY: run test eval-moderation check-docs test-chdb test-cluster reliability fuzz validate-deploy install up down status lint unit bench bench-kafka reset
 
 run: install up
 	deploy/local/run-pipeline.sh --rate $(RATE) $(if $(DURATION),--duration $(DURATION))
@@ -29,6 +29,7 @@ test: install validate-deploy up
 	cargo clippy --workspace --all-targets -- -D warnings
 	mkdir -p .local; set -o pipefail; cargo test --workspace 2>&1 | tee .local/test.log
 	$(MAKE) --no-print-directory test-cluster
+	$(MAKE) --no-print-directory test-chdb
 	mkdir -p .local; set -o pipefail; tests/fuzz.sh $(FUZZ_SECONDS) 2>&1 | tee .local/test-fuzz.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' .local/test.log .local/test-cluster.log
 
@@ -39,6 +40,14 @@ test: install validate-deploy up
 # test of `cargo test -p anomaly-detector --test eval_moderation`.
 eval-moderation:
 	cargo run --quiet -p anomaly-detector --bin eval_moderation -- $(EVAL_ARGS)
+
+# ClickHouse 26.9 (chdb-core, in-process) against the project's DDL, the
+# documented reads, db-writer's RowBinary batches (dumped by its
+# rowbinary_dump test) and the insert_deduplication_token path.
+test-chdb: install
+	mkdir -p .local/rowbinary
+	PARLEY_ROWBINARY_DIR=$(CURDIR)/.local/rowbinary cargo test -q -p db-writer --test rowbinary_dump
+	set -o pipefail; PARLEY_ROWBINARY_DIR=$(CURDIR)/.local/rowbinary $${PARLEY_VENV:-/var/cache/parley/venv}/bin/python tests/chdb/compat_chdb.py 2>&1 | tee .local/test-chdb.log
 
 # Every relative link in the repository's Markdown files resolves inside
 # the clone (files and #anchors), and none leaves it (python3 stdlib only).

@@ -6,6 +6,8 @@
 #   - Apache Kafka 4.1.1 jars (Maven Central) into .local/kafka/libs
 #   - duckdb, pyarrow and moto[server] (PyPI) to read the Parquet exports and
 #     to serve S3 locally in tests; matplotlib for the benchmark charts
+#   - chdb-core 26.9.0 (PyPI, the ClickHouse 26.9 engine in-process) into the
+#     venv $PARLEY_VENV (/var/cache/parley/venv), for tests/chdb/compat_chdb.py
 # Rust crates are fetched by cargo on first build. Idempotent; needs root
 # (or sudo) only when a Debian package is missing.
 set -euo pipefail
@@ -70,6 +72,17 @@ if ! python3 -c 'import duckdb, pyarrow, pytz, moto.server, boto3, matplotlib' >
   python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow pytz 'moto[server]' boto3 matplotlib
 else
   log "duckdb, pyarrow, moto and matplotlib present"
+fi
+
+# ClickHouse 26.9 in-process, for the compatibility test (make test-chdb).
+VENV=${PARLEY_VENV:-/var/cache/parley/venv}
+CHDB=chdb-core==26.9.0
+if ! "$VENV/bin/python" -c 'import chdb' >/dev/null 2>&1; then
+  log "installing $CHDB into $VENV (PyPI)"
+  [[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "$CHDB"
+else
+  log "chdb present in $VENV"
 fi
 
 command -v cargo >/dev/null 2>&1 || { log "error: cargo (Rust) is required: https://rustup.rs"; exit 1; }

@@ -30,6 +30,7 @@ pub mod config;
 pub mod edge;
 pub mod fanout;
 pub mod history;
+pub mod jwks;
 pub mod metrics;
 pub mod moderation;
 pub mod protocol;

@@ -14,10 +14,8 @@ SOAK ?= 0
 # make bench QUICK=1: the benchmark suite's few-minute variant.
 QUICK ?= 0
 BENCH_ARGS ?=
-# make eval-moderation EVAL_ARGS=--verbose: also the false alerts and missed incidents.
-EVAL_ARGS ?=
 
-.PHONY: run test eval-moderation check-docs test-chdb test-cluster reliability fuzz validate-deploy install up down status lint unit bench bench-kafka reset
+.PHONY: run test check-docs test-chdb test-cluster reliability fuzz validate-deploy install up down status lint unit bench bench-kafka reset
 
 run: install up
 	deploy/local/run-pipeline.sh --rate $(RATE) $(if $(DURATION),--duration $(DURATION))
@@ -32,14 +30,6 @@ test: install validate-deploy up
 	$(MAKE) --no-print-directory test-chdb
 	mkdir -p .local; set -o pipefail; tests/fuzz.sh $(FUZZ_SECONDS) 2>&1 | tee .local/test-fuzz.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' .local/test.log .local/test-cluster.log
-
-# The moderation evaluation (issue #21): the labelled corpora of
-# tests/corpora/moderation/ replayed through anomaly-detector's steps with
-# deploy/anomaly-detector/rules.toml; prints precision and recall per
-# category and the false-alert rate per language. The same targets are a
-# test of `cargo test -p anomaly-detector --test eval_moderation`.
-eval-moderation:
-	cargo run --quiet -p anomaly-detector --bin eval_moderation -- $(EVAL_ARGS)
 
 # ClickHouse 26.9 (chdb-core, in-process) against the project's DDL, the
 # documented reads, db-writer's RowBinary batches (dumped by its

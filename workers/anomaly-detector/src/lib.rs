@@ -40,7 +40,6 @@ pub mod by_game;
 pub mod config;
 pub mod detect;
 pub mod detectors;
-pub mod eval;
 pub mod holdback;
 pub mod incidents;
 pub mod journal;

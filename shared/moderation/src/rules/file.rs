@@ -208,7 +208,7 @@ pub enum KindDef {
         /// `allow_domains`, or at least `min_signals` of these words.
         #[serde(default)]
         signals: Vec<String>,
-        /// Signal words needed without a link (0: every copy long enough counts).
+        /// Signal words needed without a link.
         #[serde(default = "two")]
         min_signals: usize,
         /// Domains whose links do not count as advertising.

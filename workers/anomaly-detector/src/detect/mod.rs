@@ -80,11 +80,6 @@ pub fn evaluate(
     if message.kind == MessageKind::Join && first_seen {
         room.joined(at, user_key);
     } else if is_chat {
-        // Many game servers send no `join`: a first-seen user's first
-        // line counts as their arrival in the room.
-        if first_seen {
-            room.joined(at, user_key);
-        }
         room.posted(at, user_key, hash, &id);
     }
 

@@ -213,7 +213,7 @@ fn compile_kind(def: &RuleDef) -> Result<Kind, String> {
             min_signals,
             allow_domains,
         } => Kind::CrossRoom(CrossRoomRule {
-            min_signals: *min_signals,
+            min_signals: (*min_signals).max(1),
             allow_domains: domains_lowercase(allow_domains),
             min_users: positive(*min_users, "min_users")?,
             min_rooms: positive(*min_rooms, "min_rooms")?,

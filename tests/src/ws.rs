@@ -151,14 +151,19 @@ pub fn action(kind: &str, room: &str, target: &str, actor: &str) -> Value {
     a
 }
 
-/// Produces records (key = room) in order and waits for every ack.
-pub async fn produce(topic: &str, records: &[(String, Value)]) {
-    let producer: FutureProducer = ClientConfig::new()
+/// An idempotent producer to the stack's brokers (a 5 ms linger).
+fn idempotent_producer() -> FutureProducer {
+    ClientConfig::new()
         .set("bootstrap.servers", brokers())
         .set("enable.idempotence", "true")
         .set("linger.ms", "5")
         .create()
-        .expect("producer");
+        .expect("producer")
+}
+
+/// Produces records (key = room) in order and waits for every ack.
+pub async fn produce(topic: &str, records: &[(String, Value)]) {
+    let producer = idempotent_producer();
     let sends = records.iter().map(|(key, value)| {
         let payload = value.to_string();
         let producer = &producer;
@@ -181,12 +186,7 @@ pub async fn stream_actions(
     topic: String,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> std::collections::BTreeSet<String> {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .create()
-        .expect("producer");
+    let producer = idempotent_producer();
     let kinds = [
         ("mute", "mod-1"),
         ("ban", "operator:alice"),
